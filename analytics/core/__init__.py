@@ -1,0 +1,1 @@
+"""The detection core: plain Python + numpy/pandas/ADTK, no Django imports."""
