@@ -1,0 +1,151 @@
+"""Tenancy: plans, tenants, their clusters and nodes, members and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from tenants.scoping import TenantOwned
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"
+NAME_MAX_LENGTH = 128
+name_validator = RegexValidator(NAME_PATTERN, "letters, digits and _ . : - only; must start with a letter or digit")
+
+
+class Plan(models.Model):
+    """Limits and prices; billing, quotas, schedules and retention read them."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    monthly_price = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    included_points_per_month = models.BigIntegerField(default=100_000_000)
+    included_active_series = models.IntegerField(default=10_000)
+    overage_price_per_million_points = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    overage_price_per_series = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal("0"))
+    hard_limit_points_per_month = models.BigIntegerField(
+        null=True, blank=True, help_text="Ingestion answers 429 beyond this; empty means no hard limit."
+    )
+    detection_interval_minutes = models.PositiveIntegerField(default=5)
+    hot_retention_days = models.PositiveIntegerField(default=7)
+    cold_retention_days = models.PositiveIntegerField(default=90)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="tenants")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Membership(TenantOwned):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        MEMBER = "member"
+        VIEWER = "viewer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_tenant_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant_id} ({self.role})"
+
+
+class Cluster(TenantOwned):
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[name_validator])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="cluster_tenant_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Node(TenantOwned):
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes")
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[name_validator])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "cluster", "name"], name="node_tenant_cluster_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def hash_api_key(key: str) -> str:
+    """Keyed hash (HMAC-SHA256 with a server secret): keys are random, so a slow hash
+    adds nothing, and a stolen table is useless without the secret."""
+    secret = getattr(settings, "FLEETWATCH_API_KEY_SECRET", settings.SECRET_KEY).encode()
+    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()
+
+
+class ApiKey(TenantOwned):
+    """Only the hash is stored; the key is shown once, when created.
+
+    The prefix index is the one index that does not start with the tenant: it is how
+    the tenant is found from a key in the first place.
+    """
+
+    KEY_PREFIX = "fw_"
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "created_at"], name="apikey_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.KEY_PREFIX}{self.prefix}… ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @classmethod
+    def issue(cls, tenant: Tenant, name: str, created_by=None) -> tuple[ApiKey, str]:
+        """Create a key; return the row and the plain key, which is never stored."""
+        prefix = secrets.token_hex(4)
+        key = f"{cls.KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+        api_key = cls.objects.unscoped().create(
+            tenant=tenant, name=name, prefix=prefix, key_hash=hash_api_key(key), created_by=created_by
+        )
+        return api_key, key
+
+    @staticmethod
+    def parse_prefix(key: str) -> str | None:
+        if not key.startswith(ApiKey.KEY_PREFIX):
+            return None
+        prefix, sep, _ = key[len(ApiKey.KEY_PREFIX):].partition("_")
+        return prefix if sep and len(prefix) == 8 else None
+
+    def matches(self, key: str) -> bool:
+        return hmac.compare_digest(self.key_hash, hash_api_key(key))
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
