@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from analytics.views import MetricsIngestView
+
+urlpatterns = [
+    path("metrics", MetricsIngestView.as_view(), name="ingest-metrics"),
+]

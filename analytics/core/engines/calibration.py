@@ -1,0 +1,136 @@
+"""Score calibration shared by every engine: robust deviations and one sigma -> [0, 1] map.
+
+Two steps turn a residual into a score, and every engine uses both, so a score of 0.5
+means the same thing whichever engine produced it.
+
+1. **Deviation in robust sigmas.** ``z = residual / scale`` where ``scale`` is a robust
+   standard deviation estimated from PAST data only (never from the point being scored
+   or anything after it):
+
+   - ``1.4826 * median(|r - median(r)|)`` (the MAD, consistent with the standard
+     deviation for Gaussian noise) when the past is summarised at fit time
+     (:func:`robust_location_scale`);
+   - ``1.2533 * mean(|r|)`` over a trailing window for rolling, vectorised use
+     (:func:`causal_mean_abs_scale`; ``sqrt(pi/2)`` makes it consistent for Gaussian
+     noise; residuals are centred by construction there);
+   - when the MAD is zero (quantised or mostly constant data) the mean absolute
+     deviation is used instead, and every scale is floored by :func:`floor_scale`
+     (an absolute floor and a floor relative to the series' typical magnitude), so a
+     flat series does not turn a rounding change into an infinite deviation.
+
+2. **One mapping from |z| to a score** (:func:`sigma_to_score`)::
+
+       score(z) = z**2 / (z**2 + Z_HALF**2)        with Z_HALF = 4.0
+
+   Properties (tested in tests/core/test_calibration.py):
+
+   - bounded: 0 <= score < 1, score(0) = 0; symmetric in the sign of z;
+   - strictly increasing in |z|;
+   - **score = 0.5 exactly when |z| = Z_HALF = 4 robust sigmas**; 0.2 at 2 sigma,
+     0.36 at 3 sigma, 0.69 at 6 sigma, 0.8 at 8 sigma, 0.94 at 16 sigma;
+   - invertible: :func:`score_to_sigma` gives ``|z| = Z_HALF * sqrt(s / (1 - s))``.
+
+   Why this and not a Gaussian tail probability: tail probabilities saturate at
+   three sigma (0.997), so every real deviation would score ~1 and the ranking of
+   nodes and metrics by score would be lost; the rational map stays informative up
+   to tens of sigmas. Four sigmas is a two-sided Gaussian tail of 6e-5 per point,
+   about one false point per 11 days of one-minute data under pure Gaussian noise;
+   real metrics have heavier tails, which is why engines add alarm post-processing.
+
+The default anomaly threshold of every engine is 0.5, i.e. 4 robust sigmas.
+"""
+
+from __future__ import annotations
+
+import math
+
+import bottleneck as bn
+import numpy as np
+
+Z_HALF: float = 4.0
+"""Deviation, in robust sigmas, that maps to a score of exactly 0.5."""
+
+MAD_TO_SIGMA: float = 1.482602218505602  # 1 / Phi^-1(3/4)
+MEAN_ABS_TO_SIGMA: float = math.sqrt(math.pi / 2.0)  # 1.2533
+IQR_TO_SIGMA: float = 1.0 / 1.3489795003921634  # 1 / (Phi^-1(3/4) - Phi^-1(1/4))
+
+DEFAULT_ABSOLUTE_FLOOR: float = 1e-9
+DEFAULT_RELATIVE_FLOOR: float = 1e-3
+
+
+def sigma_to_score(z: np.ndarray | float, z_half: float = Z_HALF) -> np.ndarray:
+    """Map a deviation in robust sigmas to [0, 1): ``z^2 / (z^2 + z_half^2)``.
+
+    NaN (no deviation computable, e.g. during warm-up) maps to 0; +-inf maps to 1.
+    """
+    z = np.abs(np.asarray(z, dtype=np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        z2 = z * z
+        out = z2 / (z2 + z_half * z_half)
+    out = np.where(np.isinf(z), 1.0, out)
+    return np.where(np.isnan(out), 0.0, out)
+
+
+def score_to_sigma(score: np.ndarray | float, z_half: float = Z_HALF) -> np.ndarray:
+    """Inverse of :func:`sigma_to_score` on [0, 1): the |z| that gives ``score``."""
+    s = np.clip(np.asarray(score, dtype=np.float64), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        return z_half * np.sqrt(s / (1.0 - s))
+
+
+def floor_scale(
+    scale: np.ndarray | float,
+    typical_magnitude: np.ndarray | float = 0.0,
+    *,
+    relative_floor: float = DEFAULT_RELATIVE_FLOOR,
+    absolute_floor: float = DEFAULT_ABSOLUTE_FLOOR,
+) -> np.ndarray:
+    """``max(scale, relative_floor * |typical_magnitude|, absolute_floor)``; NaN scale -> floor."""
+    scale = np.asarray(scale, dtype=np.float64)
+    floor = np.maximum(relative_floor * np.abs(np.asarray(typical_magnitude, dtype=np.float64)), absolute_floor)
+    return np.fmax(scale, floor)
+
+
+def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and robust sigma (MAD, falling back to mean absolute deviation) of past data.
+
+    NaNs are ignored; an empty input gives (nan, nan).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan
+    center = float(np.median(x))
+    dev = np.abs(x - center)
+    sigma = MAD_TO_SIGMA * float(np.median(dev))
+    if sigma == 0.0:
+        sigma = MEAN_ABS_TO_SIGMA * float(np.mean(dev))
+    return center, sigma
+
+
+def causal_mean_abs_scale(residuals: np.ndarray, window: int, min_count: int | None = None) -> np.ndarray:
+    """Rolling robust sigma from the PAST ``window`` residuals (excluding the current one).
+
+    ``1.2533 * mean(|r[t-window .. t-1]|)`` along the last axis; NaN until ``min_count``
+    past residuals exist. Works on 1-D series or [n_series, n_points] batches.
+    """
+    r = np.abs(np.asarray(residuals, dtype=np.float64))
+    window = max(1, int(window))
+    if min_count is None:
+        min_count = max(1, min(window, 10))
+    min_count = min(min_count, window)
+    rolled = bn.move_mean(r, window, min_count=min_count, axis=-1)
+    out = np.full_like(rolled, np.nan)
+    out[..., 1:] = rolled[..., :-1]
+    return MEAN_ABS_TO_SIGMA * out
+
+
+def deviation(residual: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """``residual / scale`` with NaN where either is NaN (never divides by zero: floor scales first)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(residual, dtype=np.float64) / np.asarray(scale, dtype=np.float64)
+
+
+def calibrated_score(residual: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Convenience: :func:`sigma_to_score` of :func:`deviation`."""
+    return sigma_to_score(deviation(residual, scale))

@@ -1,0 +1,274 @@
+"""Parse and validate an ingestion batch as a whole, before anything is written.
+
+Two forms, which may be mixed in one body:
+
+    {"points": [{"cluster": "c1", "node": "n1", "metric": "cpu", "timestamp": "2026-11-27T10:00:00Z",
+                 "value": 41.5, "unit": "%"}, ...]}
+    {"series": [{"cluster": "c1", "node": "n1", "metric": "cpu", "unit": "%",
+                 "points": [[1764237600, 41.5], ...]}, ...]}
+
+Timestamps are RFC 3339 strings with an offset or epoch seconds. Every problem is
+reported as {index, field, reason}, where index counts points across the whole batch.
+Plain Python + numpy: no Django, so the parser is testable and fuzzable on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
+NAME_MAX_LENGTH = 128
+UNIT_MAX_LENGTH = 32
+MAX_REPORTED_ERRORS = 100
+NS = 1_000_000_000
+
+POINT_FIELDS = {"cluster", "node", "metric", "timestamp", "value", "unit"}
+SERIES_FIELDS = {"cluster", "node", "metric", "unit", "points"}
+TOP_FIELDS = {"points", "series"}
+
+SeriesKey = tuple[str, str, str]  # (cluster, node, metric)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_points: int
+    min_ts_ns: int  # oldest accepted timestamp (hot retention)
+    max_ts_ns: int  # newest accepted timestamp (now + allowed clock skew)
+
+
+@dataclass(frozen=True)
+class Problem:
+    index: int | None
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "field": self.field, "reason": self.reason}
+
+
+class BatchRejected(ValueError):
+    """The batch is invalid; nothing of it may be stored."""
+
+    def __init__(self, problems: list[Problem], total: int | None = None, *, status: int = 400, code: str = "invalid_batch"):
+        self.problems = problems[:MAX_REPORTED_ERRORS]
+        self.total = total if total is not None else len(problems)
+        self.status = status
+        self.code = code
+        first = problems[0]
+        where = f"point {first.index}: " if first.index is not None else ""
+        more = f" (and {self.total - 1} more)" if self.total > 1 else ""
+        super().__init__(f"{where}{first.field}: {first.reason}{more}")
+
+    def reason_counts(self) -> dict[str, int]:
+        """Rejected points by reason, for the ingestion-health counters."""
+        counts: dict[str, int] = {}
+        for problem in self.problems:
+            key = f"{problem.field.rsplit('.', 1)[-1]}: {problem.reason}"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+@dataclass
+class ParsedBatch:
+    keys: list[SeriesKey] = field(default_factory=list)
+    units: dict[SeriesKey, str] = field(default_factory=dict)
+    key_index: list[int] = field(default_factory=list)
+    ts_ns: list[int] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (
+            np.asarray(self.key_index, dtype=np.int64),
+            np.asarray(self.ts_ns, dtype=np.int64),
+            np.asarray(self.values, dtype=np.float64),
+        )
+
+
+def _json_constant(name: str) -> float:
+    raise ValueError(f"{name} is not allowed")
+
+
+def decode_json(body: bytes) -> object:
+    try:
+        return json.loads(body, parse_constant=_json_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BatchRejected([Problem(None, "body", f"malformed JSON: {exc}")]) from None
+
+
+class _Parser:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.batch = ParsedBatch()
+        self.problems: list[Problem] = []
+        self.key_ids: dict[SeriesKey, int] = {}
+        self.index = 0
+
+    def problem(self, index: int | None, field: str, reason: str) -> None:
+        self.problems.append(Problem(index, field, reason))
+
+    def name(self, obj: dict, key: str, path: str, index: int | None) -> str | None:
+        value = obj.get(key)
+        if value is None:
+            self.problem(index, f"{path}.{key}", "required")
+        elif not isinstance(value, str):
+            self.problem(index, f"{path}.{key}", "must be a string")
+        elif len(value) > NAME_MAX_LENGTH:
+            self.problem(index, f"{path}.{key}", f"longer than {NAME_MAX_LENGTH} characters")
+        elif not NAME_RE.fullmatch(value):
+            self.problem(index, f"{path}.{key}", "only letters, digits and _ . : - allowed, starting with a letter or digit")
+        else:
+            return value
+        return None
+
+    def unit(self, obj: dict, path: str, index: int | None) -> str | None:
+        value = obj.get("unit", "")
+        if not isinstance(value, str) or len(value) > UNIT_MAX_LENGTH or not value.isprintable():
+            self.problem(index, f"{path}.unit", f"must be a printable string of at most {UNIT_MAX_LENGTH} characters")
+            return None
+        return value
+
+    def unknown(self, obj: dict, allowed: set[str], path: str, index: int | None) -> None:
+        for key in obj.keys() - allowed:
+            self.problem(index, f"{path}.{key}", "unknown field")
+
+    def timestamp(self, raw: object, path: str, index: int) -> int | None:
+        if isinstance(raw, bool) or raw is None:
+            self.problem(index, path, "must be an RFC 3339 string with an offset or epoch seconds")
+            return None
+        if isinstance(raw, int | float):
+            if not math.isfinite(raw):
+                self.problem(index, path, "must be finite")
+                return None
+            ts = round(raw * 1_000_000) * 1000 if isinstance(raw, float) else raw * NS  # PostgreSQL keeps µs
+        elif isinstance(raw, str):
+            try:
+                parsed = datetime.fromisoformat(raw)
+            except ValueError:
+                self.problem(index, path, "not an RFC 3339 timestamp")
+                return None
+            if parsed.tzinfo is None or parsed.utcoffset() is None:
+                self.problem(index, path, "has no UTC offset (naive timestamps are ambiguous)")
+                return None
+            ts = int(parsed.timestamp()) * NS + parsed.microsecond * 1000
+        else:
+            self.problem(index, path, "must be an RFC 3339 string with an offset or epoch seconds")
+            return None
+        if ts > self.limits.max_ts_ns:
+            self.problem(index, path, "too far in the future")
+            return None
+        if ts < self.limits.min_ts_ns:
+            self.problem(index, path, "older than the hot retention period")
+            return None
+        return ts
+
+    def value(self, raw: object, path: str, index: int) -> float | None:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            self.problem(index, path, "must be a number")
+            return None
+        value = float(raw)
+        if not math.isfinite(value):
+            self.problem(index, path, "must be finite")
+            return None
+        return value
+
+    def key_id(self, key: SeriesKey, unit: str | None) -> int:
+        key_id = self.key_ids.get(key)
+        if key_id is None:
+            key_id = self.key_ids[key] = len(self.batch.keys)
+            self.batch.keys.append(key)
+        if unit:
+            self.batch.units[key] = unit
+        return key_id
+
+    def add(self, key_id: int | None, ts: int | None, value: float | None) -> None:
+        if key_id is not None and ts is not None and value is not None:
+            self.batch.key_index.append(key_id)
+            self.batch.ts_ns.append(ts)
+            self.batch.values.append(value)
+
+    def series_key(self, obj: dict, path: str, index: int | None) -> tuple[SeriesKey | None, str | None]:
+        cluster = self.name(obj, "cluster", path, index)
+        node = self.name(obj, "node", path, index)
+        metric = self.name(obj, "metric", path, index)
+        unit = self.unit(obj, path, index)
+        if cluster is None or node is None or metric is None:
+            return None, unit
+        return (cluster, node, metric), unit
+
+    def point_objects(self, points: list) -> None:
+        for position, obj in enumerate(points):
+            path = f"points[{position}]"
+            index = self.index
+            self.index += 1
+            if not isinstance(obj, dict):
+                self.problem(index, path, "must be an object")
+                continue
+            self.unknown(obj, POINT_FIELDS, path, index)
+            key, unit = self.series_key(obj, path, index)
+            ts = self.timestamp(obj.get("timestamp"), f"{path}.timestamp", index) if "timestamp" in obj else None
+            if "timestamp" not in obj:
+                self.problem(index, f"{path}.timestamp", "required")
+            value = self.value(obj.get("value"), f"{path}.value", index) if "value" in obj else None
+            if "value" not in obj:
+                self.problem(index, f"{path}.value", "required")
+            self.add(self.key_id(key, unit) if key else None, ts, value)
+
+    def series_objects(self, series: list) -> None:
+        for position, obj in enumerate(series):
+            path = f"series[{position}]"
+            if not isinstance(obj, dict):
+                self.problem(self.index, path, "must be an object")
+                continue
+            self.unknown(obj, SERIES_FIELDS, path, None)
+            key, unit = self.series_key(obj, path, None)
+            key_id = self.key_id(key, unit) if key else None
+            points = obj.get("points")
+            if not isinstance(points, list) or not points:
+                self.problem(self.index, f"{path}.points", "required: a non-empty list of [timestamp, value] pairs")
+                continue
+            for offset, pair in enumerate(points):
+                point_path = f"{path}.points[{offset}]"
+                index = self.index
+                self.index += 1
+                if not isinstance(pair, list) or len(pair) != 2:
+                    self.problem(index, point_path, "must be a [timestamp, value] pair")
+                    continue
+                ts = self.timestamp(pair[0], f"{point_path}.timestamp", index)
+                value = self.value(pair[1], f"{point_path}.value", index)
+                self.add(key_id, ts, value)
+
+
+def parse_batch(payload: object, limits: Limits) -> ParsedBatch:
+    """Validate the whole batch; raise BatchRejected listing every problem."""
+    if not isinstance(payload, dict):
+        raise BatchRejected([Problem(None, "body", "must be a JSON object with 'points' and/or 'series'")])
+    parser = _Parser(limits)
+    parser.unknown(payload, TOP_FIELDS, "body", None)
+    points, series = payload.get("points", []), payload.get("series", [])
+    for name, value in (("points", points), ("series", series)):
+        if not isinstance(value, list):
+            parser.problem(None, name, "must be a list")
+    if parser.problems:
+        raise BatchRejected(parser.problems)
+    size = len(points) + sum(len(s["points"]) for s in series if isinstance(s, dict) and isinstance(s.get("points"), list))
+    if size == 0:
+        raise BatchRejected([Problem(None, "points", "the batch is empty")])
+    if size > limits.max_points:
+        raise BatchRejected(
+            [Problem(None, "points", f"{size} points exceed the limit of {limits.max_points} per batch")],
+            status=413, code="batch_too_large",
+        )
+    parser.point_objects(points)
+    parser.series_objects(series)
+    if parser.problems:
+        raise BatchRejected(parser.problems)
+    return parser.batch

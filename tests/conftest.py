@@ -1,0 +1,78 @@
+"""The cast: tenant A with an owner and a member, tenant B with an outsider.
+
+Fixtures build data unscoped (as operators would); test bodies stay scoped.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from tenants.models import ApiKey, Membership, Plan, Tenant
+
+
+@pytest.fixture
+def plan(db) -> Plan:
+    return Plan.objects.create(slug="team", name="Team", hot_retention_days=7, cold_retention_days=90)
+
+
+def make_tenant(plan: Plan, slug: str) -> Tenant:
+    return Tenant.objects.create(slug=slug, name=slug.title(), plan=plan)
+
+
+def add_member(tenant: Tenant, username: str, role: str, **user_fields):
+    user = get_user_model().objects.create_user(username=username, password="pw-" + username, **user_fields)
+    Membership.objects.unscoped().create(tenant=tenant, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def tenant_a(plan) -> Tenant:
+    return make_tenant(plan, "acme")
+
+
+@pytest.fixture
+def tenant_b(plan) -> Tenant:
+    return make_tenant(plan, "globex")
+
+
+@pytest.fixture
+def owner(tenant_a):
+    return add_member(tenant_a, "alice", Membership.Role.OWNER)
+
+
+@pytest.fixture
+def member(tenant_a):
+    return add_member(tenant_a, "bob", Membership.Role.MEMBER)
+
+
+@pytest.fixture
+def outsider(tenant_b):
+    return add_member(tenant_b, "mallory", Membership.Role.OWNER)
+
+
+def api_client_for(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+@pytest.fixture
+def key_a(tenant_a, owner) -> str:
+    return ApiKey.issue(tenant_a, "ci", created_by=owner)[1]
+
+
+@pytest.fixture
+def key_b(tenant_b, outsider) -> str:
+    return ApiKey.issue(tenant_b, "ci", created_by=outsider)[1]
+
+
+@pytest.fixture
+def api_a(key_a) -> APIClient:
+    return api_client_for(key_a)
+
+
+@pytest.fixture
+def api_b(key_b) -> APIClient:
+    return api_client_for(key_b)
