@@ -38,6 +38,7 @@ gate_scores         False     if True, scores of points that are not alarms (not
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -150,8 +151,12 @@ class ScoredSeries:
     ``scores`` are causal (point t uses points up to t only, plus a state fitted on
     earlier data) and calibrated to [0, 1]; ``expected`` and ``scale`` are the
     engine's causal expectation and robust sigma, which explanations quote; ``alarms``
-    are the points flagged after post-processing. ``components`` optionally holds the
-    per-component deviations in sigmas (engine specific, for diagnostics).
+    are the points flagged after post-processing (suppressed repeats removed);
+    ``confirmed`` the points that passed the threshold and the k-of-n rule before
+    suppression (detect() folds those repeats into the open episode).
+    ``seasonal_component`` is the pure seasonal-profile part of ``expected`` (zeros or
+    None without seasonality). ``components`` optionally holds per-component deviations
+    in sigmas (engine specific, for diagnostics).
     """
 
     scores: np.ndarray
@@ -160,6 +165,8 @@ class ScoredSeries:
     alarms: np.ndarray
     seasonal_expected: np.ndarray | None = None
     components: dict[str, np.ndarray] = field(default_factory=dict)
+    seasonal_component: np.ndarray | None = None
+    confirmed: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -175,6 +182,43 @@ class EngineOutput:
     start_index: int  # first analysed point
 
 
+def confirm_alarms(
+    scores: np.ndarray,
+    timestamps_ns: np.ndarray,
+    *,
+    threshold: float,
+    min_alarm_points: int = 1,
+    confirm_window_ns: int = 0,
+) -> np.ndarray:
+    """Points with ``score >= threshold`` and at least ``min_alarm_points`` such points
+    among those with timestamps in ``(t - confirm_window, t]``. Causal."""
+    raw = np.asarray(scores, dtype=np.float64) >= threshold
+    if min_alarm_points <= 1 or not raw.any():
+        return raw
+    counts = np.cumsum(raw)
+    left = np.searchsorted(timestamps_ns, timestamps_ns - confirm_window_ns, side="right")
+    before = np.where(left > 0, counts[np.maximum(left - 1, 0)], 0)
+    return raw & ((counts - before) >= min_alarm_points)
+
+
+def suppress_repeats(confirmed: np.ndarray, timestamps_ns: np.ndarray, suppress_ns: int) -> np.ndarray:
+    """Episodes are maximal runs of confirmed points; an episode starting less than
+    ``suppress`` after the last point of the previously *reported* episode is a repeat
+    and dropped. Returns the points of the reported episodes. Causal."""
+    confirmed = np.asarray(confirmed, dtype=bool)
+    if suppress_ns <= 0 or not confirmed.any():
+        return confirmed.copy()
+    alarms = np.zeros_like(confirmed)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], confirmed.astype(np.int8), [0]])))
+    last_end_ns: int | None = None
+    for begin, end in zip(edges[0::2], edges[1::2], strict=True):  # [begin, end)
+        if last_end_ns is not None and int(timestamps_ns[begin]) - last_end_ns < suppress_ns:
+            continue
+        alarms[begin:end] = True
+        last_end_ns = int(timestamps_ns[end - 1])
+    return alarms
+
+
 def postprocess_alarms(
     scores: np.ndarray,
     timestamps_ns: np.ndarray,
@@ -184,41 +228,12 @@ def postprocess_alarms(
     confirm_window_ns: int = 0,
     suppress_ns: int = 0,
 ) -> np.ndarray:
-    """Causal alarm post-processing; returns a boolean array.
-
-    1. raw: ``score >= threshold``;
-    2. confirmed: raw, and at least ``min_alarm_points`` raw points among those with
-       timestamps in ``(t - confirm_window, t]``;
-    3. episodes are maximal runs of confirmed points; an episode starting less than
-       ``suppress`` after the end (last point) of the previously *reported* episode is
-       a repeat and dropped. The remaining episodes' points are the alarms.
-
-    Every step looks only backwards, so alarms are causal.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    raw = scores >= threshold
-    if not raw.any():
-        return raw
-    if min_alarm_points > 1:
-        counts = np.cumsum(raw)
-        left = np.searchsorted(timestamps_ns, timestamps_ns - confirm_window_ns, side="right")
-        before = np.where(left > 0, counts[np.maximum(left - 1, 0)], 0)
-        confirmed = raw & ((counts - before) >= min_alarm_points)
-    else:
-        confirmed = raw
-    if suppress_ns <= 0 or not confirmed.any():
-        return confirmed
-    alarms = np.zeros_like(confirmed)
-    padded = np.concatenate([[False], confirmed, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    starts, ends = edges[0::2], edges[1::2]  # [start, end)
-    last_end_ns: int | None = None
-    for start, end in zip(starts, ends, strict=True):
-        if last_end_ns is not None and timestamps_ns[start] - last_end_ns < suppress_ns:
-            continue
-        alarms[start:end] = True
-        last_end_ns = int(timestamps_ns[end - 1])
-    return alarms
+    """:func:`confirm_alarms` then :func:`suppress_repeats`: the alarm points."""
+    confirmed = confirm_alarms(
+        scores, timestamps_ns, threshold=threshold,
+        min_alarm_points=min_alarm_points, confirm_window_ns=confirm_window_ns,
+    )
+    return suppress_repeats(confirmed, timestamps_ns, suppress_ns)
 
 
 def epoch_windows(timestamps_ns: np.ndarray, window_ns: int) -> np.ndarray:
@@ -226,31 +241,68 @@ def epoch_windows(timestamps_ns: np.ndarray, window_ns: int) -> np.ndarray:
     return np.floor_divide(timestamps_ns, window_ns)
 
 
-def _window_ids(series: MetricSeries, start: int, window: pd.Timedelta) -> np.ndarray:
-    """Window ids of points ``start..`` using the shared extractor when it is available."""
-    return epoch_windows(series.timestamps.asi8[start:], int(window.value))
+def _window_bounds(timestamps_ns: np.ndarray, window: pd.Timedelta) -> np.ndarray:
+    """[start, end) index slices of the epoch-aligned windows holding points (the trailing
+    partial window included), via the shared TimeBasedWindowExtractor."""
+    from analytics.core.windows import TimeBasedWindowExtractor
+
+    extractor = TimeBasedWindowExtractor(window.to_pytimedelta(), window.to_pytimedelta(), partial="keep")
+    return extractor.bounds(timestamps_ns)
 
 
-def _explain_window(ctx: Any) -> AnomalyExplanation:
-    from analytics.core import explain as explain_module
+def _finite_positive(scale: np.ndarray) -> np.ndarray:
+    scale = np.asarray(scale, dtype=np.float64)
+    ok = np.isfinite(scale) & (scale > 0)
+    if ok.all():
+        return scale
+    fallback = float(np.median(scale[ok])) if ok.any() else 1.0
+    return np.where(ok, scale, fallback)
 
-    return explain_module.explain_window(ctx)
+
+def _finite_or(values: np.ndarray | None, fallback: np.ndarray) -> np.ndarray:
+    if values is None:
+        return fallback
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, fallback)
 
 
-def _window_context(
-    series: MetricSeries, start: int, end: int, scored: ScoredSeries
-) -> Any:
+def episode_context(series: MetricSeries, start: int, end: int, scored: ScoredSeries) -> Any:
+    """The WindowContext of points ``[start, end)``.
+
+    From ``start`` on, the expectations are *frozen* at what the engine expected just
+    before the episode (its level at ``start`` plus the seasonal profile at each point):
+    the baseline must not learn the anomaly it is explaining, or a level shift would look
+    like a spike that came back.
+    """
     from analytics.core.explain import WindowContext
 
+    x = np.asarray(series.values, dtype=np.float64)
+    expected = _finite_or(scored.expected, x).copy()
+    offset = (
+        np.zeros(len(x)) if scored.seasonal_component is None
+        else _finite_or(scored.seasonal_component, np.zeros(len(x)))
+    )
+    expected[start:] = offset[start:] + (expected[start] - offset[start])
+    seasonal_expected = None
+    if scored.seasonal_expected is not None:
+        seasonal_expected = _finite_or(scored.seasonal_expected, expected).copy()
+        seasonal_expected[start:] = offset[start:] + (seasonal_expected[start] - offset[start])
     return WindowContext(
         series=series,
         start_index=start,
         end_index=end,
-        expected=scored.expected,
-        scale=scored.scale,
-        scores=scored.scores,
-        seasonal_expected=scored.seasonal_expected,
+        expected=expected,
+        scale=_finite_positive(scored.scale),
+        scores=np.clip(np.nan_to_num(scored.scores, nan=0.0), 0.0, 1.0),
+        seasonal_expected=seasonal_expected,
     )
+
+
+def explain_episode(series: MetricSeries, start: int, end: int, scored: ScoredSeries) -> AnomalyExplanation:
+    """Classify and explain points ``[start, end)`` (classifier + templates of explain.py)."""
+    from analytics.core.explain import explain_window
+
+    return explain_window(episode_context(series, start, end, scored))
 
 
 class AnomalyDetectionEngine(ABC):
@@ -295,24 +347,38 @@ class AnomalyDetectionEngine(ABC):
         default keeps the state."""
         return state
 
+    def dump_state(self, state: Any) -> Any:
+        """The state as JSON-able data for storage (None: nothing to keep)."""
+        if state is None:
+            return None
+        to_dict = getattr(state, "to_dict", None)
+        return to_dict() if callable(to_dict) else None
+
+    def load_state(self, data: Any) -> Any:
+        """Inverse of :meth:`dump_state`; engines with state override it. Data that no
+        longer loads (e.g. an old version) gives None, so the engine simply refits."""
+        return None
+
     # --- shared machinery ---------------------------------------------------------------
 
-    def postprocess(self, scores: np.ndarray, timestamps_ns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Alarms from scores with the common parameters; returns (scores, alarms), scores
-        gated if ``gate_scores``."""
+    def postprocess(
+        self, scores: np.ndarray, timestamps_ns: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Post-process with the common parameters; returns (scores, alarms, confirmed),
+        scores gated when ``gate_scores``."""
         threshold = float(self.params["threshold"])
-        alarms = postprocess_alarms(
+        confirmed = confirm_alarms(
             scores,
             timestamps_ns,
             threshold=threshold,
             min_alarm_points=int(self.params["min_alarm_points"]),
             confirm_window_ns=int(self.duration("confirm_window").value),
-            suppress_ns=int(self.duration("suppress").value),
         )
+        alarms = suppress_repeats(confirmed, timestamps_ns, int(self.duration("suppress").value))
         if self.params["gate_scores"]:
             cap = np.nextafter(threshold, 0.0)
             scores = np.where(alarms, scores, np.minimum(scores, cap))
-        return scores, alarms
+        return scores, alarms, confirmed
 
     def analyse(self, series: MetricSeries, *, since: datetime | None = None, state: Any = None) -> EngineOutput:
         """Score, window, classify and explain; return results plus the state to keep."""
@@ -325,21 +391,23 @@ class AnomalyDetectionEngine(ABC):
     def detect(self, series: MetricSeries, *, since: datetime | None = None, state: Any = None) -> list[AnomalyResult]:
         """Results partitioning the analysed range (points at or after ``since``): one
         per anomaly episode and one NORMAL result per stretch between episodes. Sorted,
-        contiguous (each result ends where the next starts). Use :meth:`analyse` to also
-        get the fitted state back."""
+        contiguous (each result ends where the next starts; the first starts at the
+        epoch-aligned window holding the first analysed point). Use :meth:`analyse` to
+        also get the fitted state back."""
         return self.analyse(series, since=since, state=state).results
 
     def explain(
         self, result: AnomalyResult, series: MetricSeries, *, state: Any = None
     ) -> AnomalyExplanation:
-        """The structured explanation of one result (rebuilt from the series)."""
+        """The structured explanation of one result, rebuilt from the series (pass the
+        state the result was detected with to reproduce it exactly)."""
         scored, _ = self.score(series, state)
         ts = series.timestamps
         start = int(ts.searchsorted(pd.Timestamp(result.window_start), side="left"))
         end = int(ts.searchsorted(pd.Timestamp(result.window_end), side="left"))
         if end <= start:
             raise ValueError("result: its window holds no point of the series")
-        return _explain_window(_window_context(series, start, end, scored))
+        return explain_episode(series, start, end, scored)
 
     def _results(self, series: MetricSeries, scored: ScoredSeries, start: int) -> list[AnomalyResult]:
         n = len(series)
@@ -347,46 +415,57 @@ class AnomalyDetectionEngine(ABC):
             return []
         window = self.duration("window")
         w_ns = int(window.value)
-        ids = _window_ids(series, start, window)
-        # runs of equal window id -> windows; a window is anomalous if it holds an alarm
-        alarms = np.asarray(scored.alarms[start:], dtype=bool)
-        boundaries = np.flatnonzero(np.diff(ids)) + 1
-        win_starts = np.concatenate([[0], boundaries])
-        win_ends = np.concatenate([boundaries, [len(ids)]])
-        win_anom = np.logical_or.reduceat(alarms, win_starts)
-        # merge consecutive windows (by id adjacency or across empty windows) with the same
-        # state into episodes; an anomalous run is broken by an empty window gap
-        groups: list[tuple[int, int, bool]] = []  # [first window, last window] indices
-        g0 = 0
-        for k in range(1, len(win_starts)):
-            same = win_anom[k] == win_anom[g0]
-            if same and win_anom[k] and ids[win_starts[k]] != ids[win_starts[k - 1]] + 1:
-                same = False
-            if not same:
-                groups.append((g0, k - 1, bool(win_anom[g0])))
-                g0 = k
-        groups.append((g0, len(win_starts) - 1, bool(win_anom[g0])))
+        suppress_ns = int(self.duration("suppress").value)
+        ts = series.timestamps.asi8[start:]
+        bounds = _window_bounds(ts, window)
+        active = scored.confirmed if scored.confirmed is not None else scored.alarms
+        active = np.asarray(active[start:], dtype=bool)
+        win_start_ns = (ts[bounds[:, 0]] // w_ns) * w_ns
+        win_active = np.logical_or.reduceat(active, bounds[:, 0]) if len(bounds) else np.zeros(0, bool)
+
+        # groups of windows: an episode is a run of active windows, bridging gaps shorter
+        # than ``suppress`` (a repeat within it is folded in); normal stretches between
+        episodes: list[list[int]] = []  # [first window, last window]
+        for k in np.flatnonzero(win_active):
+            if episodes:
+                gap = int(win_start_ns[k]) - (int(win_start_ns[episodes[-1][1]]) + w_ns)
+                if gap <= 0 or gap < suppress_ns:
+                    episodes[-1][1] = int(k)
+                    continue
+            episodes.append([int(k), int(k)])
+        groups: list[tuple[int, int, bool]] = []
+        cursor = 0
+        for first, last in episodes:
+            if first > cursor:
+                groups.append((cursor, first - 1, False))
+            groups.append((first, last, True))
+            cursor = last + 1
+        if cursor < len(bounds):
+            groups.append((cursor, len(bounds) - 1, False))
 
         results: list[AnomalyResult] = []
-        node = str(series.node_id)
         for i, (ga, gb, anomalous) in enumerate(groups):
-            p0 = start + int(win_starts[ga])
-            p1 = start + int(win_ends[gb])  # exclusive
-            t0 = pd.Timestamp(int(ids[win_starts[ga]]) * w_ns, tz="UTC")
+            p0 = start + int(bounds[ga, 0])
+            p1 = start + int(bounds[gb, 1])  # exclusive
+            t0 = pd.Timestamp(int(win_start_ns[ga]), tz="UTC")
             if i + 1 < len(groups):
-                nxt = groups[i + 1][0]
-                t1 = pd.Timestamp(int(ids[win_starts[nxt]]) * w_ns, tz="UTC")
+                t1 = pd.Timestamp(int(win_start_ns[groups[i + 1][0]]), tz="UTC")
             else:
-                t1 = pd.Timestamp((int(ids[win_starts[gb]]) + 1) * w_ns, tz="UTC")
-            score = float(np.clip(np.max(scored.scores[p0:p1]), 0.0, 1.0))
+                t1 = pd.Timestamp(int(win_start_ns[gb]) + w_ns, tz="UTC")
+            score = float(np.clip(np.nan_to_num(np.max(scored.scores[p0:p1])), 0.0, 1.0))
             label = AnomalyType.NORMAL
             explanation = None
             magnitude = None
             if anomalous:
-                explanation = _explain_window(_window_context(series, p0, p1, scored))
+                explanation = explain_episode(series, p0, p1, scored)
                 label = explanation.anomaly_type
-                if label is AnomalyType.NORMAL:  # classifier disagrees: keep the alarm, call it a spike
-                    label = AnomalyType.SPIKE
+                if label is AnomalyType.NORMAL:
+                    # the classifier found no 4-sigma point against the frozen baseline
+                    # (a level or volatility component alarmed): keep the engine's verdict;
+                    # one window is a spike, longer a trend
+                    label = AnomalyType.SPIKE if ga == gb else AnomalyType.TREND
+                    explanation = dataclasses.replace(explanation, anomaly_type=label)
+                    explanation = _rerender(explanation, series)
                 if explanation.deviation_percent is not None:
                     magnitude = float(min(1.0, abs(explanation.deviation_percent) / 100.0))
             results.append(
@@ -404,8 +483,13 @@ class AnomalyDetectionEngine(ABC):
                     engine=self.name,
                 )
             )
-        del node
         return results
+
+
+def _rerender(explanation: AnomalyExplanation, series: MetricSeries) -> AnomalyExplanation:
+    from analytics.core.explain import ExplanationTemplateRegistry
+
+    return dataclasses.replace(explanation, text=ExplanationTemplateRegistry().render(explanation, series))
 
 
 @dataclass
@@ -427,5 +511,9 @@ __all__ = [
     "duration_parameter",
     "epoch_windows",
     "parse_duration",
+    "confirm_alarms",
+    "episode_context",
+    "explain_episode",
     "postprocess_alarms",
+    "suppress_repeats",
 ]

@@ -1,0 +1,75 @@
+"""The shared calibration: sigma -> score mapping and robust past scales."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analytics.core.engines import calibration
+from analytics.core.engines.calibration import Z_HALF, score_to_sigma, sigma_to_score
+
+
+def test_half_score_is_exactly_the_documented_sigma_level():
+    assert Z_HALF == 4.0
+    assert sigma_to_score(Z_HALF) == pytest.approx(0.5, abs=1e-15)
+    assert sigma_to_score(-Z_HALF) == pytest.approx(0.5, abs=1e-15)
+    assert sigma_to_score(3.9) < 0.5 < sigma_to_score(4.1)
+
+
+def test_documented_reference_points():
+    assert sigma_to_score(2.0) == pytest.approx(0.2)
+    assert sigma_to_score(3.0) == pytest.approx(0.36)
+    assert sigma_to_score(8.0) == pytest.approx(0.8)
+
+
+def test_bounded_monotone_and_symmetric():
+    z = np.linspace(0, 1000, 100_001)
+    s = sigma_to_score(z)
+    assert s[0] == 0.0
+    assert ((s >= 0) & (s < 1)).all()
+    assert (np.diff(s) > 0).all()
+    np.testing.assert_array_equal(sigma_to_score(-z), s)
+
+
+def test_nan_is_zero_and_infinity_is_one():
+    np.testing.assert_array_equal(sigma_to_score(np.array([np.nan, np.inf, -np.inf])), [0.0, 1.0, 1.0])
+
+
+def test_inverse():
+    s = np.linspace(0, 0.999, 50)
+    np.testing.assert_allclose(sigma_to_score(score_to_sigma(s)), s, atol=1e-12)
+
+
+def test_robust_location_scale_is_consistent_and_robust():
+    rng = np.random.default_rng(0)
+    x = rng.normal(10, 2, 20_000)
+    center, sigma = calibration.robust_location_scale(x)
+    assert center == pytest.approx(10, abs=0.05)
+    assert sigma == pytest.approx(2, rel=0.05)
+    x[:1000] = 1e6  # 5% gross outliers barely move it
+    _, sigma_out = calibration.robust_location_scale(x)
+    assert sigma_out == pytest.approx(2, rel=0.15)
+
+
+def test_zero_mad_falls_back_to_mean_absolute_deviation():
+    x = np.zeros(100)
+    x[:10] = 1.0
+    center, sigma = calibration.robust_location_scale(x)
+    assert center == 0.0
+    assert sigma == pytest.approx(calibration.MEAN_ABS_TO_SIGMA * 0.1)
+
+
+def test_causal_scale_uses_only_the_past():
+    rng = np.random.default_rng(1)
+    r = rng.normal(0, 3, 2000)
+    scale = calibration.causal_mean_abs_scale(r, 500, 50)
+    assert np.isnan(scale[:50]).all() and np.isfinite(scale[50:]).all()
+    assert scale[1999] == pytest.approx(3, rel=0.1)
+    changed = r.copy()
+    changed[1500] = 1e9  # the point itself and later points do not change its scale
+    np.testing.assert_array_equal(calibration.causal_mean_abs_scale(changed, 500, 50)[:1501], scale[:1501])
+
+
+def test_floor():
+    np.testing.assert_array_equal(calibration.floor_scale(np.array([0.0, 5.0, np.nan]), 100.0), [0.1, 5.0, 0.1])
+    assert calibration.floor_scale(0.0, 0.0) == calibration.DEFAULT_ABSOLUTE_FLOOR

@@ -1,0 +1,377 @@
+"""The detection engines ("adtk", "vector") and the shared detect/explain machinery.
+
+Synthetic data: one-minute points with a daily cosine profile and Gaussian noise, one
+injected anomaly per series (spike, level shift, or a day whose daily shape changed).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.core.contracts import AnomalyResult, AnomalyType, MetricSeries
+from analytics.core.engines import AdtkEngine, VectorEngine, engine_registry
+from analytics.core.engines.base import confirm_alarms, postprocess_alarms, suppress_repeats
+from analytics.core.engines.state import AdtkFittedState
+
+DAY = 1440
+DAYS = 6
+EPOCH = pd.Timestamp("2024-03-04", tz="UTC")
+ENGINES = ("adtk", "vector")
+
+
+def _profile(minute_of_day: np.ndarray, peak_hour: float) -> np.ndarray:
+    return np.cos(2 * np.pi * (minute_of_day / 60 - peak_hour) / 24)
+
+
+def _series(values: np.ndarray, index: pd.DatetimeIndex | None = None) -> MetricSeries:
+    if index is None:
+        index = EPOCH + pd.to_timedelta(np.arange(len(values)), unit="min")
+    return MetricSeries("tenant-1", "cluster-1", "node-1", "cpu", index, values, {})
+
+
+def make(kind: str, seed: int = 0) -> tuple[MetricSeries, slice]:
+    """Six days; the anomaly (if any) on day 5 (index 4). Returns the series and where."""
+    rng = np.random.default_rng(seed)
+    n = DAYS * DAY
+    minute = np.arange(n) % DAY
+    values = 40 + 15 * _profile(minute, 14) + rng.normal(0, 1, n)
+    at = 4 * DAY + 600  # 10:00 on day 5
+    if kind == "clean":
+        return _series(values), slice(0, 0)
+    if kind == "spike":
+        values[at:at + 2] += 12
+        return _series(values), slice(at, at + 2)
+    if kind == "level":
+        values[at:] += 8
+        return _series(values), slice(at, at + 30)
+    if kind == "seasonal":  # day 5's peak moves by six hours; its mean does not change
+        day = slice(4 * DAY, 5 * DAY)
+        values[day] = 40 + 15 * _profile(minute[day], 20) + rng.normal(0, 1, DAY)
+        return _series(values), day
+    raise AssertionError(kind)
+
+
+@pytest.fixture(scope="module")
+def scored_cases():
+    """(engine, kind) -> (series, where, EngineOutput), computed once."""
+    out = {}
+    for name in ENGINES:
+        for kind in ("clean", "spike", "level", "seasonal"):
+            series, where = make(kind)
+            out[name, kind] = (series, where, engine_registry.create(name).analyse(series))
+    return out
+
+
+# --- registry and parameters ------------------------------------------------------------
+
+
+def test_registry_lookup():
+    assert {"adtk", "vector"} <= set(engine_registry.names())
+    assert engine_registry.get("adtk") is AdtkEngine
+    assert isinstance(engine_registry.create("vector"), VectorEngine)
+    with pytest.raises(ValueError, match="engine: unknown engine 'nope'"):
+        engine_registry.get("nope")
+
+
+def test_registering_a_different_class_under_a_taken_name_fails():
+    class Impostor(AdtkEngine):
+        name = "adtk"
+
+    with pytest.raises(ValueError, match="already registered"):
+        engine_registry.register(Impostor)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        ("adtk", {"bogus": 1}, "bogus: unknown parameter"),
+        ("vector", {"bogus": 1}, "bogus: unknown parameter"),
+        ("adtk", {"threshold": 1.5}, "threshold: must be <= 1.0"),
+        ("adtk", {"threshold": "high"}, "threshold: must be float"),
+        ("adtk", {"threshold": float("nan")}, "threshold: must be finite"),
+        ("adtk", {"window": "soon"}, "window: not a duration"),
+        ("adtk", {"window": "0s"}, "window: must be a positive duration"),
+        ("adtk", {"suppress": "-5min"}, "suppress: not a non-negative duration"),
+        ("adtk", {"seasonal": "maybe"}, "seasonal: must be one of"),
+        ("adtk", {"seasonal_periods": "1d,never"}, "seasonal_periods: not a duration"),
+        ("adtk", {"min_alarm_points": 0}, "min_alarm_points: must be >= 1"),
+        ("adtk", {"gate_scores": 1}, "gate_scores: must be bool"),
+        ("vector", {"seasonal_days": 2.5}, "seasonal_days: must be int"),
+        ("vector", {"direction": "sideways"}, "direction: must be one of"),
+    ],
+)
+def test_invalid_parameters_raise_naming_the_parameter(name, params, message):
+    with pytest.raises(ValueError, match=message):
+        engine_registry.create(name, **params)
+
+
+def test_defaults_are_declared_and_ints_coerce_to_float():
+    engine = engine_registry.create("adtk", threshold=1)
+    assert engine.params["threshold"] == 1.0 and isinstance(engine.params["threshold"], float)
+    assert engine.params["window"] == "5min"
+    assert set(engine.params) == set(AdtkEngine.parameters)
+
+
+def test_history_points_are_honest():
+    adtk = AdtkEngine()
+    # longest look-back: the 2 h seasonal baseline at one minute
+    assert adtk.history_points == 120
+    assert adtk.history_points_for(300.0) == 24
+    vector = VectorEngine()
+    assert vector.history_points == 7 * DAY + 15
+
+
+# --- ADTK equivalence -------------------------------------------------------------------
+
+
+def test_hot_path_statistics_equal_adtk_transforms():
+    from adtk.transformer import DoubleRollingAggregate
+
+    series, _ = make("clean")
+    engine = AdtkEngine(seasonal="off")
+    state = engine.fit(series, end_index=DAY)
+    x = pd.Series(series.values[:500], index=series.timestamps[:500])
+    stats, *_ = engine._statistics(series.timestamps.asi8[:500], x.to_numpy(), state)
+    w = engine.window_points(60.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        spike = DoubleRollingAggregate(agg="median", window=(w["spike"], 1), center=False, diff="diff").transform(x)
+        level = DoubleRollingAggregate(agg="median", window=w["level"], center=False, diff="diff").transform(x)
+        vol = DoubleRollingAggregate(agg="std", window=w["volatility"], center=False, diff="diff").transform(x)
+    np.testing.assert_allclose(stats["spike"], spike.to_numpy(), atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(stats["level"], level.to_numpy(), atol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(stats["volatility"], vol.to_numpy(), atol=1e-9, equal_nan=True)
+
+
+# --- causality and incremental runs ------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_scores_are_causal_full_run(name):
+    series, _ = make("spike", seed=5)
+    engine = engine_registry.create(name)
+    full = engine.score(series)[0].scores
+    for cut in (3 * DAY + 17, 4 * DAY + 601):
+        prefix = engine.score(series.slice(end=series.timestamps[cut]))[0].scores
+        np.testing.assert_array_equal(prefix, full[:cut])
+
+
+def test_scores_are_causal_with_a_state():
+    series, _ = make("level", seed=6)
+    engine = AdtkEngine()
+    state = engine.fit(series, end_index=3 * DAY)
+    full = engine.score(series, state)[0].scores
+    prefix = engine.score(series.slice(end=series.timestamps[4 * DAY + 605]), state)[0].scores
+    np.testing.assert_array_equal(prefix, full[: len(prefix)])
+
+
+def test_incremental_scores_equal_a_full_run_with_the_same_state():
+    """Tolerance: exact for spike/level/seasonal; the rolling std of the volatility
+    component accumulates sums, so rounding depends on where the window started."""
+    series, _ = make("spike")
+    engine = AdtkEngine()
+    state = engine.fit(series, end_index=4 * DAY)
+    full, _ = engine.score(series, state)
+    new = 5
+    for end in (4 * DAY + 602, 5 * DAY + 300, len(series)):
+        tail = MetricSeries(
+            series.tenant_id, series.cluster_id, series.node_id, series.metric_name,
+            series.timestamps[end - new - engine.history_points:end],
+            series.values[end - new - engine.history_points:end],
+        )
+        inc, state_after = engine.score(tail, state)
+        assert state_after is state
+        np.testing.assert_allclose(inc.scores[-new:], full.scores[end - new:end], rtol=1e-9, atol=1e-12)
+
+
+def test_state_is_json_and_pickle_able_and_reusable():
+    series, _ = make("clean")
+    engine = AdtkEngine()
+    state = engine.fit(series, end_index=4 * DAY)
+    assert [c.period_seconds for c in state.seasonal] == [86_400.0]
+    assert state.step_seconds == 60.0
+    assert state.data_end == series.timestamps[4 * DAY - 1].to_pydatetime()
+    restored = engine.load_state(json.loads(json.dumps(engine.dump_state(state))))
+    assert isinstance(restored, AdtkFittedState)
+    assert engine.load_state({"version": 999}) is None
+    assert VectorEngine().dump_state(None) is None
+    again = pickle.loads(pickle.dumps(state))
+    base = engine.score(series, state)[0].scores
+    np.testing.assert_allclose(engine.score(series, restored)[0].scores, base, rtol=1e-12)
+    np.testing.assert_array_equal(engine.score(series, again)[0].scores, base)
+
+
+def test_stale_state_is_refitted_on_points_before_since():
+    series, _ = make("clean")
+    engine = AdtkEngine(refit_age="6h")
+    old = engine.fit(series, end_index=2 * DAY)
+    since = series.timestamps[5 * DAY].to_pydatetime()
+    assert engine.needs_refit(old, since)
+    out = engine.analyse(series, since=since, state=old)
+    assert out.state is not old
+    assert out.state.data_end == series.timestamps[5 * DAY - 1].to_pydatetime()
+    fresh = engine.fit(series, end_index=5 * DAY - 60)  # one hour old
+    assert engine.analyse(series, since=since, state=fresh).state is fresh  # fresh enough: kept
+
+
+# --- detection quality -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_clean_series_scores_low(scored_cases, name):
+    series, _, out = scored_cases[name, "clean"]
+    after_warmup = out.scored.scores[3 * DAY:]
+    assert (after_warmup >= 0.5).mean() < 0.005, "false-alarm rate per point"
+    anomalies = [r for r in out.results if r.is_anomaly and r.window_start >= series.timestamps[3 * DAY]]
+    assert len(anomalies) <= 3, [(r.window_start, r.anomaly_score) for r in anomalies]
+
+
+@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize(("kind", "label"), [("spike", AnomalyType.SPIKE), ("level", AnomalyType.TREND)])
+def test_injected_anomaly_is_found_and_labelled(scored_cases, name, kind, label):
+    series, where, out = scored_cases[name, kind]
+    assert out.scored.scores[where].max() >= 0.5
+    t = series.timestamps[where.start]
+    hits = [r for r in out.results if r.is_anomaly and r.window_start <= t < r.window_end]
+    assert len(hits) == 1
+    assert hits[0].anomaly_label is label, hits[0].explanation
+    assert hits[0].anomaly_score >= 0.5
+    assert hits[0].explanation is not None and hits[0].explanation.text
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_seasonal_break_is_found_and_explained_as_seasonal(scored_cases, name):
+    series, day, out = scored_cases[name, "seasonal"]
+    assert out.scored.scores[day].max() >= 0.5
+    assert any(r.is_anomaly and series.timestamps[day.start] <= r.window_start < series.timestamps[day.stop - 1]
+               for r in out.results)
+    # the changed day as one window: the classifier sees a shape change, not a level change
+    result = AnomalyResult(
+        "tenant-1", "cluster-1", "node-1", "cpu",
+        series.timestamps[day.start].to_pydatetime(), series.timestamps[day.stop].to_pydatetime(), 0.9,
+    )
+    explanation = engine_registry.create(name).explain(result, series)
+    assert explanation.anomaly_type is AnomalyType.SEASONAL
+    assert "daily pattern" in explanation.text
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="known gap: detect() cuts a day-long shape change into one-signed episodes, which the "
+    "classifier (mean vs spread over the episode) reads as TREND; explain() over the whole day says SEASONAL",
+)
+def test_adtk_detect_labels_part_of_a_moved_peak_seasonal(scored_cases):
+    series, day, out = scored_cases["adtk", "seasonal"]
+    labels = {r.anomaly_label for r in out.results
+              if r.is_anomaly and series.timestamps[day.start] <= r.window_start < series.timestamps[day.stop - 1]}
+    assert AnomalyType.SEASONAL in labels
+
+
+# --- detect(): the shape of the results --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_detect_partitions_the_analysed_range(scored_cases, name):
+    series, _, _ = scored_cases[name, "level"]
+    since = series.timestamps[4 * DAY + 3].to_pydatetime()  # not window-aligned
+    results = engine_registry.create(name).detect(series, since=since)
+    assert results and results[0].window_start <= since
+    assert all(a.window_end == b.window_start for a, b in zip(results, results[1:], strict=False))
+    assert all(r.window_start < r.window_end for r in results)
+    assert results[-1].window_end > series.timestamps[-1]
+    assert all(not (a.is_anomaly and b.is_anomaly) for a, b in zip(results, results[1:], strict=False))
+    analysed = series.timestamps[4 * DAY + 3:]
+    for r in results:  # window score = highest point score inside
+        inside = (analysed >= r.window_start) & (analysed < r.window_end)
+        assert inside.any()
+    assert any(not r.is_anomaly and r.anomaly_score > 0 for r in results)
+
+
+def test_detect_on_nothing_new_is_empty():
+    series, _ = make("clean")
+    assert AdtkEngine().detect(series, since=series.timestamps[-1] + pd.Timedelta("1min")) == []
+
+
+# --- post-processing ---------------------------------------------------------------------
+
+
+def _ns(minutes):
+    return (np.asarray(minutes, dtype=np.int64) * 60 * 10**9)
+
+
+def test_k_of_n_confirmation():
+    scores = np.array([0.9, 0.1, 0.9, 0.9, 0.1, 0.1, 0.1, 0.9])
+    ts = _ns(np.arange(8))
+    confirmed = confirm_alarms(scores, ts, threshold=0.5, min_alarm_points=2, confirm_window_ns=_ns(3))
+    np.testing.assert_array_equal(confirmed, [0, 0, 1, 1, 0, 0, 0, 0])
+
+
+def test_suppression_drops_repeats_but_not_later_alarms():
+    confirmed = np.array([1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1], dtype=bool)
+    ts = _ns(np.arange(12))
+    np.testing.assert_array_equal(
+        suppress_repeats(confirmed, ts, int(_ns(5))), [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+    )
+    np.testing.assert_array_equal(postprocess_alarms(confirmed * 1.0, ts, threshold=0.5), confirmed)
+
+
+def test_gate_scores_makes_thresholded_scores_agree_with_alarms():
+    series, _ = make("spike", seed=2)
+    engine = AdtkEngine(gate_scores=True, min_alarm_points=2, confirm_window="3min", suppress="1h")
+    scored, _ = engine.score(series)
+    np.testing.assert_array_equal(scored.scores >= 0.5, scored.alarms)
+    raw, _ = AdtkEngine(min_alarm_points=2, confirm_window="3min", suppress="1h").score(series)
+    assert (raw.scores >= 0.5).sum() > scored.alarms.sum()
+
+
+# --- other sampling, batches ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_five_minute_irregular_series_like_nab(name):
+    rng = np.random.default_rng(9)
+    steps = np.full(4000, 300.0)
+    steps[rng.choice(4000, 200, replace=False)] = rng.uniform(1, 2000, 200)  # jitter and gaps
+    index = EPOCH + pd.to_timedelta(np.cumsum(steps), unit="s")
+    t = index.asi8 / 1e9
+    values = 10 + 3 * np.sin(2 * np.pi * t / 86_400) + rng.normal(0, 0.3, 4000)
+    values[3000] += 6
+    scored, state = engine_registry.create(name).score(_series(values, index))
+    assert scored.scores.shape == (4000,) and ((scored.scores >= 0) & (scored.scores <= 1)).all()
+    assert scored.scores[3000] >= 0.5
+    assert (scored.scores[1000:] >= 0.5).mean() < 0.01
+    if name == "adtk":
+        assert state.step_seconds == 300.0
+
+
+def test_adtk_handles_a_flat_series_and_a_short_one():
+    flat = _series(np.full(500, 3.0))
+    scored, _ = AdtkEngine().score(flat)
+    assert (scored.scores == 0).all()
+    short, _ = AdtkEngine().score(_series(np.arange(5.0)))
+    assert (short.scores == 0).all()
+
+
+def test_vector_batch_equals_single_series_and_is_causal():
+    rng = np.random.default_rng(4)
+    n = 2 * DAY
+    index = EPOCH + pd.to_timedelta(np.arange(n), unit="min")
+    batch = 20 + 5 * _profile(np.arange(n) % DAY, 14)[None, :] + rng.normal(0, 1, (8, n))
+    batch[3, 1500] += 15
+    engine = VectorEngine()
+    scores = engine.score_batch(batch, index)
+    assert scores.shape == batch.shape
+    assert scores[3, 1500] >= 0.5
+    single = engine.score(_series(batch[3], index))[0].scores
+    np.testing.assert_array_equal(single, scores[3])
+    np.testing.assert_array_equal(engine.score_batch(batch[:, :1700], index[:1700]), scores[:, :1700])
+    with pytest.raises(ValueError, match="values: must be 2-D"):
+        engine.score_batch(batch[0], index)
+    with pytest.raises(ValueError, match="timestamps: length"):
+        engine.score_batch(batch, index[:10])
