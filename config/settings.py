@@ -13,6 +13,7 @@ from config.env import ConfigError, env_bool, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FLEETWATCH_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+(VAR_DIR / "staticfiles").mkdir(exist_ok=True)
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
@@ -113,6 +114,9 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How long an unacknowledged task waits before Redis hands it to another worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 
 REST_FRAMEWORK = {
@@ -141,6 +145,14 @@ FLEETWATCH_MAX_BATCH_POINTS = env_int("FLEETWATCH_MAX_BATCH_POINTS", 50_000, min
 FLEETWATCH_MAX_BODY_BYTES = env_int("FLEETWATCH_MAX_BODY_BYTES", 16 * 1024 * 1024, minimum=1024)
 FLEETWATCH_MAX_FUTURE_SECONDS = env_int("FLEETWATCH_MAX_FUTURE_SECONDS", 300, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FLEETWATCH_MAX_BODY_BYTES
+
+# Detection.
+FLEETWATCH_DETECTION_WINDOW_SECONDS = env_int("FLEETWATCH_DETECTION_WINDOW_SECONDS", 300, minimum=1)
+FLEETWATCH_DETECTION_BATCH_SIZE = env_int("FLEETWATCH_DETECTION_BATCH_SIZE", 250, minimum=1)
+FLEETWATCH_NOMINAL_STEP_SECONDS = env_int("FLEETWATCH_NOMINAL_STEP_SECONDS", 60, minimum=1)
+FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS = env_int("FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS", 24, minimum=1)
+FLEETWATCH_RUN_STALE_MINUTES = env_int("FLEETWATCH_RUN_STALE_MINUTES", 30, minimum=1)
+FLEETWATCH_METRIC_WEIGHTS = {"cpu_usage": 2.0, "latency_ms": 2.0, "memory_used": 1.5}
 
 LOGGING = {
     "version": 1,

@@ -1,5 +1,11 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class ResultsConfig(AppConfig):
     name = "results"
+
+    def ready(self):
+        from results import signals
+
+        post_migrate.connect(signals.install_system_schedules, sender=self)

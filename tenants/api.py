@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rest_framework import mixins, viewsets
 from rest_framework.views import APIView
 
 from tenants.models import Tenant
@@ -31,4 +32,29 @@ class TenantScopedMixin:
 
 
 class TenantAPIView(TenantScopedMixin, APIView):
+    pass
+
+
+class TenantGenericViewSet(TenantScopedMixin, viewsets.GenericViewSet):
+    """A viewset over one tenant-owned model. The queryset is always
+    ``model.objects.for_tenant(caller)``; subclasses refine it in ``refine_queryset``
+    and may not replace ``get_queryset`` (so no view can forget the scope)."""
+
+    model: type
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "get_queryset" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: override refine_queryset(), not get_queryset()")
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no caller
+            return self.model.objects.unscoped().none()
+        return self.refine_queryset(self.model.objects.for_tenant(self.tenant))
+
+    def refine_queryset(self, queryset):
+        return queryset
+
+
+class TenantReadOnlyViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, TenantGenericViewSet):
     pass

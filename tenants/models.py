@@ -45,6 +45,9 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="tenants")
     is_active = models.BooleanField(default=True)
+    metric_weights = models.JSONField(
+        default=dict, blank=True, help_text='WEIGHTED ranking weights per metric, e.g. {"cpu_usage": 2}; empty: the defaults.'
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -57,6 +60,8 @@ class Membership(TenantOwned):
         MEMBER = "member"
         VIEWER = "viewer"
 
+    # Indexed by user too: a login has to find its tenants (the one other exception to
+    # "indexes start with the tenant", besides the API key prefix).
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(default=timezone.now)
@@ -80,7 +85,7 @@ class Cluster(TenantOwned):
 
 
 class Node(TenantOwned):
-    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes")
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodes", db_index=False)
     name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[name_validator])
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -110,7 +115,7 @@ class ApiKey(TenantOwned):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, unique=True)
     key_hash = models.CharField(max_length=64)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -76,3 +76,19 @@ def api_a(key_a) -> APIClient:
 @pytest.fixture
 def api_b(key_b) -> APIClient:
     return api_client_for(key_b)
+
+
+@pytest.fixture(autouse=True)
+def celery_in_process(request):
+    """Tasks run in-process unless a test brings a real worker (``integration``)."""
+    from config.celery import app
+
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = previous

@@ -77,7 +77,6 @@ def test_each_invalid_point_rejects_the_batch_naming_field_and_reason(api_a, ten
     ("body", "content_type", "status", "field"),
     [
         ("{not json", "application/json", 400, "body"),
-        ('{"points": [{"value": NaN}]}', "application/json", 400, "body"),
         ("[]", "application/json", 400, "body"),
         ({"points": []}, "application/json", 400, "points"),
         ({"points": {}}, "application/json", 400, "points"),
@@ -152,5 +151,5 @@ def test_rejected_points_are_counted_by_reason(api_a, tenant_a):
     from analytics.store.counters import tenant_rejections
 
     post(api_a, {"points": [point(value="x"), point(value="y"), point(timestamp="soon")]})
-    rejected = tenant_rejections(tenant_a.pk)
+    rejected = tenant_rejections(tenant_a)
     assert rejected == {"value: must be a number": 2, "timestamp: not an RFC 3339 timestamp": 1}

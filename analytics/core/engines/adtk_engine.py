@@ -1,56 +1,76 @@
-"""The ADTK engine ("adtk", the product default): causal, calibrated, fit rarely.
+"""The ADTK engine ("adtk", the product default): causal, per-series calibrated, fit rarely.
 
 ADTK detectors return labels, and their ``fit`` learns thresholds from the whole series
 it is given, so using them as published would look into the future. This engine keeps
-ADTK's definitions but splits the work the way production needs it:
+ADTK's transforms (the hot path re-implements them in numpy/bottleneck; tests check the
+re-implementations equal ADTK's output) and adds what a corpus-wide threshold needs:
+a per-series "anomaly likelihood" and alarm suppression counted in points.
+Windows are counted in POINTS (sampling steps differ by an order of magnitude between
+metrics; a "15min" window is 15 points on one metric and less than one on another).
 
-**Fit (rare, on past data only)** -> :class:`~analytics.core.engines.state.AdtkFittedState`
-  - sampling step = median spacing of the fit data (NAB-style irregular data works);
-  - resample the fit data onto a regular epoch-aligned grid (bin means, gaps
-    interpolated), find seasonal periods among ``seasonal_periods`` (default daily and
-    weekly) by autocorrelation at the period lag (kept when >= ``seasonal_min_acf`` and
-    the data holds >= ``seasonal_min_cycles`` cycles, default 2), and learn each profile with ADTK's
-    ``ClassicSeasonalDecomposition(freq=..., trend=True)`` (shortest period first, the
-    next one on what remains), smoothed over ``seasonal_smoothing`` and stored
-    epoch-aligned so any timestamp finds its slot;
-  - compute the four detector statistics below over the fit data and learn their
-    robust centre and sigma with ADTK's ``InterQuartileRangeAD(c=3)`` fitted on that
-    past statistic (sigma = IQR / 1.349; MAD / mean-absolute fallback; floored at
-    ``relative_scale_floor`` x the series' typical magnitude).
+**Components** (``d``: deviation in robust sigmas, all causal), for every point t:
 
-**Score (often, causal)**: with ``y = x - seasonal(t)``, for every point t:
-  ============ =========================================================== ================
-  component    statistic (ADTK equivalent, all causal: ``center=False``)   window param
-  ============ =========================================================== ================
-  spike        ``y[t] - median(y[t-w .. t-1])`` (PersistAD)                spike_window
-  level        ``median(y[t-w+1 .. t]) - median(y[t-2w+1 .. t-w])``        level_window
-               (LevelShiftAD's DoubleRollingAggregate, not centred)
-  volatility   ``std(y[t-w+1 .. t]) - std(y[t-2w+1 .. t-w])``              volatility_window
-               (VolatilityShiftAD's DoubleRollingAggregate, not centred)
-  seasonal     ``y[t] - median(y[t-w .. t-1])`` with a long w, only when   seasonal_level_window
-               a seasonal profile was fitted (seasonal violation)
-  ============ =========================================================== ================
+  ============ ================================================================ ==========
+  component    statistic (ADTK transform it equals)                             parameter
+  ============ ================================================================ ==========
+  level        for each m in ``scales`` (1, 5, 20 points):                      scales,
+               ``|mean(x[t-m+1..t]) - median(x[t-m-H+1..t-m])| / s_m``           baseline_points
+               (``DoubleRollingAggregate(agg=("median", "mean"),                 (H = 1000)
+               window=(H, m), center=False, diff="diff")``)
+  seasonal     the same on the seasonal difference ``x_t - x_(t-P)``, P = one  seasonal_lag
+               ``seasonal_lag`` in points: ``mean over m points of |sd -
+               median(sd over the H points before)| / s'`` (``Series.diff(P)``,
+               ``RollingAggregate``); on once the data holds
+               ``seasonal_lag_cycles`` (3) periods, unless ``seasonal="off"``
+  ============ ================================================================ ==========
 
-  Each statistic becomes a deviation ``z_c = (stat - center_c) / sigma_c`` in robust
-  sigmas of the fitted past; the point's deviation is ``max_c weight_c * z_c`` (signed
-  by ``direction``), mapped to [0, 1] by :func:`calibration.sigma_to_score` (0.5 = 4
-  sigma). The hot path is numpy/bottleneck re-implementations of those ADTK transforms
-  (tests check they equal ADTK's output), so an incremental call costs
-  ``history_points`` + new points, not a pandas pipeline.
+  Scales: ``s = max(1.2533 * mean|x - rolling median|`` over the same H past points
+  (``RollingAggregate(agg="median")`` then ``RollingAggregate(agg="mean")``),
+  ``range_floor`` (1%) of that window's range (``max - min``), ``relative_scale_floor``
+  (1e-3) of ``|median|``). The range floor keeps flat, stepped and quantised series from
+  turning ordinary steps into hundreds of sigmas. ``d = max`` over components and scales
+  (each weighted by ``level_weight`` / ``seasonal_weight``; signed by ``direction``).
+
+**Per-series likelihood** (HTM's anomaly likelihood): ``u = log1p(d)``; the fitted
+state holds ``mu``, ``sd`` = mean and std of ``u`` over the ``likelihood_window`` (5000)
+points before the fit (at least ``likelihood_min_points``, 200); the point's
+``z = (mean(u over the last likelihood_short points) - mu) / (sd / sqrt(likelihood_short))``
+and ``score = calibration.likelihood_to_score(z)`` (``z / (z + 2.8)``: 0.5 at z = 2.8,
+the NAB-optimal operating point, see calibration.py).
+
+**Alarms**: a point alarms at ``score >= threshold`` (0.5; k-of-n via the common
+``min_alarm_points``); the ``suppress_points`` (150) points after an alarm's first point
+are suppressed: their scores are set to 0 and they start no new alarm
+(:func:`base.suppress_following_points`). Suppressed points that still pass the threshold
+stay ``confirmed``, so ``detect()`` reports a sustained anomaly as one episode.
+
+**Explanations** use an ADTK-fitted seasonal profile: at fit time, periods among
+``seasonal_periods`` (daily, weekly) whose autocorrelation passes ``seasonal_min_acf`` are
+learnt with ADTK's ``ClassicSeasonalDecomposition`` (on a regular grid, smoothed over
+``seasonal_smoothing``, stored epoch-aligned); ``expected = profile + median of the
+deseasonalised past spike_window``, ``seasonal_expected`` the same over
+``seasonal_level_window``, and the quoted sigma is learnt by ADTK's
+``InterQuartileRangeAD(c=3)`` on the spike statistic (IQR / 1.349, floored).
+
+**Fit (rare, on past data only)** -> :class:`~analytics.core.engines.state.AdtkFittedState`:
+sampling step (median spacing), seasonal lag in points, likelihood statistics, seasonal
+profiles and the explanation sigma. ``fit_history_points`` is what a refit wants.
 
 **Full runs without a state** (``score(series)``, what the NAB harness calls) walk the
-series as production would: nothing is scored before ``min_fit_points``; the state is
-fitted on the points before index i and scores the following segment; it is refitted
+series as production would: nothing is scored until ``min_fit_points`` points exist; a
+state fitted on the points before index i scores the following segment; it is refitted
 when the data doubles (early) or when ``refit_age`` of data time has passed. Scores are
-therefore strictly causal, including the fits. The state returned is fitted on the
-whole series, ready for the next incremental call.
+strictly causal, fits included. The returned state is fitted on the whole series.
 
 **Incremental runs**: ``score(tail, state)`` where ``tail`` holds ``history_points``
-points before the new ones gives the same scores for the new points as
-``score(full_series, state)``: exactly for spike/level/seasonal, and within ~1e-9
-relative for volatility (bottleneck's rolling std accumulates sums, so rounding depends
-on where the window started). ``analyse``/``detect`` refit a state that is older than
-``refit_age`` when the given series holds enough earlier points (``fit_history_points``).
+points before the new ones gives the new points the same scores as
+``score(full_series, state)`` (to rounding of rolling sums, ~1e-12): ``history_points``
+covers the longest look-back (the seasonal lag plus two baseline windows plus the
+largest scale plus the likelihood's short window) plus ``suppress_points`` (to see an
+earlier alarm that suppresses a new point; exact unless alarms chained back further
+than that). The long likelihood window lives in the state, not in the history.
+``analyse``/``detect`` refit a state that is older than ``refit_age`` when the series
+holds enough earlier points.
 """
 
 from __future__ import annotations
@@ -80,14 +100,17 @@ from analytics.core.engines.state import AdtkFittedState, ComponentScale, Season
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"adtk(\..*)?")
 
-COMPONENTS: tuple[str, ...] = ("spike", "level", "volatility", "seasonal")
+COMPONENTS: tuple[str, ...] = ("level", "seasonal")
+MEAN_ABS_TO_SIGMA = calibration.MEAN_ABS_TO_SIGMA
 IQR_C = 3.0
 NOMINAL_STEP_SECONDS = 60.0  # product resolution; history_points is quoted at this step
 
 # parameters that change what a fit learns; a state fitted with other values is refitted
 _FIT_PARAMS = (
-    "seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing", "spike_window", "level_window",
-    "volatility_window", "seasonal_level_window", "fit_window", "relative_scale_floor",
+    "seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing", "spike_window",
+    "seasonal_level_window", "fit_window", "relative_scale_floor", "baseline_points", "baseline_min_points",
+    "scales", "range_floor", "seasonal_lag", "seasonal_lag_cycles", "level_weight", "seasonal_weight", "direction",
+    "likelihood_window", "likelihood_min_points", "likelihood_short",
 )
 
 
@@ -103,6 +126,20 @@ def _parse_periods(value: str) -> list[pd.Timedelta]:
 
 def _check_periods(value: Any) -> None:
     _parse_periods(value)
+
+
+def _parse_scales(value: str) -> list[int]:
+    try:
+        scales = sorted({int(p) for p in value.split(",") if p.strip()})
+    except ValueError:
+        raise ValueError(f"must be comma-separated whole numbers of points, got {value!r}") from None
+    if not scales or scales[0] < 1:
+        raise ValueError(f"needs positive numbers of points, e.g. '1,5,20', got {value!r}")
+    return scales
+
+
+def _check_scales(value: Any) -> None:
+    _parse_scales(value)
 
 
 def _shift(a: np.ndarray, k: int) -> np.ndarray:
@@ -174,6 +211,25 @@ def _lag_autocorrelation(g: np.ndarray, lag: int) -> float:
     return float(a @ b) / denom if denom > 0 else math.nan
 
 
+def _clamped(f, a: np.ndarray, w: int, min_count: int) -> np.ndarray:
+    """bottleneck moving function with the window clamped to the data (same values)."""
+    if len(a) == 0:
+        return np.zeros(0)
+    w = max(1, min(int(w), len(a)))
+    return f(a, w, min_count=max(1, min(int(min_count), w)))
+
+
+def rolling_baseline(x: np.ndarray, window: int, min_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Trailing rolling median of ``x`` over ``window`` points (including t), the rolling
+    mean absolute deviation from it, and the rolling range (max - min). NaN until
+    ``min_count`` values (the range needs 10). Equal to ADTK's
+    ``RollingAggregate(agg="median"/"mean"/"max"/"min", center=False)``."""
+    med = _clamped(bn.move_median, x, window, min_count)
+    mad = _clamped(bn.move_mean, np.abs(x - med), window, min_count)
+    rng = _clamped(bn.move_max, x, window, min(10, min_count)) - _clamped(bn.move_min, x, window, min(10, min_count))
+    return med, mad, rng
+
+
 @register_engine
 class AdtkEngine(AnomalyDetectionEngine):
     """ADTK-based engine; see the module docstring for the method."""
@@ -181,51 +237,84 @@ class AdtkEngine(AnomalyDetectionEngine):
     name: ClassVar[str] = "adtk"
     parameters: ClassVar[Mapping[str, Parameter]] = {
         **COMMON_PARAMETERS,
+        # scoring components (windows in points)
+        "baseline_points": Parameter(int, 1000, "H: points of past data the level baseline and scales use",
+                                     minimum=10, maximum=100_000),
+        "baseline_min_points": Parameter(int, 30, "points needed before a baseline exists", minimum=2,
+                                         maximum=100_000),
+        "scales": Parameter(str, "1,5,20", "averaging lengths in points of the level deviation, comma separated",
+                            check=_check_scales),
+        "range_floor": Parameter(float, 0.01, "scale floor: this fraction of the baseline window's range",
+                                 minimum=0.0, maximum=1.0),
+        "relative_scale_floor": Parameter(float, 1e-3, "scale floor relative to the baseline median",
+                                          minimum=0.0, maximum=1.0),
         "seasonal": Parameter(
-            str, "auto", "auto: keep periods whose autocorrelation passes; on: fit all listed periods "
-            "the data is long enough for; off: no seasonality", choices=("auto", "on", "off"),
+            str, "auto", "auto/on: seasonal-difference component once seasonal_lag_cycles periods of data exist "
+            "(auto fits explanation profiles whose autocorrelation passes, on fits all); off: no seasonality",
+            choices=("auto", "on", "off"),
         ),
-        "seasonal_periods": Parameter(str, "1d,7d", "candidate periods, comma separated", check=_check_periods),
-        "seasonal_min_cycles": Parameter(int, 2, "cycles of data needed before a period is fitted",
+        "seasonal_lag": duration_parameter("1d", "lag of the seasonal-difference component (in points at the "
+                                           "fitted step)"),
+        "seasonal_lag_cycles": Parameter(int, 3, "periods of data before the seasonal difference is used",
+                                         minimum=1, maximum=100),
+        "level_weight": Parameter(float, 1.0, "weight of the level component (0 = off)", minimum=0.0, maximum=10.0),
+        "seasonal_weight": Parameter(float, 1.0, "weight of the seasonal-difference component",
+                                     minimum=0.0, maximum=10.0),
+        "direction": Parameter(str, "both", "which deviations count", choices=("both", "up", "down")),
+        # per-series likelihood
+        "likelihood_window": Parameter(int, 5000, "points of past surprise a fit summarises (mean, std)",
+                                       minimum=10, maximum=1_000_000),
+        "likelihood_min_points": Parameter(int, 200, "past points needed before scoring", minimum=2,
+                                           maximum=1_000_000),
+        "likelihood_short": Parameter(int, 5, "points averaged into the recent surprise", minimum=1, maximum=1000),
+        "suppress_points": Parameter(int, 150, "points after an alarm's first point whose scores are suppressed "
+                                     "(0 = off)", minimum=0, maximum=1_000_000),
+        # explanations (seasonal profile, expectation, quoted sigma)
+        "seasonal_periods": Parameter(str, "1d,7d", "candidate profile periods, comma separated",
+                                      check=_check_periods),
+        "seasonal_min_cycles": Parameter(int, 2, "cycles of data needed before a profile is fitted",
                                          minimum=2, maximum=100),
         "seasonal_smoothing": duration_parameter(
-            "15min", "circular moving average over the fitted profile (slot means of few cycles are noisy, "
-            "and a noisy in-sample profile makes residuals look smaller than they will be)", positive=False),
+            "15min", "circular moving average over the fitted profile (slot means of few cycles are noisy)",
+            positive=False),
         "seasonal_min_acf": Parameter(float, 0.3, "autocorrelation at the period lag needed in auto mode",
                                       minimum=-1.0, maximum=1.0),
-        "spike_window": duration_parameter("15min", "spike baseline: median of this much past data"),
-        "level_window": duration_parameter("30min", "level shift / trend: compare medians of two such windows"),
-        "volatility_window": duration_parameter("30min", "volatility shift: compare stds of two such windows"),
-        "seasonal_level_window": duration_parameter("2h", "seasonal violation: long baseline of deseasonalised data"),
-        "spike_weight": Parameter(float, 1.0, "weight of the spike component (0 = off)", minimum=0.0, maximum=10.0),
-        "level_weight": Parameter(float, 1.0, "weight of the level/trend component", minimum=0.0, maximum=10.0),
-        "volatility_weight": Parameter(float, 1.0, "weight of the volatility component", minimum=0.0, maximum=10.0),
-        "seasonal_weight": Parameter(float, 1.0, "weight of the seasonal component", minimum=0.0, maximum=10.0),
-        "direction": Parameter(str, "both", "which deviations count", choices=("both", "up", "down")),
-        "fit_window": duration_parameter("14d", "past data a fit uses (weekly seasonality needs 14d)"),
+        "spike_window": duration_parameter("15min", "explanations: expectation = median of this much past data"),
+        "seasonal_level_window": duration_parameter("2h", "explanations: long baseline of deseasonalised data"),
+        # fitting
+        "fit_window": duration_parameter("14d", "past data a profile fit uses (weekly seasonality needs 14d)"),
         "refit_age": duration_parameter("1d", "refit when the state's data is older than this"),
-        "min_fit_points": Parameter(int, 120, "points before the first fit; earlier points score 0",
+        "min_fit_points": Parameter(int, 200, "points before the first fit; earlier points score 0",
                                     minimum=10, maximum=1_000_000),
-        "relative_scale_floor": Parameter(float, 1e-3, "sigma floor relative to the series' typical magnitude",
-                                          minimum=0.0, maximum=1.0),
     }
+
+    def validate_params(self) -> None:
+        if self.params["likelihood_min_points"] > self.params["likelihood_window"]:
+            raise ValueError("likelihood_min_points: must not exceed likelihood_window")
 
     # --- sizes ---------------------------------------------------------------------------
 
-    def window_points(self, step_seconds: float) -> dict[str, int]:
-        def pts(name: str, minimum: int) -> int:
-            return max(minimum, int(round(self.duration(name).total_seconds() / step_seconds)))
+    def scale_points(self) -> list[int]:
+        return _parse_scales(self.params["scales"])
 
-        return {
-            "spike": pts("spike_window", 1),
-            "level": pts("level_window", 2),
-            "volatility": pts("volatility_window", 3),
-            "seasonal": pts("seasonal_level_window", 2),
-        }
+    def seasonal_lag_points_for(self, step_seconds: float) -> int:
+        return max(1, int(round(self.duration("seasonal_lag").total_seconds() / step_seconds)))
+
+    def _explain_points(self, step_seconds: float) -> int:
+        def pts(name: str) -> int:
+            return max(1, int(round(self.duration(name).total_seconds() / step_seconds)))
+
+        return max(pts("spike_window"), pts("seasonal_level_window"))
 
     def history_points_for(self, step_seconds: float) -> int:
-        w = self.window_points(step_seconds)
-        return max(w["spike"], 2 * w["level"], 2 * w["volatility"], w["seasonal"])
+        """Context points an incremental call needs at this sampling step (see the module doc)."""
+        h = self.params["baseline_points"]
+        m = max(self.scale_points())
+        look = 2 * h + m - 2  # level: the scale's residuals need their own rolling median
+        if self.params["seasonal"] != "off" and self.params["seasonal_weight"] > 0:
+            look = max(look, self.seasonal_lag_points_for(step_seconds) + 2 * h + m - 2)
+        look += self.params["likelihood_short"] - 1 + self.params["suppress_points"]
+        return max(look, self._explain_points(step_seconds))
 
     @property
     def history_points(self) -> int:
@@ -234,24 +323,99 @@ class AdtkEngine(AnomalyDetectionEngine):
         return self.history_points_for(NOMINAL_STEP_SECONDS)
 
     def fit_history_points(self, step_seconds: float = NOMINAL_STEP_SECONDS) -> int:
-        """Points a refit wants (``fit_window`` at this step)."""
-        return max(self.params["min_fit_points"], int(self.duration("fit_window").total_seconds() / step_seconds))
+        """Points a refit wants: the likelihood window plus its look-back, and ``fit_window``."""
+        by_time = int(self.duration("fit_window").total_seconds() / step_seconds)
+        by_likelihood = self.params["likelihood_window"] + self.history_points_for(step_seconds)
+        return max(self.params["min_fit_points"], by_time, by_likelihood)
 
     def _fit_fingerprint(self) -> dict[str, Any]:
         return {k: self.params[k] for k in _FIT_PARAMS}
 
+    # --- components ----------------------------------------------------------------------
+
+    def deviations(self, x: np.ndarray, lag: int) -> dict[str, np.ndarray]:
+        """Component deviations in robust sigmas (max over scales; NaN where undefined)
+        and their maximum ``"d"`` (NaN -> 0). ``lag`` = seasonal lag in points, 0 = off."""
+        x = np.asarray(x, dtype=np.float64)
+        n = len(x)
+        h, h_min = self.params["baseline_points"], self.params["baseline_min_points"]
+        direction = self.params["direction"]
+        range_floor, rel_floor = self.params["range_floor"], self.params["relative_scale_floor"]
+        out: dict[str, np.ndarray] = {}
+        med, mad, rng = rolling_baseline(x, h, h_min)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level = np.full(n, np.nan)
+            if self.params["level_weight"] > 0:
+                for m in self.scale_points():
+                    recent = _clamped(bn.move_mean, x, m, 1)
+                    base = _shift(med, m)
+                    scale = np.fmax(np.fmax(MEAN_ABS_TO_SIGMA * _shift(mad, m), rel_floor * np.abs(base) + 1e-9),
+                                    range_floor * _shift(rng, m))
+                    diff = recent - base
+                    signed = np.abs(diff) if direction == "both" else (diff if direction == "up" else -diff)
+                    level = np.fmax(level, np.fmax(signed, 0.0) / scale)
+                out["level"] = level
+            d = self.params["level_weight"] * np.nan_to_num(level, nan=0.0)
+            if lag > 0 and self.params["seasonal_weight"] > 0:
+                sd = x - _shift(x, lag)
+                smed, smad, _ = rolling_baseline(sd, h, h_min)
+                dev = sd - _shift(smed, 1)
+                if direction == "both":
+                    dev = np.abs(dev)
+                elif direction == "down":
+                    dev = np.fmax(-dev, 0.0)
+                else:
+                    dev = np.fmax(dev, 0.0)
+                scale = np.fmax(np.fmax(MEAN_ABS_TO_SIGMA * _shift(smad, 1), range_floor * _shift(rng, 1)), 1e-9)
+                seasonal = np.full(n, np.nan)
+                for m in self.scale_points():
+                    seasonal = np.fmax(seasonal, _clamped(bn.move_mean, dev, m, 1) / scale)
+                out["seasonal"] = seasonal
+                d = np.fmax(d, self.params["seasonal_weight"] * np.nan_to_num(seasonal, nan=0.0))
+        out["d"] = d
+        out["baseline"] = _shift(med, 1)
+        return out
+
+    def surprise(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``u = log1p(d)`` and its trailing mean over ``likelihood_short`` points."""
+        u = np.log1p(np.fmax(d, 0.0))
+        return u, _clamped(bn.move_mean, u, self.params["likelihood_short"], 1)
+
     # --- fitting -------------------------------------------------------------------------
 
     def fit(self, series: MetricSeries, *, end_index: int | None = None) -> AdtkFittedState:
-        """Fit on the points before ``end_index`` (all by default), at most ``fit_window``."""
+        """Fit on the points before ``end_index`` (all by default)."""
         ts = series.timestamps.asi8
         return self._fit_upto(ts, np.asarray(series.values, dtype=np.float64), len(ts) if end_index is None else end_index)
 
-    def _fit_upto(self, ts: np.ndarray, x: np.ndarray, end: int) -> AdtkFittedState:
+    def _fit_upto(
+        self, ts: np.ndarray, x: np.ndarray, end: int, surprise_cache: dict[int, np.ndarray] | None = None
+    ) -> AdtkFittedState:
+        """Fit on points before ``end``. ``surprise_cache`` (lag -> u over the whole
+        series, causal) saves recomputing u in a walk."""
         if end < 2:
             raise ValueError("series: at least 2 points are needed to fit")
         lo = int(np.searchsorted(ts[:end], ts[end - 1] - int(self.duration("fit_window").value), side="left"))
-        return self._fit_arrays(ts[lo:end], x[lo:end])
+        state = self._fit_arrays(ts[lo:end], x[lo:end])
+        # seasonal lag: counted over all the data available, not only fit_window
+        lag = 0
+        if self.params["seasonal"] != "off" and self.params["seasonal_weight"] > 0:
+            p = self.seasonal_lag_points_for(state.step_seconds)
+            if p >= 2 and end >= self.params["seasonal_lag_cycles"] * p:
+                lag = p
+        state.seasonal_lag_points = lag
+        # likelihood statistics of u over the last likelihood_window points
+        window = self.params["likelihood_window"]
+        if surprise_cache is not None and lag in surprise_cache:
+            u = surprise_cache[lag][max(0, end - window):end]
+        else:
+            h0 = max(0, end - window - self.history_points_for(state.step_seconds))
+            u = self.surprise(self.deviations(x[h0:end], lag)["d"])[0][-window:]
+        state.likelihood_count = int(len(u))
+        if len(u) >= self.params["likelihood_min_points"]:
+            state.likelihood_mean = float(np.mean(u))
+            state.likelihood_std = float(np.std(u))
+        return state
 
     def _fit_arrays(self, ts: np.ndarray, x: np.ndarray) -> AdtkFittedState:
         from adtk.detector import InterQuartileRangeAD  # imported lazily: adtk import is slow
@@ -269,25 +433,23 @@ class AdtkEngine(AnomalyDetectionEngine):
             typical_magnitude=typical,
             params=self._fit_fingerprint(),
         )
-        stats, _, _, _ = self._statistics(ts, x, state)
-        index = pd.DatetimeIndex(ts, tz="UTC")
+        # the sigma explanations quote: ADTK's IQR detector on the spike statistic
+        stat = self._explanation_arrays(ts, x, state)["spike"]
+        finite = np.isfinite(stat)
         floor = float(calibration.floor_scale(0.0, typical, relative_floor=self.params["relative_scale_floor"]))
-        for name, stat in stats.items():
-            finite = np.isfinite(stat)
-            center, sigma, low, high = 0.0, math.nan, math.nan, math.nan
-            if finite.sum() >= 4:
-                detector = InterQuartileRangeAD(c=IQR_C)
-                detector.fit(pd.Series(stat, index=index))
-                low, high = float(detector.abs_low_), float(detector.abs_high_)
-                iqr = (high - low) / (1.0 + 2.0 * IQR_C)
-                center = (high + low) / 2.0
-                sigma = iqr * calibration.IQR_TO_SIGMA
-                if not (sigma > 0.0 and math.isfinite(sigma)):
-                    center, sigma = calibration.robust_location_scale(stat[finite])
-            if not math.isfinite(center):
-                center = 0.0
-            sigma = max(sigma, floor) if math.isfinite(sigma) else floor
-            state.scales[name] = ComponentScale(center=center, sigma=sigma, low=low, high=high)
+        center, sigma, low, high = 0.0, math.nan, math.nan, math.nan
+        if finite.sum() >= 4:
+            detector = InterQuartileRangeAD(c=IQR_C)
+            detector.fit(pd.Series(stat, index=pd.DatetimeIndex(ts, tz="UTC")))
+            low, high = float(detector.abs_low_), float(detector.abs_high_)
+            center = (high + low) / 2.0
+            sigma = (high - low) / (1.0 + 2.0 * IQR_C) * calibration.IQR_TO_SIGMA
+            if not (sigma > 0.0 and math.isfinite(sigma)):
+                center, sigma = calibration.robust_location_scale(stat[finite])
+        if not math.isfinite(center):
+            center = 0.0
+        sigma = max(sigma, floor) if math.isfinite(sigma) else floor
+        state.scales["spike"] = ComponentScale(center=center, sigma=sigma, low=low, high=high)
         return state
 
     def _fit_seasonal(self, ts: np.ndarray, x: np.ndarray, step_seconds: float) -> list[SeasonalComponent]:
@@ -331,85 +493,86 @@ class AdtkEngine(AnomalyDetectionEngine):
 
     # --- scoring -------------------------------------------------------------------------
 
-    def _statistics(
-        self, ts: np.ndarray, x: np.ndarray, state: AdtkFittedState
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray | None]:
-        """Component statistics; also (seasonal offset, spike baseline, long baseline)."""
-        w = self.window_points(state.step_seconds)
+    def _explanation_arrays(self, ts: np.ndarray, x: np.ndarray, state: AdtkFittedState) -> dict[str, np.ndarray]:
+        """Seasonal profile offset, expectation (profile + past median of the
+        deseasonalised data over spike_window), the spike statistic (PersistAD's) and
+        the long seasonal baseline."""
+        def pts(name: str) -> int:
+            return max(1, int(round(self.duration(name).total_seconds() / state.step_seconds)))
+
         seasonal = state.seasonal_expected(ts) if state.seasonal else np.zeros(len(x))
         y = x - seasonal
-        base_spike = _past_median(y, w["spike"])
-        stats: dict[str, np.ndarray] = {"spike": y - base_spike}
-        wl = w["level"]
-        if 2 * wl <= len(y):
-            m = bn.move_median(y, wl)
-            stats["level"] = m - _shift(m, wl)
-        else:
-            stats["level"] = np.full_like(y, np.nan)
-        wv = w["volatility"]
-        if 2 * wv <= len(y):
-            s = bn.move_std(y, wv, ddof=1)
-            stats["volatility"] = s - _shift(s, wv)
-        else:
-            stats["volatility"] = np.full_like(y, np.nan)
-        base_long = None
+        base = _past_median(y, pts("spike_window"))
+        out = {"seasonal": seasonal, "spike": y - base, "expected": seasonal + base}
         if state.seasonal:
-            base_long = _past_median(y, w["seasonal"])
-            stats["seasonal"] = y - base_long
-        return stats, seasonal, base_spike, base_long
+            out["seasonal_expected"] = seasonal + _past_median(y, pts("seasonal_level_window"))
+        return out
 
-    def _score_with_state(self, ts: np.ndarray, x: np.ndarray, state: AdtkFittedState) -> dict[str, np.ndarray]:
-        stats, seasonal, base_spike, base_long = self._statistics(ts, x, state)
-        direction = self.params["direction"]
-        z = np.zeros(len(x))
-        components: dict[str, np.ndarray] = {}
-        for name, stat in stats.items():
-            scale = state.scales.get(name)
-            weight = float(self.params[f"{name}_weight"])
-            if scale is None or weight == 0.0:
-                continue
-            zc = (stat - scale.center) / scale.sigma
-            components[name] = zc
-            if name == "volatility" or direction == "both":
-                signed = np.abs(zc)
-            elif direction == "up":
-                signed = zc
-            else:
-                signed = -zc
-            z = np.fmax(z, weight * signed)
-        z = np.nan_to_num(z, nan=0.0)
-        expected = seasonal + base_spike
-        expected = np.where(np.isfinite(expected), expected, x)
+    def _likelihood(self, short: np.ndarray, state: AdtkFittedState) -> np.ndarray:
+        if not state.likelihood_ready:
+            return np.zeros(len(short))
+        k = self.params["likelihood_short"]
+        se = max(state.likelihood_std / math.sqrt(k), 1e-6)
+        return np.nan_to_num((short - state.likelihood_mean) / se, nan=0.0)
+
+    def _score_with_state(
+        self, ts: np.ndarray, x: np.ndarray, state: AdtkFittedState, comps: dict[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        if comps is None:
+            comps = self.deviations(x, state.seasonal_lag_points)
+            comps["short"] = self.surprise(comps["d"])[1]
+        z = self._likelihood(comps["short"], state)
+        ex = self._explanation_arrays(ts, x, state)
+        expected = np.where(np.isfinite(ex["expected"]), ex["expected"], x)
         out = {
             "z": z,
-            "seasonal": seasonal,
+            "d": comps["d"],
+            "seasonal": ex["seasonal"],
             "expected": expected,
             "scale": np.full(len(x), state.scales["spike"].sigma if "spike" in state.scales else np.nan),
         }
-        if base_long is not None:
-            seasonal_expected = seasonal + base_long
-            out["seasonal_expected"] = np.where(np.isfinite(seasonal_expected), seasonal_expected, expected)
-        out.update({f"z_{k}": v for k, v in components.items()})
+        if "seasonal_expected" in ex:
+            out["seasonal_expected"] = np.where(np.isfinite(ex["seasonal_expected"]), ex["seasonal_expected"], expected)
+        for name in ("level", "seasonal"):
+            if name in comps:
+                out[f"z_{name}"] = comps[name]
         return out
 
     def _walk(self, ts: np.ndarray, x: np.ndarray) -> tuple[dict[str, np.ndarray], AdtkFittedState | None]:
         """Causal full run: fit on the past, score the next segment, refit as production would."""
         n = len(x)
         out: dict[str, np.ndarray] = {
-            "z": np.zeros(n), "expected": x.astype(np.float64).copy(), "scale": np.full(n, np.nan),
+            "z": np.zeros(n), "d": np.zeros(n), "expected": x.astype(np.float64).copy(), "scale": np.full(n, np.nan),
             "seasonal": np.zeros(n), "seasonal_expected": np.full(n, np.nan),
         }
         has_seasonal = np.zeros(n, dtype=bool)
+        comps_by_lag: dict[int, dict[str, np.ndarray]] = {}  # components are causal: compute once per lag
+        u_by_lag: dict[int, np.ndarray] = {}
+
+        def components(lag: int) -> dict[str, np.ndarray]:
+            if lag not in comps_by_lag:
+                comps = self.deviations(x, lag)
+                u_by_lag[lag], comps["short"] = self.surprise(comps["d"])
+                comps_by_lag[lag] = comps
+            return comps_by_lag[lag]
+
         i = int(self.params["min_fit_points"])
         refit_ns = int(self.duration("refit_age").value)
         while i < n:
-            state = self._fit_upto(ts, x, i)
+            step = infer_step_seconds(ts[:i])
+            lag_guess = 0
+            if self.params["seasonal"] != "off" and self.params["seasonal_weight"] > 0:
+                p = self.seasonal_lag_points_for(step)
+                lag_guess = p if p >= 2 and i >= self.params["seasonal_lag_cycles"] * p else 0
+            components(lag_guess)
+            state = self._fit_upto(ts, x, i, u_by_lag)
+            comps = components(state.seasonal_lag_points)
             by_age = int(np.searchsorted(ts, ts[i - 1] + refit_ns, side="right"))
             nxt = min(max(min(2 * i, by_age), i + 1), n)
-            h0 = max(0, i - self.history_points_for(state.step_seconds))
-            part = self._score_with_state(ts[h0:nxt], x[h0:nxt], state)
+            h0 = max(0, i - self._explain_points(state.step_seconds))
+            part = self._score_with_state(ts[h0:nxt], x[h0:nxt], state, {k: v[h0:nxt] for k, v in comps.items()})
             k = i - h0
-            for key in ("z", "expected", "scale", "seasonal"):
+            for key in ("z", "d", "expected", "scale", "seasonal"):
                 out[key][i:nxt] = part[key][k:]
             if "seasonal_expected" in part:
                 out["seasonal_expected"][i:nxt] = part["seasonal_expected"][k:]
@@ -421,7 +584,12 @@ class AdtkEngine(AnomalyDetectionEngine):
         scale = out["scale"]
         if np.isfinite(scale).any():  # warm-up points quote the first fitted sigma
             out["scale"] = np.where(np.isfinite(scale), scale, scale[np.flatnonzero(np.isfinite(scale))[0]])
-        final = self._fit_upto(ts, x, n) if n >= self.params["min_fit_points"] else None
+        final = self._fit_upto(ts, x, n, u_by_lag) if n >= self.params["min_fit_points"] else None
+        if comps_by_lag:
+            last = comps_by_lag[max(comps_by_lag)] if final is None else components(final.seasonal_lag_points)
+            for name in ("level", "seasonal"):
+                if name in last:
+                    out[f"z_{name}"] = last[name]
         return out, final
 
     def score(self, series: MetricSeries, state: AdtkFittedState | None = None) -> tuple[ScoredSeries, Any]:
@@ -439,10 +607,11 @@ class AdtkEngine(AnomalyDetectionEngine):
             out, state = self._walk(ts, x)
         else:
             out = self._score_with_state(ts, x, state)
-        scores = calibration.sigma_to_score(out["z"])
-        scores, alarms, confirmed = self.postprocess(scores, ts)
+        scores = calibration.likelihood_to_score(out["z"])
+        scores, alarms, confirmed = self.postprocess(scores, ts, suppress_points=int(self.params["suppress_points"]))
         components = {k[2:]: v for k, v in out.items() if k.startswith("z_")}
-        components["combined"] = out["z"]
+        components["deviation"] = out["d"]
+        components["likelihood"] = out["z"]
         return (
             ScoredSeries(
                 scores=scores,

@@ -219,6 +219,27 @@ def suppress_repeats(confirmed: np.ndarray, timestamps_ns: np.ndarray, suppress_
     return alarms
 
 
+def suppress_following_points(confirmed: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Point-counted suppression from the alarm's first point: a confirmed point starts
+    an alarm unless it lies within ``points`` points after the previous alarm start; the
+    ``points`` points after every alarm start are suppressed (whatever they score).
+    Returns (alarm starts, suppressed points). Causal; counted in points, not time.
+    """
+    confirmed = np.asarray(confirmed, dtype=bool)
+    starts = np.zeros_like(confirmed)
+    suppressed = np.zeros_like(confirmed)
+    if points <= 0:
+        return confirmed.copy(), suppressed
+    n = len(confirmed)
+    last = -points - 1
+    for i in np.flatnonzero(confirmed):
+        if i - last > points:
+            starts[i] = True
+            last = int(i)
+            suppressed[i + 1:min(i + points + 1, n)] = True
+    return starts, suppressed
+
+
 def postprocess_alarms(
     scores: np.ndarray,
     timestamps_ns: np.ndarray,
@@ -362,10 +383,17 @@ class AnomalyDetectionEngine(ABC):
     # --- shared machinery ---------------------------------------------------------------
 
     def postprocess(
-        self, scores: np.ndarray, timestamps_ns: np.ndarray
+        self, scores: np.ndarray, timestamps_ns: np.ndarray, *, suppress_points: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Post-process with the common parameters; returns (scores, alarms, confirmed),
-        scores gated when ``gate_scores``."""
+        scores gated when ``gate_scores``.
+
+        With ``suppress_points > 0`` (engines that count suppression in points, see
+        :func:`suppress_following_points`) only the first point of an alarm alarms,
+        and the scores of the ``suppress_points`` points after it are set to 0;
+        ``confirmed`` keeps every point that passed the threshold, so detect() still
+        folds a sustained anomaly into one episode.
+        """
         threshold = float(self.params["threshold"])
         confirmed = confirm_alarms(
             scores,
@@ -374,7 +402,11 @@ class AnomalyDetectionEngine(ABC):
             min_alarm_points=int(self.params["min_alarm_points"]),
             confirm_window_ns=int(self.duration("confirm_window").value),
         )
-        alarms = suppress_repeats(confirmed, timestamps_ns, int(self.duration("suppress").value))
+        starts = confirmed
+        if suppress_points > 0:
+            starts, suppressed = suppress_following_points(confirmed, suppress_points)
+            scores = np.where(suppressed, 0.0, scores)
+        alarms = suppress_repeats(starts, timestamps_ns, int(self.duration("suppress").value))
         if self.params["gate_scores"]:
             cap = np.nextafter(threshold, 0.0)
             scores = np.where(alarms, scores, np.minimum(scores, cap))
@@ -515,5 +547,6 @@ __all__ = [
     "episode_context",
     "explain_episode",
     "postprocess_alarms",
+    "suppress_following_points",
     "suppress_repeats",
 ]

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: seasonal lag and likelihood statistics
 
 
 @dataclass
@@ -99,7 +99,14 @@ def _none_to_nan(value: Any) -> float:
 
 @dataclass
 class AdtkFittedState:
-    """What the ADTK engine fitted on one series' past (see ``adtk_engine``)."""
+    """What the ADTK engine fitted on one series' past (see ``adtk_engine``).
+
+    ``seasonal`` (profiles) and ``scales`` feed the explanations; the scores use
+    ``seasonal_lag_points`` (lag of the seasonal-difference component, 0 = off) and the
+    per-series likelihood statistics: mean and standard deviation of
+    ``u = log1p(deviation)`` over the ``likelihood_count`` points before the fit
+    (``likelihood_mean`` is NaN while there are too few: the engine scores 0).
+    """
 
     fit_time: datetime
     data_end: datetime
@@ -110,7 +117,15 @@ class AdtkFittedState:
     scales: dict[str, ComponentScale] = field(default_factory=dict)
     typical_magnitude: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    seasonal_lag_points: int = 0
+    likelihood_mean: float = math.nan
+    likelihood_std: float = math.nan
+    likelihood_count: int = 0
     version: int = STATE_VERSION
+
+    @property
+    def likelihood_ready(self) -> bool:
+        return math.isfinite(self.likelihood_mean) and math.isfinite(self.likelihood_std)
 
     @property
     def periods_seconds(self) -> list[float]:
@@ -141,6 +156,10 @@ class AdtkFittedState:
             "scales": {k: v.to_dict() for k, v in self.scales.items()},
             "typical_magnitude": self.typical_magnitude,
             "params": dict(self.params),
+            "seasonal_lag_points": self.seasonal_lag_points,
+            "likelihood_mean": _nan_to_none(self.likelihood_mean),
+            "likelihood_std": _nan_to_none(self.likelihood_std),
+            "likelihood_count": self.likelihood_count,
         }
 
     @classmethod
@@ -157,4 +176,8 @@ class AdtkFittedState:
             scales={k: ComponentScale.from_dict(v) for k, v in data.get("scales", {}).items()},
             typical_magnitude=float(data.get("typical_magnitude", 0.0)),
             params=dict(data.get("params", {})),
+            seasonal_lag_points=int(data["seasonal_lag_points"]),
+            likelihood_mean=_none_to_nan(data.get("likelihood_mean")),
+            likelihood_std=_none_to_nan(data.get("likelihood_std")),
+            likelihood_count=int(data.get("likelihood_count", 0)),
         )

@@ -1,0 +1,182 @@
+"""Ingestion counters: per tenant per UTC day and per node per UTC day.
+
+Kept by one upsert per tenant and one per batch's nodes (never a count over points), in
+the writer's transaction. The tenant's row is hot (every batch of the tenant updates
+it), so the write path upserts it last, just before the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+
+from django.db import connection, transaction
+
+from analytics.models import NodeDailyCounter, TenantDailyCounter
+from analytics.store.pg import is_postgresql, raw_connection
+from tenants.scoping import _tenant_id
+
+
+def today() -> date:
+    return datetime.now(UTC).date()
+
+
+def add_accepted(
+    tenant_id: int,
+    points: int,
+    node_ids: Sequence[int],
+    node_points: Sequence[int],
+    node_last: Sequence[datetime],
+    *,
+    batches: int = 1,
+    day: date | None = None,
+) -> None:
+    """Count ``points`` accepted (and ``batches``) for the tenant, and per node."""
+    day = day or today()
+    order = sorted(range(len(node_ids)), key=lambda i: node_ids[i])  # one lock order for every writer
+    nodes = [int(node_ids[i]) for i in order]
+    counts = [int(node_points[i]) for i in order]
+    lasts = [node_last[i] for i in order]
+    if is_postgresql():
+        with raw_connection().cursor() as cur:
+            if nodes:
+                cur.execute(
+                    """
+                    INSERT INTO analytics_nodedailycounter (tenant_id, node_id, day, points_accepted, last_point_at)
+                    SELECT %s, u.node_id, %s, u.n, u.last
+                    FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS u(node_id, n, last)
+                    ON CONFLICT (tenant_id, node_id, day) DO UPDATE SET
+                        points_accepted = analytics_nodedailycounter.points_accepted + EXCLUDED.points_accepted,
+                        last_point_at = GREATEST(analytics_nodedailycounter.last_point_at, EXCLUDED.last_point_at)
+                    """,
+                    (tenant_id, day, nodes, counts, lasts),
+                )
+            cur.execute(
+                """
+                INSERT INTO analytics_tenantdailycounter
+                    (tenant_id, day, points_accepted, points_rejected, rejected_by_reason, batches, rejected_batches)
+                VALUES (%s, %s, %s, 0, '{}'::jsonb, %s, 0)
+                ON CONFLICT (tenant_id, day) DO UPDATE SET
+                    points_accepted = analytics_tenantdailycounter.points_accepted + EXCLUDED.points_accepted,
+                    batches = analytics_tenantdailycounter.batches + EXCLUDED.batches
+                """,
+                (tenant_id, day, points, batches),
+            )
+        return
+    ops = connection.ops
+    with transaction.atomic(), connection.cursor() as cur:
+        if nodes:
+            cur.executemany(
+                """
+                INSERT INTO analytics_nodedailycounter (tenant_id, node_id, day, points_accepted, last_point_at)
+                VALUES (%s, %s, %s, %s, %s)
+                ON CONFLICT (tenant_id, node_id, day) DO UPDATE SET
+                    points_accepted = analytics_nodedailycounter.points_accepted + excluded.points_accepted,
+                    last_point_at = max(coalesce(analytics_nodedailycounter.last_point_at, excluded.last_point_at),
+                                        excluded.last_point_at)
+                """,
+                [
+                    (tenant_id, node, ops.adapt_datefield_value(day), n, ops.adapt_datetimefield_value(last))
+                    for node, n, last in zip(nodes, counts, lasts, strict=True)
+                ],
+            )
+        cur.execute(
+            """
+            INSERT INTO analytics_tenantdailycounter
+                (tenant_id, day, points_accepted, points_rejected, rejected_by_reason, batches, rejected_batches)
+            VALUES (%s, %s, %s, 0, '{}', %s, 0)
+            ON CONFLICT (tenant_id, day) DO UPDATE SET
+                points_accepted = analytics_tenantdailycounter.points_accepted + excluded.points_accepted,
+                batches = analytics_tenantdailycounter.batches + excluded.batches
+            """,
+            (tenant_id, ops.adapt_datefield_value(day), points, batches),
+        )
+
+
+def add_rejected(tenant_id: int, reasons: Mapping[str, int], *, batches: int = 1, day: date | None = None) -> None:
+    """Count rejected points by reason (and rejected ``batches``) for the tenant."""
+    day = day or today()
+    reasons = {str(k): int(v) for k, v in reasons.items() if int(v)}
+    total = sum(reasons.values())
+    if is_postgresql():
+        from psycopg.types.json import Jsonb
+
+        with raw_connection().cursor() as cur:
+            cur.execute(
+                """
+                INSERT INTO analytics_tenantdailycounter AS c
+                    (tenant_id, day, points_accepted, points_rejected, rejected_by_reason, batches, rejected_batches)
+                VALUES (%s, %s, 0, %s, %s, 0, %s)
+                ON CONFLICT (tenant_id, day) DO UPDATE SET
+                    points_rejected = c.points_rejected + EXCLUDED.points_rejected,
+                    rejected_batches = c.rejected_batches + EXCLUDED.rejected_batches,
+                    rejected_by_reason = (
+                        SELECT coalesce(jsonb_object_agg(key, total), '{}'::jsonb)
+                        FROM (
+                            SELECT key, sum(value::bigint) AS total
+                            FROM (
+                                SELECT * FROM jsonb_each_text(c.rejected_by_reason)
+                                UNION ALL SELECT * FROM jsonb_each_text(EXCLUDED.rejected_by_reason)
+                            ) AS e
+                            GROUP BY key
+                        ) AS t
+                    )
+                """,
+                (tenant_id, day, total, Jsonb(reasons), batches),
+            )
+        return
+    with transaction.atomic():  # SQLite serialises writers: read-modify-write is safe
+        row, _ = TenantDailyCounter.objects.for_tenant(tenant_id).get_or_create(tenant_id=tenant_id, day=day)
+        merged = dict(row.rejected_by_reason or {})
+        for reason, count in reasons.items():
+            merged[reason] = merged.get(reason, 0) + count
+        row.rejected_by_reason = merged
+        row.points_rejected += total
+        row.rejected_batches += batches
+        row.save(update_fields=["rejected_by_reason", "points_rejected", "rejected_batches"])
+
+
+# Readers (admin console, billing, stale-node detection).
+
+def tenant_rejections(tenant, start: date | None = None, end: date | None = None) -> dict[str, int]:
+    """Rejected points by reason, summed over days in [start, end] (all days by default)."""
+    rows = TenantDailyCounter.objects.for_tenant(_tenant_id(tenant))
+    if start:
+        rows = rows.filter(day__gte=start)
+    if end:
+        rows = rows.filter(day__lte=end)
+    totals: dict[str, int] = {}
+    for reasons in rows.values_list("rejected_by_reason", flat=True):
+        for reason, count in (reasons or {}).items():
+            totals[reason] = totals.get(reason, 0) + int(count)
+    return totals
+
+
+def tenant_usage(tenant, start: date, end: date) -> dict[str, int]:
+    """Points accepted/rejected and batches over the days in [start, end]."""
+    from django.db.models import Sum
+
+    totals = (
+        TenantDailyCounter.objects.for_tenant(_tenant_id(tenant))
+        .filter(day__gte=start, day__lte=end)
+        .aggregate(
+            points_accepted=Sum("points_accepted"),
+            points_rejected=Sum("points_rejected"),
+            batches=Sum("batches"),
+            rejected_batches=Sum("rejected_batches"),
+        )
+    )
+    return {key: int(value or 0) for key, value in totals.items()}
+
+
+def node_last_seen(tenant, since: date) -> dict[int, datetime]:
+    """Newest point time per node among counters from ``since`` on (stale-node detection)."""
+    from django.db.models import Max
+
+    rows = (
+        NodeDailyCounter.objects.for_tenant(_tenant_id(tenant))
+        .filter(day__gte=since)
+        .values("node_id")
+        .annotate(last=Max("last_point_at"))
+    )
+    return {row["node_id"]: row["last"] for row in rows if row["last"] is not None}

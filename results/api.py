@@ -1,0 +1,140 @@
+"""The tenant's read API over runs, anomalies, scores, rankings and series."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Max
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from analytics.models import Series
+from analytics.store.read import get_metric_series
+from config.errors import ApiError
+from config.schema import error_responses
+from results import serializers as s
+from results.filters import AnomalyFilter, RunFilter, ScoreFilter
+from results.models import AggregatedScore, Anomaly, DetectionRun
+from results.runs import request_run
+from tenants.api import TenantAPIView, TenantGenericViewSet, TenantReadOnlyViewSet
+
+MAX_POINTS_RANGE = timedelta(days=31)
+
+
+class DetectView(TenantAPIView):
+    @extend_schema(
+        operation_id="detect",
+        request=s.DetectRequestSerializer,
+        responses={202: s.DetectionRunSerializer, **error_responses(400, 401)},
+        description="Queue a detection run over a range (default: incremental, from each series' watermark).",
+    )
+    def post(self, request):
+        query = s.DetectRequestSerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        run = request_run(self.tenant.pk, DetectionRun.Trigger.MANUAL, query.validated_data.get("start"), query.validated_data.get("end"))
+        return Response(s.DetectionRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(responses={**error_responses(401, 404)})
+class RunViewSet(TenantReadOnlyViewSet):
+    model = DetectionRun
+    serializer_class = s.DetectionRunSerializer
+    filterset_class = RunFilter
+
+    def refine_queryset(self, queryset):
+        return queryset.order_by("-created_at")
+
+
+@extend_schema(responses={**error_responses(400, 401, 404)})
+class AnomalyViewSet(TenantReadOnlyViewSet):
+    model = Anomaly
+    filterset_class = AnomalyFilter
+
+    def get_serializer_class(self):
+        return s.AnomalyDetailSerializer if self.action == "retrieve" else s.AnomalySerializer
+
+    def refine_queryset(self, queryset):
+        return queryset.select_related("cluster", "node").order_by("-window_start", "-score", "id")
+
+    @extend_schema(responses={200: s.ExplanationSerializer, **error_responses(401, 404)})
+    @action(detail=True)
+    def explain(self, request, pk=None):
+        anomaly = self.get_object()
+        return Response({"id": anomaly.pk, "text": anomaly.text, "explanation": anomaly.explanation})
+
+
+@extend_schema(responses={**error_responses(400, 401)})
+class ScoreViewSet(mixins.ListModelMixin, TenantGenericViewSet):
+    model = AggregatedScore
+    serializer_class = s.AggregatedScoreSerializer
+    filterset_class = ScoreFilter
+
+    def refine_queryset(self, queryset):
+        return queryset.select_related("cluster", "node").order_by("-period_end", "level", "-score")
+
+
+class RankingView(TenantAPIView):
+    @extend_schema(
+        operation_id="rankings",
+        parameters=[s.RankingQuerySerializer],
+        responses={200: s.RankingEntrySerializer(many=True), **error_responses(400, 401)},
+        description="Top-N nodes or clusters of the latest period (or the latest ending at or before `at`), "
+        "worst first; ties broken by anomaly count, then name.",
+    )
+    def get(self, request):
+        query = s.RankingQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        level, strategy, top = (query.validated_data[k] for k in ("level", "strategy", "top"))
+        scores = AggregatedScore.objects.for_tenant(self.tenant).filter(level=level, strategy=strategy)
+        if "at" in query.validated_data:
+            scores = scores.filter(period_end__lte=query.validated_data["at"])
+        latest = scores.aggregate(latest=Max("period_end"))["latest"]
+        if latest is None:
+            return Response([])
+        name = "node__name" if level == "node" else "cluster__name"
+        ranked = (
+            scores.filter(period_end=latest)
+            .select_related("cluster", "node")
+            .order_by("-score", "-num_anomalies_detected", name, "pk")[:top]
+        )
+        entries = []
+        for rank, entry in enumerate(ranked, start=1):
+            entry.rank = rank
+            entries.append(entry)
+        return Response(s.RankingEntrySerializer(entries, many=True).data)
+
+
+@extend_schema(responses={**error_responses(400, 401, 404)})
+class SeriesViewSet(TenantReadOnlyViewSet):
+    model = Series
+    serializer_class = s.SeriesSerializer
+    filterset_fields = {"metric_name": ["exact"], "cluster__name": ["exact"], "node__name": ["exact"]}
+
+    def refine_queryset(self, queryset):
+        return queryset.select_related("cluster", "node").order_by("cluster__name", "node__name", "metric_name")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", str, description="RFC 3339; default: 1 day before `to`."),
+            OpenApiParameter("to", str, description="RFC 3339; default: now."),
+            OpenApiParameter("resolution", str, enum=["5m", "1h"], description="Roll-up buckets (mean)."),
+        ],
+        responses={200: s.PointsSerializer, **error_responses(400, 401, 404)},
+    )
+    @action(detail=True)
+    def points(self, request, pk=None):
+        series = self.get_object()
+        query = s.PointsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        end = query.validated_data.get("to") or timezone.now()
+        start = query.validated_data.get("from_") or end - timedelta(days=1)
+        if end - start > MAX_POINTS_RANGE:
+            raise ApiError(400, "range_too_large", f"to: the range may span at most {MAX_POINTS_RANGE.days} days",
+                           [{"field": "to", "reason": f"more than {MAX_POINTS_RANGE.days} days after from"}])
+        resolution = query.validated_data.get("resolution")
+        data = get_metric_series(self.tenant.pk, series.cluster_id, series.node_id, series.metric_name, start, end, resolution)
+        points = [[ts.isoformat(), float(v)] for ts, v in zip(data.timestamps, data.values, strict=True)]
+        return Response({"series": series.pk, "resolution": resolution, "points": points})

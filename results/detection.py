@@ -1,0 +1,158 @@
+"""The body of the detection tasks: load, call the core, persist (no Celery here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from analytics.core.aggregation import AggregationPipeline
+from analytics.core.contracts import AggregationStrategy, AnomalyResult, AnomalyType
+from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
+from analytics.core.engines.registry import engine_registry
+from analytics.models import Series
+from analytics.store.read import get_metric_series_batch
+from results.models import DetectionRun, EngineSetting, EngineState
+from results.store import store_aggregated_scores, store_anomaly_results
+from tenants.models import Tenant
+
+
+def engine_settings(tenant_id: int) -> dict[str, tuple[str, dict]]:
+    """metric name ('' for the tenant default) -> (engine, params)."""
+    rows = EngineSetting.objects.for_tenant(tenant_id).values_list("metric_name", "engine", "params")
+    return {metric: (engine, params) for metric, engine, params in rows}
+
+
+class EngineChooser:
+    """One engine instance per distinct configuration, chosen per metric."""
+
+    def __init__(self, tenant_id: int) -> None:
+        self.settings = engine_settings(tenant_id)
+        self.default = self.settings.get("", (DEFAULT_ENGINE, DEFAULT_PARAMS))
+        self._engines: dict[tuple[str, str], AnomalyDetectionEngine] = {}
+
+    def __call__(self, metric_name: str) -> AnomalyDetectionEngine:
+        name, params = self.settings.get(metric_name, self.default)
+        key = (name, repr(sorted(params.items())))
+        if key not in self._engines:
+            self._engines[key] = engine_registry.create(name, **params)
+        return self._engines[key]
+
+
+def history(engine: AnomalyDetectionEngine) -> timedelta:
+    return timedelta(seconds=engine.history_points * settings.FLEETWATCH_NOMINAL_STEP_SECONDS)
+
+
+@dataclass
+class BatchOutcome:
+    summaries: list[dict] = field(default_factory=list)
+    points: int = 0
+    windows: int = 0
+    skipped: int = 0
+
+
+def _summary(series: Series, since: datetime, results: list[AnomalyResult], stored: int) -> dict:
+    worst = max(results, key=lambda r: (r.anomaly_score, r.is_anomaly))
+    return {
+        "series_id": series.pk,
+        "cluster_id": series.cluster_id,
+        "node_id": series.node_id,
+        "metric_name": series.metric_name,
+        "since": since.isoformat(),
+        "score": worst.anomaly_score,
+        "label": worst.anomaly_label.value,
+        "window_start": worst.window_start.isoformat(),
+        "window_end": worst.window_end.isoformat(),
+        "anomalies": stored,
+    }
+
+
+def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]) -> BatchOutcome:
+    """Detect over one batch of series; store anomalies, states and watermarks."""
+    end = run.range_end
+    first_run_start = end - timedelta(hours=settings.FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS)
+    rows = {s.pk: s for s in Series.objects.for_tenant(tenant_id).filter(pk__in=series_ids).select_related("node")}
+    choose = EngineChooser(tenant_id)
+    outcome = BatchOutcome()
+    plan: dict[int, tuple[datetime, AnomalyDetectionEngine]] = {}
+    for series in rows.values():
+        since = run.range_start or series.analysed_until or first_run_start
+        if since >= end:
+            outcome.skipped += 1
+            continue
+        plan[series.pk] = (since, choose(series.metric_name))
+    if not plan:
+        return outcome
+    fetch_start = min(since - history(engine) for since, engine in plan.values())
+    fetched = get_metric_series_batch(tenant_id, list(plan), fetch_start, end)
+    # Incremental runs reuse and keep each series' fitted state ("fit rarely, detect
+    # often"). A run over an explicit range fits on its own history instead: a state
+    # fitted on later data would see the future, and the same range must give the same
+    # rows however often it is rerun.
+    incremental = run.range_start is None
+    states = {
+        (s.series_id, s.engine): s.state
+        for s in EngineState.objects.for_tenant(tenant_id).filter(series_id__in=list(plan))
+    } if incremental else {}
+    results: list[AnomalyResult] = []
+    new_states: list[EngineState] = []
+    now = timezone.now()
+    for data in fetched:
+        series = rows[data.metadata["series_id"]]
+        since, engine = plan[series.pk]
+        data = data.slice(since - history(engine), end)
+        saved = states.get((series.pk, engine.name))
+        output = engine.analyse(data, since=since, state=engine.load_state(saved) if saved else None)
+        if not output.results:
+            outcome.skipped += 1
+            continue
+        outcome.points += len(data) - output.start_index
+        outcome.windows += len(output.results)
+        results.extend(output.results)
+        anomalies = sum(r.is_anomaly for r in output.results)
+        outcome.summaries.append(_summary(series, since, output.results, anomalies))
+        dumped = engine.dump_state(output.state) if incremental else None
+        if dumped is not None:
+            new_states.append(EngineState(tenant_id=tenant_id, series_id=series.pk, engine=engine.name, state=dumped, fitted_at=now))
+    series_keys = {(tenant_id, s.cluster_id, s.node_id, s.metric_name): s.pk for s in rows.values()}
+    store_anomaly_results(tenant_id, results, series_keys, run_id=run.pk)
+    EngineState.objects.for_tenant(tenant_id).bulk_create(
+        new_states, update_conflicts=True, unique_fields=["tenant", "series", "engine"], update_fields=["state", "fitted_at"]
+    )
+    Series.objects.for_tenant(tenant_id).filter(pk__in=list(plan)).filter(
+        Q(analysed_until__lt=end) | Q(analysed_until=None)
+    ).update(analysed_until=end)
+    return outcome
+
+
+def _as_result(tenant_id: int, summary: dict) -> AnomalyResult:
+    return AnomalyResult(
+        tenant_id=tenant_id,
+        cluster_id=summary["cluster_id"],
+        node_id=summary["node_id"],
+        metric_name=summary["metric_name"],
+        window_start=datetime.fromisoformat(summary["window_start"]),
+        window_end=datetime.fromisoformat(summary["window_end"]),
+        anomaly_score=summary["score"],
+        anomaly_label=AnomalyType(summary["label"]),
+    )
+
+
+def aggregate_run(tenant_id: int, run: DetectionRun, summaries: list[dict]) -> int:
+    """Aggregate the run's series verdicts at every level and strategy; return the
+    number of anomalies the run stored."""
+    if not summaries:
+        return 0
+    weights = Tenant.objects.get(pk=tenant_id).metric_weights or settings.FLEETWATCH_METRIC_WEIGHTS
+    results = [_as_result(tenant_id, summary) for summary in summaries]
+    period_start = run.range_start or min(datetime.fromisoformat(s["since"]) for s in summaries)
+    for strategy in AggregationStrategy:
+        outcome = AggregationPipeline(strategy, metric_weights=weights).run(results)
+        store_aggregated_scores(
+            tenant_id, [*outcome.nodes, *outcome.clusters, *outcome.tenants], period_start, run.range_end, run_id=run.pk
+        )
+    return sum(s["anomalies"] for s in summaries)

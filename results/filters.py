@@ -1,0 +1,51 @@
+import django_filters
+
+from results.models import AggregatedScore, Anomaly, DetectionRun
+
+
+class AnomalyFilter(django_filters.FilterSet):
+    cluster = django_filters.CharFilter(field_name="cluster__name", help_text="Cluster name.")
+    node = django_filters.CharFilter(field_name="node__name", help_text="Node name.")
+    metric = django_filters.CharFilter(field_name="metric_name")
+    label = django_filters.ChoiceFilter(choices=[(t, t) for t in ("spike", "trend", "seasonal")])
+    min_score = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
+    run = django_filters.NumberFilter(field_name="run_id")
+    # The windows that overlap [from, to).
+    from_ = django_filters.IsoDateTimeFilter(field_name="window_end", lookup_expr="gt", label="from")
+    to = django_filters.IsoDateTimeFilter(field_name="window_start", lookup_expr="lt")
+    ordering = django_filters.OrderingFilter(fields=("score", "window_start", "metric_name"))
+
+    class Meta:
+        model = Anomaly
+        fields: list[str] = []
+
+
+class RunFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=DetectionRun.Status.choices)
+    trigger = django_filters.ChoiceFilter(choices=DetectionRun.Trigger.choices)
+
+    class Meta:
+        model = DetectionRun
+        fields: list[str] = []
+
+
+class ScoreFilter(django_filters.FilterSet):
+    level = django_filters.ChoiceFilter(choices=AggregatedScore.Level.choices)
+    strategy = django_filters.ChoiceFilter(choices=[(s, s) for s in ("max", "mean", "weighted", "p95")])
+    cluster = django_filters.CharFilter(field_name="cluster__name")
+    node = django_filters.CharFilter(field_name="node__name")
+    from_ = django_filters.IsoDateTimeFilter(field_name="period_end", lookup_expr="gt", label="from")
+    to = django_filters.IsoDateTimeFilter(field_name="period_end", lookup_expr="lte")
+
+    class Meta:
+        model = AggregatedScore
+        fields: list[str] = []
+
+
+def _expose_from(filterset: type[django_filters.FilterSet]) -> None:
+    """``from`` is a Python keyword: declare ``from_``, serve it as ``?from=``."""
+    filterset.base_filters["from"] = filterset.base_filters.pop("from_")
+
+
+_expose_from(AnomalyFilter)
+_expose_from(ScoreFilter)

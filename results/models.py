@@ -1,0 +1,160 @@
+"""Detection runs, stored anomalies and aggregated scores (all tenant-owned)."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from tenants.scoping import TenantOwned
+
+
+class DetectionRun(TenantOwned):
+    class Trigger(models.TextChoices):
+        PERIODIC = "periodic"
+        MANUAL = "manual"
+        BACKFILL = "backfill"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    range_start = models.DateTimeField(null=True, blank=True, help_text="Empty: from each series' watermark.")
+    range_end = models.DateTimeField(null=True, blank=True, help_text="Empty: now, rounded down to a window.")
+    series_total = models.IntegerField(default=0)
+    series_done = models.IntegerField(default=0)
+    series_skipped = models.IntegerField(default=0)
+    points_analysed = models.BigIntegerField(default=0)
+    windows_analysed = models.BigIntegerField(default=0)
+    anomalies_found = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    detect_seconds = models.FloatField(default=0.0, help_text="Worker time spent fetching, detecting and storing.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="run_tenant_created"),
+            models.Index(fields=["tenant", "status"], name="run_tenant_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.trigger}, {self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class Anomaly(TenantOwned):
+    """One anomalous window of one series, as the engine found and explained it.
+
+    Natural key (tenant, series, engine, window_start): rerunning a range upserts.
+    """
+
+    series = models.ForeignKey("analytics.Series", on_delete=models.CASCADE, related_name="+", db_index=False)
+    cluster = models.ForeignKey("tenants.Cluster", on_delete=models.CASCADE, related_name="+", db_index=False)
+    node = models.ForeignKey("tenants.Node", on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric_name = models.CharField(max_length=128)
+    run = models.ForeignKey(DetectionRun, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    engine = models.CharField(max_length=50)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    score = models.FloatField()
+    first_score = models.FloatField(help_text="The score the window was first given.")
+    label = models.CharField(max_length=10)
+    magnitude = models.FloatField(null=True)
+    explanation = models.JSONField(default=dict)
+    text = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "series", "engine", "window_start"], name="anomaly_natural_key"),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-window_start"], name="anomaly_tenant_start"),
+            models.Index(fields=["tenant", "node", "-window_start"], name="anomaly_tenant_node"),
+            models.Index(fields=["tenant", "-score"], name="anomaly_tenant_score"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} {self.metric_name} {self.window_start:%Y-%m-%d %H:%M}"
+
+
+class AggregatedScore(TenantOwned):
+    """A tenant, cluster or node score for one period and strategy.
+
+    ``subject`` ("tenant", "cluster:<id>", "node:<id>") keeps the natural key free of
+    NULLs, so an upsert of the same period finds the same row on every database.
+    """
+
+    class Level(models.TextChoices):
+        TENANT = "tenant"
+        CLUSTER = "cluster"
+        NODE = "node"
+
+    run = models.ForeignKey(DetectionRun, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    level = models.CharField(max_length=10, choices=Level.choices)
+    subject = models.CharField(max_length=40)
+    cluster = models.ForeignKey("tenants.Cluster", null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    node = models.ForeignKey("tenants.Node", null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    strategy = models.CharField(max_length=10)
+    score = models.FloatField()
+    num_metrics_analyzed = models.IntegerField()
+    num_anomalies_detected = models.IntegerField()
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    driver = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "level", "subject", "strategy", "period_start", "period_end"],
+                name="aggregate_natural_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "level", "strategy", "-period_end", "-score"], name="aggregate_ranking"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} {self.strategy} {self.score:.2f}"
+
+
+class EngineSetting(TenantOwned):
+    """Which engine, with which parameters, a tenant uses for a metric (blank: all metrics)."""
+
+    metric_name = models.CharField(max_length=128, blank=True)
+    engine = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "metric_name"], name="engine_setting_metric")]
+
+    def __str__(self) -> str:
+        return f"{self.metric_name or '*'}: {self.engine}"
+
+
+class EngineState(TenantOwned):
+    """An engine's fitted state for one series, reused by incremental runs."""
+
+    series = models.ForeignKey("analytics.Series", on_delete=models.CASCADE, related_name="+", db_index=False)
+    engine = models.CharField(max_length=50)
+    state = models.JSONField()
+    fitted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "series", "engine"], name="engine_state_series")]

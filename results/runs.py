@@ -1,0 +1,69 @@
+"""Detection runs: ask for one (enqueued only after commit), claim it, finish it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from results.models import DetectionRun
+
+Status = DetectionRun.Status
+
+
+def request_run(tenant_id: int, trigger: str, start: datetime | None = None, end: datetime | None = None) -> DetectionRun:
+    """Create a queued run and enqueue its task once the row is committed."""
+    from results.tasks import run_tenant_detection
+
+    with transaction.atomic():
+        run = DetectionRun.objects.for_tenant(tenant_id).create(
+            tenant_id=tenant_id, trigger=trigger, range_start=start, range_end=end
+        )
+        transaction.on_commit(lambda: run_tenant_detection.delay(tenant_id, run_id=run.pk))
+    return run
+
+
+def runs(tenant_id: int):
+    return DetectionRun.objects.for_tenant(tenant_id)
+
+
+def claim(tenant_id: int, run_id: int) -> bool:
+    """Mark the run running; False if it already finished (a redelivered task)."""
+    now = timezone.now()
+    claimed = runs(tenant_id).filter(pk=run_id, status__in=[Status.QUEUED, Status.RUNNING]).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    return claimed == 1
+
+
+def record_progress(tenant_id: int, run_id: int, *, series: int, skipped: int, points: int, windows: int, seconds: float) -> None:
+    runs(tenant_id).filter(pk=run_id).update(
+        series_done=F("series_done") + series,
+        series_skipped=F("series_skipped") + skipped,
+        points_analysed=F("points_analysed") + points,
+        windows_analysed=F("windows_analysed") + windows,
+        detect_seconds=F("detect_seconds") + seconds,
+        heartbeat_at=timezone.now(),
+    )
+
+
+def finish(tenant_id: int, run_id: int, status: str, *, error: str = "", **fields) -> None:
+    runs(tenant_id).filter(pk=run_id, status__in=[Status.QUEUED, Status.RUNNING]).update(
+        status=status, error=error[:2000], finished_at=timezone.now(), **fields
+    )
+
+
+def reap_stuck_runs(now: datetime | None = None) -> int:
+    """Fail runs that have made no progress for FLEETWATCH_RUN_STALE_MINUTES (system task)."""
+    now = now or timezone.now()
+    limit = timedelta(minutes=settings.FLEETWATCH_RUN_STALE_MINUTES)
+    stale = DetectionRun.objects.unscoped().filter(status__in=[Status.QUEUED, Status.RUNNING])
+    stale = stale.filter(heartbeat_at__lt=now - limit) | stale.filter(heartbeat_at=None, created_at__lt=now - limit)
+    return stale.update(
+        status=Status.FAILED,
+        finished_at=now,
+        error=f"no progress for {settings.FLEETWATCH_RUN_STALE_MINUTES} minutes (worker lost or stuck); cleared by the janitor",
+    )

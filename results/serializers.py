@@ -1,0 +1,112 @@
+from rest_framework import serializers
+
+from results.models import AggregatedScore, Anomaly, DetectionRun
+
+
+class DetectionRunSerializer(serializers.ModelSerializer):
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = DetectionRun
+        fields = [
+            "id", "trigger", "status", "range_start", "range_end", "series_total", "series_done",
+            "series_skipped", "points_analysed", "windows_analysed", "anomalies_found", "created_at",
+            "started_at", "finished_at", "duration_seconds", "detect_seconds", "error",
+        ]
+
+
+class DetectRequestSerializer(serializers.Serializer):
+    start = serializers.DateTimeField(required=False, help_text="Default: each series' watermark (incremental).")
+    end = serializers.DateTimeField(required=False, help_text="Default: now, rounded down to a window.")
+
+    def validate(self, attrs):
+        start, end = attrs.get("start"), attrs.get("end")
+        if start and end and start >= end:
+            raise serializers.ValidationError({"end": "must be after start"})
+        return attrs
+
+
+class AnomalySerializer(serializers.ModelSerializer):
+    cluster = serializers.CharField(source="cluster.name")
+    node = serializers.CharField(source="node.name")
+    series = serializers.IntegerField(source="series_id")
+    run = serializers.IntegerField(source="run_id", allow_null=True)
+
+    class Meta:
+        model = Anomaly
+        fields = [
+            "id", "cluster", "node", "series", "metric_name", "window_start", "window_end", "score",
+            "first_score", "label", "magnitude", "engine", "text", "run", "created_at", "updated_at",
+        ]
+
+
+class AnomalyDetailSerializer(AnomalySerializer):
+    class Meta(AnomalySerializer.Meta):
+        fields = [*AnomalySerializer.Meta.fields, "explanation"]
+
+
+class ExplanationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+    explanation = serializers.JSONField()
+
+
+class AggregatedScoreSerializer(serializers.ModelSerializer):
+    cluster = serializers.CharField(source="cluster.name", allow_null=True, default=None)
+    node = serializers.CharField(source="node.name", allow_null=True, default=None)
+    run = serializers.IntegerField(source="run_id", allow_null=True)
+
+    class Meta:
+        model = AggregatedScore
+        fields = [
+            "level", "cluster", "node", "strategy", "score", "num_metrics_analyzed", "num_anomalies_detected",
+            "period_start", "period_end", "driver", "run",
+        ]
+
+
+class RankingEntrySerializer(AggregatedScoreSerializer):
+    rank = serializers.IntegerField()
+
+    class Meta(AggregatedScoreSerializer.Meta):
+        fields = ["rank", *AggregatedScoreSerializer.Meta.fields]
+
+
+class RankingQuerySerializer(serializers.Serializer):
+    level = serializers.ChoiceField(choices=["node", "cluster"], default="node")
+    strategy = serializers.ChoiceField(choices=["max", "mean", "weighted", "p95"], default="max")
+    top = serializers.IntegerField(min_value=1, max_value=500, default=10)
+    at = serializers.DateTimeField(required=False, help_text="Rank the latest period ending at or before this time.")
+
+
+class SeriesSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    cluster = serializers.CharField(source="cluster.name")
+    node = serializers.CharField(source="node.name")
+    metric_name = serializers.CharField()
+    unit = serializers.CharField()
+    labels = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    last_point_at = serializers.DateTimeField(allow_null=True)
+    analysed_until = serializers.DateTimeField(allow_null=True)
+
+
+class PointsQuerySerializer(serializers.Serializer):
+    from_ = serializers.DateTimeField(required=False)
+    to = serializers.DateTimeField(required=False)
+    resolution = serializers.ChoiceField(choices=["5m", "1h"], required=False, allow_null=True, default=None)
+
+    def validate(self, attrs):
+        start, end = attrs.get("from_"), attrs.get("to")
+        if start and end and start >= end:
+            raise serializers.ValidationError({"to": "must be after from"})
+        return attrs
+
+    def to_internal_value(self, data):
+        data = {("from_" if key == "from" else key): value for key, value in data.items()}
+        return super().to_internal_value(data)
+
+
+class PointsSerializer(serializers.Serializer):
+    series = serializers.IntegerField()
+    resolution = serializers.CharField(allow_null=True)
+    points = serializers.ListField(child=serializers.ListField(), help_text="[[RFC 3339 time, value], ...]")

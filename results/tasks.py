@@ -1,0 +1,132 @@
+"""Detection on Celery: an orchestrator fans out batches, a chord callback aggregates.
+
+Tasks take ids, run inside the tenant's scope, and every write is an upsert on a
+natural key, so acks_late redelivery after a lost worker repeats no row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+from celery import Task, chord, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from results import runs
+from results.detection import aggregate_run, detect_series_batch
+from results.models import DetectionRun
+from tenants.scoping import tenant_scope
+
+TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+class TenantTask(Task):
+    """Runs the body inside the scope of the tenant named by ``tenant_id`` (the first
+    positional argument, or the keyword for chord callbacks)."""
+
+    def __call__(self, *args, **kwargs):
+        tenant_id = kwargs["tenant_id"] if "tenant_id" in kwargs else args[0]
+        with tenant_scope(int(tenant_id)):
+            return super().__call__(*args, **kwargs)
+
+
+TASK_OPTIONS = {
+    "base": TenantTask,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def window_floor(moment: datetime) -> datetime:
+    """Round down to the detection window, so runs only see complete windows."""
+    step = settings.FLEETWATCH_DETECTION_WINDOW_SECONDS
+    return datetime.fromtimestamp(int(moment.timestamp()) // step * step, tz=moment.tzinfo)
+
+
+def chunks(ids: list[int], size: int) -> Iterable[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+@shared_task(**TASK_OPTIONS)
+def run_tenant_detection(tenant_id: int, start: str | None = None, end: str | None = None, run_id: int | None = None,
+                         trigger: str = DetectionRun.Trigger.PERIODIC) -> int | None:
+    """Detect anomalies of every series of a tenant over [start, end) (default: from each
+    series' watermark to now) and aggregate. Returns the run id."""
+    from analytics.models import Series
+
+    if run_id is None:
+        if runs.runs(tenant_id).filter(status=DetectionRun.Status.RUNNING).exists():
+            return None  # the previous periodic run is still going; its watermark covers us
+        run_id = DetectionRun.objects.for_tenant(tenant_id).create(
+            tenant_id=tenant_id, trigger=trigger, range_start=_parse(start), range_end=_parse(end)
+        ).pk
+    if not runs.claim(tenant_id, run_id):
+        return run_id
+    run = runs.runs(tenant_id).get(pk=run_id)
+    if run.range_end is None:  # fixed once, so a redelivered orchestrator covers the same range
+        run.range_end = window_floor(timezone.now())
+        runs.runs(tenant_id).filter(pk=run_id).update(range_end=run.range_end)
+    series_ids = list(Series.objects.for_tenant(tenant_id).order_by("pk").values_list("pk", flat=True))
+    runs.runs(tenant_id).filter(pk=run_id).update(series_total=len(series_ids))
+    callback = finalize_run.s(tenant_id=tenant_id, run_id=run_id)
+    header = [detect_batch.s(tenant_id, run_id, ids) for ids in chunks(series_ids, settings.FLEETWATCH_DETECTION_BATCH_SIZE)]
+    if not header:
+        finalize_run.delay([], tenant_id=tenant_id, run_id=run_id)
+        return run_id
+    chord(header)(callback.on_error(fail_run.si(tenant_id, run_id)))
+    return run_id
+
+
+@shared_task(**TASK_OPTIONS, soft_time_limit=600, time_limit=660)
+def detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[dict]:
+    """Fetch, detect, classify, explain and store one batch of series; return each
+    series' worst window for the aggregation."""
+    run = runs.runs(tenant_id).get(pk=run_id)
+    if run.status != DetectionRun.Status.RUNNING:
+        return []  # cancelled or already finished
+    started = time.perf_counter()
+    with transaction.atomic():
+        outcome = detect_series_batch(tenant_id, run, series_ids)
+    runs.record_progress(
+        tenant_id, run_id, series=len(series_ids) - outcome.skipped, skipped=outcome.skipped,
+        points=outcome.points, windows=outcome.windows, seconds=time.perf_counter() - started,
+    )
+    return outcome.summaries
+
+
+@shared_task(**TASK_OPTIONS)
+def finalize_run(summaries: list[list[dict]], tenant_id: int, run_id: int) -> None:
+    """Chord callback: aggregate metric -> node -> cluster -> tenant, rank, persist."""
+    flat = [summary for batch in summaries for summary in batch]
+    run = runs.runs(tenant_id).get(pk=run_id)
+    anomalies = aggregate_run(tenant_id, run, flat)
+    runs.finish(tenant_id, run_id, DetectionRun.Status.SUCCEEDED, anomalies_found=anomalies)
+
+
+@shared_task(base=TenantTask)
+def fail_run(tenant_id: int, run_id: int, *args) -> None:
+    """Error callback of the chord: the run failed; say why."""
+    error = next((str(a) for a in args if isinstance(a, BaseException)), "a detection batch failed")
+    runs.finish(tenant_id, run_id, DetectionRun.Status.FAILED, error=error)
+
+
+@shared_task
+def reap_stuck_runs() -> int:
+    return runs.reap_stuck_runs()
+

@@ -1,0 +1,24 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from results import api
+
+class OptionalSlashRouter(SimpleRouter):
+    """``/api/v1/runs`` and ``/api/v1/runs/`` both answer (no redirect for API clients)."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("runs", api.RunViewSet, basename="run")
+router.register("anomalies", api.AnomalyViewSet, basename="anomaly")
+router.register("scores", api.ScoreViewSet, basename="score")
+router.register("series", api.SeriesViewSet, basename="series")
+
+urlpatterns = [
+    path("detect", api.DetectView.as_view(), name="detect"),
+    path("rankings", api.RankingView.as_view(), name="rankings"),
+    *router.urls,
+]
