@@ -428,7 +428,7 @@ class Fleet:
         rng = _rng(spec.seed, tenant, cluster, "incidents")
         count = int(rng.poisson(spec.incident_rate * eligible_days))
         nodes = self.nodes(tenant, cluster)
-        scenarios = [m for m in (("cpu_usage", "latency_ms"), ("network_in", "network_out"), ("latency_ms",), ("disk_io",))]
+        scenarios = [("cpu_usage", "latency_ms"), ("network_in", "network_out"), ("latency_ms",), ("disk_io",)]
         out: list[Anomaly] = []
         taken: list[tuple[int, int]] = []
         for number in range(count):

@@ -16,7 +16,7 @@ from analytics.store.read import get_metric_series
 from config.errors import ApiError
 from config.schema import error_responses
 from results import serializers as s
-from results.filters import AnomalyFilter, RunFilter, ScoreFilter
+from results.filters import AnomalyFilter, RunFilter, ScoreFilter, SeriesFilter
 from results.models import AggregatedScore, Anomaly, DetectionRun
 from results.runs import request_run
 from tenants.api import TenantAPIView, TenantGenericViewSet, TenantReadOnlyViewSet
@@ -111,7 +111,7 @@ class RankingView(TenantAPIView):
 class SeriesViewSet(TenantReadOnlyViewSet):
     model = Series
     serializer_class = s.SeriesSerializer
-    filterset_fields = {"metric_name": ["exact"], "cluster__name": ["exact"], "node__name": ["exact"]}
+    filterset_class = SeriesFilter
 
     def refine_queryset(self, queryset):
         return queryset.select_related("cluster", "node").order_by("cluster__name", "node__name", "metric_name")

@@ -1,5 +1,6 @@
 import django_filters
 
+from analytics.models import Series
 from results.models import AggregatedScore, Anomaly, DetectionRun
 
 
@@ -49,3 +50,13 @@ def _expose_from(filterset: type[django_filters.FilterSet]) -> None:
 
 _expose_from(AnomalyFilter)
 _expose_from(ScoreFilter)
+
+
+class SeriesFilter(django_filters.FilterSet):
+    cluster = django_filters.CharFilter(field_name="cluster__name", help_text="Cluster name.")
+    node = django_filters.CharFilter(field_name="node__name", help_text="Node name.")
+    metric_name = django_filters.CharFilter()
+
+    class Meta:
+        model = Series
+        fields: list[str] = []

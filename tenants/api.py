@@ -49,7 +49,7 @@ class TenantGenericViewSet(TenantScopedMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no caller
-            return self.model.objects.unscoped().none()
+            return self.model.objects.none()
         return self.refine_queryset(self.model.objects.for_tenant(self.tenant))
 
     def refine_queryset(self, queryset):

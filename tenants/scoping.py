@@ -93,6 +93,10 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: igno
             raise ScopeError(f"{self.model.__name__}: tenant {tenant_id} requested inside tenant {scope.tenant_id}'s scope")
         return super().get_queryset().filter(tenant_id=tenant_id)
 
+    def none(self) -> TenantQuerySet:
+        """An empty queryset needs no tenant (schema generation asks for one)."""
+        return super().get_queryset().none()
+
     def unscoped(self) -> TenantQuerySet:
         """Every tenant's rows: for operators and system tasks only."""
         return super().get_queryset()

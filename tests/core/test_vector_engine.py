@@ -102,3 +102,10 @@ def test_a_series_shorter_than_the_scale_window_scores():
     scores = VectorEngine().score_batch(x, index)
     assert (scores[:, :45] == 0).all()  # 15 points of level, then 30 residuals
     assert scores[1, 80] >= 0.5 and (scores[0] < 0.5).all()
+
+
+@pytest.mark.parametrize(("m", "n"), [(0, 1440), (0, 0), (2, 0), (1, 1), (2, 15)])
+def test_degenerate_shapes(m, n):
+    index = EPOCH + pd.to_timedelta(np.arange(n), unit="min")
+    scores = VectorEngine().score_batch(np.ones((m, n)), index)
+    assert scores.shape == (m, n) and (scores == 0).all()

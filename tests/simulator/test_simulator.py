@@ -12,20 +12,17 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from analytics.simulator import (
     DAY,
-    DEFAULT_METRICS,
     KIND_TYPE,
     MIN_GAP_SECONDS,
     FleetSpec,
     HttpSender,
     IngestError,
-    SeriesKey,
     aligned_start,
     batch_size,
     batches,

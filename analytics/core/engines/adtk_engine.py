@@ -256,7 +256,7 @@ class AdtkEngine(AnomalyDetectionEngine):
         "seasonal_lag": duration_parameter("1d", "lag of the seasonal-difference component (in points at the "
                                            "fitted step)"),
         "seasonal_lag_cycles": Parameter(int, 3, "periods of data before the seasonal difference is used",
-                                         minimum=1, maximum=100),
+                                         minimum=0, maximum=100),
         "level_weight": Parameter(float, 1.0, "weight of the level component (0 = off)", minimum=0.0, maximum=10.0),
         "seasonal_weight": Parameter(float, 1.0, "weight of the seasonal-difference component",
                                      minimum=0.0, maximum=10.0),

@@ -187,8 +187,8 @@ class VectorEngine(AnomalyDetectionEngine):
         m, n = x.shape
         if len(ts) != n:
             raise ValueError(f"timestamps: length {len(ts)} differs from n_points {n}")
-        if n == 0:
-            empty = np.zeros((m, 0))
+        if n == 0 or m == 0:
+            empty = np.zeros((m, n))
             return {"scores": empty, "z": empty, "expected": empty, "scale": empty, "seasonal": empty}
         if n > 1 and not (np.diff(ts) > 0).all():
             raise ValueError("timestamps: must be strictly ascending")
