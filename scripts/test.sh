@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, makes sure PostgreSQL and Redis are up,
+# The test command: installs what is missing (Python packages, Chromium, Prometheus),
+# makes sure PostgreSQL and Redis are up,
 # and runs the whole suite against them. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/system_packages.sh
 scripts/services.sh >/dev/null
 export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 export CELERY_BROKER_URL=${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}

@@ -9,7 +9,8 @@ For each UTC day before ``before`` that still has hot points, in one transaction
    the next run);
 3. merge them into the series' existing chunk of that day, if any (late points; the
    hot value wins on equal timestamps);
-4. upsert the chunks and the day's 5-minute and 1-hour roll-ups of the affected series;
+4. upsert the chunks, and replace the day's 5-minute and 1-hour roll-ups of the affected
+   series (recomputed from the day's complete points);
 5. empty the partition (TRUNCATE).
 Emptied partitions are dropped afterwards, each in a short transaction with a lock
 timeout. Idempotent: a rerun finds nothing to do, and a failure rolls the whole day back.
@@ -38,7 +39,7 @@ from analytics.store.pg import (
     us_to_datetime,
 )
 from analytics.store.read import merge_points
-from analytics.store.rollups import RollupRows, compute_rollups
+from analytics.store.rollups import WIDTHS_S, RollupRows, compute_rollups
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def compact_day(day: date, *, partitioned: bool = False) -> tuple[int, int, int]
         rollups = compute_rollups(tenants, series, ts, values)
         if cur is not None:
             _upsert_chunks_postgresql(cur, chunks)
-            _upsert_rollups_postgresql(cur, rollups)
+            _upsert_rollups_postgresql(cur, rollups, day_us)
             if partitioned:
                 from psycopg import sql
 
@@ -247,27 +248,25 @@ def _upsert_chunks_postgresql(cur, chunks: list[tuple]) -> None:
 ROLLUP_COLUMNS = ("tenant_id", "series_id", "resolution", "bucket_start", "min", "max", "sum", "count")
 
 
-def _upsert_rollups_postgresql(cur, r: RollupRows) -> None:
+def _upsert_rollups_postgresql(cur, r: RollupRows, day_us: int) -> None:
+    """Replace the day's roll-ups of the series compacted: they are recomputed from the
+    day's complete points, so delete-then-COPY is exact, and about twice as fast as an
+    upsert (the advisory lock keeps other compactors of the day out)."""
     if not len(r):
         return
+    pairs = np.unique(np.stack([r.tenant_id, r.series_id], axis=1), axis=0)
     cur.execute(
-        "CREATE TEMPORARY TABLE fw_rollup_stage (tenant_id bigint, series_id bigint, resolution integer,"
-        " bucket_start timestamptz, min double precision, max double precision, sum double precision, count integer)"
-        " ON COMMIT DROP"
+        "DELETE FROM analytics_rollup AS r USING unnest(%s::bigint[], %s::bigint[]) AS u(tenant_id, series_id)"
+        " WHERE r.tenant_id = u.tenant_id AND r.series_id = u.series_id AND r.resolution = ANY(%s::integer[])"
+        " AND r.bucket_start >= %s AND r.bucket_start < %s",
+        (pairs[:, 0].tolist(), pairs[:, 1].tolist(), list(WIDTHS_S), us_to_datetime(day_us), us_to_datetime(day_us + US_PER_DAY)),
     )
     payload = build_copy_payload(
         [("int8", r.tenant_id), ("int8", r.series_id), ("int4", r.resolution), ("timestamptz", r.bucket_start_us),
          ("float8", r.min), ("float8", r.max), ("float8", r.sum), ("int4", r.count)]
     )
-    with cur.copy(f"COPY fw_rollup_stage ({', '.join(ROLLUP_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+    with cur.copy(f"COPY analytics_rollup ({', '.join(ROLLUP_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.write(payload)
-    cur.execute(
-        f"INSERT INTO analytics_rollup ({', '.join(ROLLUP_COLUMNS)}) SELECT {', '.join(ROLLUP_COLUMNS)} FROM fw_rollup_stage"
-        " ORDER BY tenant_id, series_id, resolution, bucket_start"
-        " ON CONFLICT (tenant_id, series_id, resolution, bucket_start) DO UPDATE SET"
-        " min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum, count = EXCLUDED.count"
-    )
-    cur.execute("DROP TABLE fw_rollup_stage")
 
 
 def _upsert_sqlite(chunks: list[tuple], r: RollupRows) -> None:
