@@ -39,6 +39,28 @@ def claim(tenant_id: int, run_id: int) -> bool:
     return claimed == 1
 
 
+def window_floor(moment: datetime) -> datetime:
+    """Round down to the detection window, so runs only see complete windows."""
+    step = settings.FLEETWATCH_DETECTION_WINDOW_SECONDS
+    return datetime.fromtimestamp(int(moment.timestamp()) // step * step, tz=moment.tzinfo)
+
+
+def prepare(tenant_id: int, run_id: int) -> list[list[int]] | None:
+    """Claim the run, fix its end, and split the tenant's series into batches; None if
+    the run already finished (a redelivered task)."""
+    from analytics.models import Series
+
+    if not claim(tenant_id, run_id):
+        return None
+    run = runs(tenant_id).get(pk=run_id)
+    if run.range_end is None:  # fixed once, so a redelivered orchestrator covers the same range
+        runs(tenant_id).filter(pk=run_id).update(range_end=window_floor(timezone.now()))
+    ids = list(Series.objects.for_tenant(tenant_id).order_by("pk").values_list("pk", flat=True))
+    runs(tenant_id).filter(pk=run_id).update(series_total=len(ids))
+    size = settings.FLEETWATCH_DETECTION_BATCH_SIZE
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
 def record_progress(tenant_id: int, run_id: int, *, series: int, skipped: int, points: int, windows: int, seconds: float) -> None:
     runs(tenant_id).filter(pk=run_id).update(
         series_done=F("series_done") + series,

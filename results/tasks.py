@@ -7,13 +7,10 @@ natural key, so acks_late redelivery after a lost worker repeats no row.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from datetime import datetime
 
 from celery import Task, chord, shared_task
-from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.utils import timezone
 
 from results import runs
 from results.detection import aggregate_run, detect_series_batch
@@ -52,40 +49,22 @@ def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def window_floor(moment: datetime) -> datetime:
-    """Round down to the detection window, so runs only see complete windows."""
-    step = settings.FLEETWATCH_DETECTION_WINDOW_SECONDS
-    return datetime.fromtimestamp(int(moment.timestamp()) // step * step, tz=moment.tzinfo)
-
-
-def chunks(ids: list[int], size: int) -> Iterable[list[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i:i + size]
-
-
 @shared_task(**TASK_OPTIONS)
 def run_tenant_detection(tenant_id: int, start: str | None = None, end: str | None = None, run_id: int | None = None,
                          trigger: str = DetectionRun.Trigger.PERIODIC) -> int | None:
     """Detect anomalies of every series of a tenant over [start, end) (default: from each
     series' watermark to now) and aggregate. Returns the run id."""
-    from analytics.models import Series
-
     if run_id is None:
         if runs.runs(tenant_id).filter(status=DetectionRun.Status.RUNNING).exists():
             return None  # the previous periodic run is still going; its watermark covers us
         run_id = DetectionRun.objects.for_tenant(tenant_id).create(
             tenant_id=tenant_id, trigger=trigger, range_start=_parse(start), range_end=_parse(end)
         ).pk
-    if not runs.claim(tenant_id, run_id):
-        return run_id
-    run = runs.runs(tenant_id).get(pk=run_id)
-    if run.range_end is None:  # fixed once, so a redelivered orchestrator covers the same range
-        run.range_end = window_floor(timezone.now())
-        runs.runs(tenant_id).filter(pk=run_id).update(range_end=run.range_end)
-    series_ids = list(Series.objects.for_tenant(tenant_id).order_by("pk").values_list("pk", flat=True))
-    runs.runs(tenant_id).filter(pk=run_id).update(series_total=len(series_ids))
+    batches = runs.prepare(tenant_id, run_id)
+    if batches is None:
+        return run_id  # already finished: a redelivered message
     callback = finalize_run.s(tenant_id=tenant_id, run_id=run_id)
-    header = [detect_batch.s(tenant_id, run_id, ids) for ids in chunks(series_ids, settings.FLEETWATCH_DETECTION_BATCH_SIZE)]
+    header = [detect_batch.s(tenant_id, run_id, ids) for ids in batches]
     if not header:
         finalize_run.delay([], tenant_id=tenant_id, run_id=run_id)
         return run_id
