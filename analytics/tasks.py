@@ -9,13 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from celery import shared_task
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 
 from analytics.store.compaction import compact
 from analytics.store.partitions import ensure_partitions
 from analytics.store.retention import apply_retention
 
-TRANSIENT = (OperationalError, InterfaceError)
+try:  # the store also talks to psycopg directly: its lock timeouts and deadlocks are not wrapped by Django
+    from psycopg import OperationalError as PsycopgOperationalError
+
+    TRANSIENT: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PsycopgOperationalError)
+except ImportError:  # SQLite-only installs
+    TRANSIENT = (OperationalError, InterfaceError)
 RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": True, "retry_backoff_max": 600, "max_retries": 5, "acks_late": True}
 
 
@@ -35,6 +40,3 @@ def compact_closed_periods(before: str | None = None) -> dict:
 def apply_retention_task(tenant_id: int | None = None) -> dict:
     """Delete cold data beyond each plan's retention (one tenant, or all). Daily."""
     return {str(k): v for k, v in apply_retention(tenant_id=tenant_id).items()}
-
-
-__all__ = ["DatabaseError", "apply_retention_task", "compact_closed_periods", "ensure_partitions_task"]

@@ -15,6 +15,7 @@ from analytics.ingest import NS, BatchRejected, Limits, Problem, decode_json, pa
 from analytics.store.write import record_rejection, resolve_series, write_points
 from config.errors import ApiError
 from config.schema import error_responses
+from tenants import billing, quotas
 from tenants.api import TenantAPIView
 
 
@@ -75,9 +76,10 @@ def store_batch(tenant, payload: object) -> dict[str, int]:
     """Validate and store a decoded batch for ``tenant``; all or nothing."""
     batch = parse_batch(payload, ingestion_limits(tenant, timezone.now()))
     key_index, ts_ns, values = batch.arrays()
-    with transaction.atomic():
+    with quotas.points_quota(tenant, len(batch)), transaction.atomic():  # over the hard limit: 429, counted
         series_ids, new_series = resolve_series(tenant.pk, batch.keys, batch.units)
         accepted = write_points(tenant.pk, series_ids[key_index], ts_ns, values)
+        billing.meter_points(tenant.pk, len(batch), series_ids[key_index])  # usage; the exact quota check
     return {"accepted": accepted, "new_series": new_series}
 
 
@@ -87,7 +89,7 @@ class MetricsIngestView(TenantAPIView):
     @extend_schema(
         operation_id="ingest_metrics",
         request={"application/json": IngestBatchSerializer},
-        responses={200: IngestResultSerializer, **error_responses(400, 401, 413, 415)},
+        responses={200: IngestResultSerializer, **error_responses(400, 401, 413, 415, 429)},
         examples=[
             OpenApiExample(
                 "compact",

@@ -10,6 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from results.models import DetectionRun
+from tenants import billing
 
 Status = DetectionRun.Status
 
@@ -73,9 +74,11 @@ def record_progress(tenant_id: int, run_id: int, *, series: int, skipped: int, p
 
 
 def finish(tenant_id: int, run_id: int, status: str, *, error: str = "", **fields) -> None:
-    runs(tenant_id).filter(pk=run_id, status__in=[Status.QUEUED, Status.RUNNING]).update(
+    finished = runs(tenant_id).filter(pk=run_id, status__in=[Status.QUEUED, Status.RUNNING]).update(
         status=status, error=error[:2000], finished_at=timezone.now(), **fields
     )
+    if finished:  # usage: once per run, at its transition
+        billing.meter_run_finished(tenant_id, status)
 
 
 def reap_stuck_runs(now: datetime | None = None) -> int:

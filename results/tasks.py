@@ -15,6 +15,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from results import runs
 from results.detection import aggregate_run, detect_series_batch
 from results.models import DetectionRun
+from tenants import billing
 from tenants.scoping import tenant_scope
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
@@ -86,6 +87,7 @@ def detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[dic
         tenant_id, run_id, series=len(series_ids) - outcome.skipped, skipped=outcome.skipped,
         points=outcome.points, windows=outcome.windows, seconds=time.perf_counter() - started,
     )
+    billing.meter_analysis(tenant_id, len(series_ids) - outcome.skipped)  # usage: series analysed
     return outcome.summaries
 
 

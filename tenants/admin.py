@@ -1,9 +1,25 @@
 """The operators' console for tenancy. Staff work across tenants (the middleware opens
-an all-tenants scope for them); querysets say so explicitly with ``unscoped()``."""
+an all-tenants scope for them); querysets say so explicitly with ``unscoped()``.
+
+Besides the models: the tenant list shows ingestion health per tenant (from the
+counters), and each tenant has an ingestion-health page and a monthly statement (HTML
+and CSV) at ``/admin/tenants/tenant/<id>/health/`` and ``.../statement/``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from tenants.models import ApiKey, Cluster, Membership, Node, Plan, Tenant
+from tenants import billing, health
+from tenants.models import ApiKey, Cluster, Membership, Node, Plan, Tenant, UsageDaily, UsageMonth
 
 
 class TenantOwnedAdmin(admin.ModelAdmin):
@@ -13,22 +29,159 @@ class TenantOwnedAdmin(admin.ModelAdmin):
         return self.model.objects.unscoped().select_related("tenant")
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View only: rows written by the system, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "monthly_price", "included_points_per_month", "hard_limit_points_per_month",
-                    "detection_interval_minutes", "hot_retention_days", "cold_retention_days")
+    list_display = ("name", "slug", "monthly_price", "included_points_per_month", "included_active_series",
+                    "hard_limit_points_per_month", "detection_interval_minutes", "hot_retention_days",
+                    "cold_retention_days")
+    fieldsets = (
+        (None, {"fields": ("slug", "name")}),
+        ("Price", {"fields": ("monthly_price", "included_points_per_month", "overage_price_per_million_points",
+                              "included_active_series", "overage_price_per_series")}),
+        ("Limits", {"fields": ("hard_limit_points_per_month", "detection_interval_minutes",
+                               "hot_retention_days", "cold_retention_days")}),
+    )
+
+
+class TenantHealthChangeList(ChangeList):
+    """Loads the page's ingestion health in a few queries, not a few per row."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        by_id = health.overview(t.pk for t in self.result_list)
+        for tenant in self.result_list:
+            tenant.health = by_id[tenant.pk]
+
+
+def parse_month(value: str | None) -> date:
+    """``YYYY-MM`` (default: the current month); 404 on anything else."""
+    if not value:
+        return billing.month_of(billing.today())
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        raise Http404("month: expected YYYY-MM") from None
 
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "plan", "is_active", "created_at")
+    list_display = ("slug", "name", "plan", "is_active", "points_24h", "stale_nodes", "last_point",
+                    "rejected_24h", "console_links")
     list_filter = ("plan", "is_active")
     search_fields = ("slug", "name")
+    list_select_related = ("plan",)
+    change_form_template = "admin/tenants/tenant/change_form.html"
+
+    def get_changelist(self, request, **kwargs):
+        return TenantHealthChangeList
+
+    @admin.display(description="points, last 24 h (≈)")
+    def points_24h(self, tenant):
+        return f"{tenant.health.points_24h:,}"
+
+    @admin.display(description="stale nodes")
+    def stale_nodes(self, tenant):
+        h = tenant.health
+        text = f"{h.nodes_stale} of {h.nodes_total}"
+        return format_html('<strong style="color:#ba2121">{}</strong>', text) if h.nodes_stale else text
+
+    @admin.display(description="newest point")
+    def last_point(self, tenant):
+        return tenant.health.last_point_at or "—"
+
+    @admin.display(description="rejected, last 24 h (≈)")
+    def rejected_24h(self, tenant):
+        h = tenant.health
+        if not h.rejected_by_reason:
+            return f"{h.rejected_24h:,}"
+        reasons = "; ".join(f"{reason}: {count}" for reason, count in sorted(h.rejected_by_reason.items()))
+        return format_html('{} <span title="today and yesterday, by reason">({})</span>', f"{h.rejected_24h:,}", reasons)
+
+    @admin.display(description="console")
+    def console_links(self, tenant):
+        return format_html(
+            '<a href="{}">health</a> · <a href="{}">statement</a>',
+            reverse("admin:tenants_tenant_health", args=[tenant.pk]),
+            reverse("admin:tenants_tenant_statement", args=[tenant.pk]),
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:tenant_id>/health/", view(self.health_view), name="tenants_tenant_health"),
+            path("<int:tenant_id>/statement/", view(self.statement_view), name="tenants_tenant_statement"),
+            path("<int:tenant_id>/statement.csv", view(self.statement_csv_view), name="tenants_tenant_statement_csv"),
+            *super().get_urls(),
+        ]
+
+    def _tenant(self, request, tenant_id: int) -> Tenant:
+        tenant = get_object_or_404(Tenant.objects.select_related("plan"), pk=tenant_id)
+        if not self.has_view_permission(request, tenant):
+            raise Http404
+        return tenant
+
+    def _context(self, request, tenant: Tenant, title: str) -> dict:
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": tenant,
+            "tenant": tenant,
+            "title": title,
+            "subtitle": tenant.slug,
+        }
+
+    def health_view(self, request, tenant_id: int):
+        tenant = self._tenant(request, tenant_id)
+        detail = health.tenant_detail(tenant)
+        context = {
+            **self._context(request, tenant, f"Ingestion health: {tenant.name}"),
+            "detail": detail,
+            "stale_minutes": int(health.STALE_AFTER.total_seconds() // 60),
+        }
+        return TemplateResponse(request, "admin/tenants/tenant/health.html", context)
+
+    def statement_view(self, request, tenant_id: int):
+        tenant = self._tenant(request, tenant_id)
+        month = parse_month(request.GET.get("month"))
+        statement = billing.statement(tenant, month)
+        context = {
+            **self._context(request, tenant, f"Statement {month:%Y-%m}: {tenant.name}"),
+            "statement": statement,
+            "months": billing.months_with_usage(tenant),
+            "month_value": f"{month:%Y-%m}",
+            "csv_url": reverse("admin:tenants_tenant_statement_csv", args=[tenant.pk]) + f"?month={month:%Y-%m}",
+        }
+        return TemplateResponse(request, "admin/tenants/tenant/statement.html", context)
+
+    def statement_csv_view(self, request, tenant_id: int):
+        tenant = self._tenant(request, tenant_id)
+        month = parse_month(request.GET.get("month"))
+        body = billing.statement_csv(billing.statement(tenant, month))
+        response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="statement-{tenant.slug}-{month:%Y-%m}.csv"'
+        return response
 
 
 @admin.register(Membership)
 class MembershipAdmin(TenantOwnedAdmin):
     list_display = ("user", "tenant", "role", "created_at")
+    list_select_related = ("user", "tenant")
+    search_fields = ("user__username", "user__email")
 
 
 @admin.register(Cluster)
@@ -60,3 +213,17 @@ class ApiKeyAdmin(TenantOwnedAdmin):
         for api_key in queryset:
             api_key.revoke()
         messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+@admin.register(UsageDaily)
+class UsageDailyAdmin(ReadOnlyAdmin, TenantOwnedAdmin):
+    list_display = ("day", "tenant", "points_ingested", "active_series", "series_analysed", "detection_runs",
+                    "api_requests")
+    date_hierarchy = "day"
+    ordering = ("-day", "tenant")
+
+
+@admin.register(UsageMonth)
+class UsageMonthAdmin(ReadOnlyAdmin, TenantOwnedAdmin):
+    list_display = ("month", "tenant", "points_ingested", "active_series")
+    ordering = ("-month", "tenant")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import mixins, viewsets
 from rest_framework.views import APIView
 
+from tenants import billing
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
 
@@ -28,6 +29,7 @@ class TenantScopedMixin:
         if scope is not None:
             self._scope = None
             scope.__exit__(None, None, None)
+            billing.meter_api_request(self.tenant.pk)  # usage: one upsert per authenticated request
         return super().finalize_response(request, response, *args, **kwargs)
 
 

@@ -154,3 +154,67 @@ class ApiKey(TenantOwned):
         if self.revoked_at is None:
             self.revoked_at = timezone.now()
             self.save(update_fields=["revoked_at"])
+
+
+# Usage metering (see tenants.billing for how each number is kept, and tenants.quotas).
+
+def _usage_tenant_fk() -> models.ForeignKey:
+    # Every index below starts with the tenant, so the foreign key's own index is redundant.
+    return models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+
+class UsageDaily(TenantOwned):
+    """What a tenant used on one UTC day: the billing meter. One row per tenant and day,
+    kept by upserts from the write path, the detection tasks and the API."""
+
+    tenant = _usage_tenant_fk()
+    day = models.DateField()
+    points_ingested = models.BigIntegerField(default=0, help_text="Points accepted by ingestion (re-sent points count).")
+    active_series = models.IntegerField(default=0, help_text="Distinct series that received points this day.")
+    series_analysed = models.BigIntegerField(default=0, help_text="Series analysed by detection batches.")
+    detection_runs = models.IntegerField(default=0, help_text="Detection runs that finished successfully.")
+    api_requests = models.BigIntegerField(default=0, help_text="Authenticated API requests (ingestion included).")
+
+    class Meta:
+        verbose_name_plural = "usage (daily)"
+        constraints = [models.UniqueConstraint(fields=["tenant", "day"], name="usagedaily_tenant_day")]
+
+    def __str__(self) -> str:
+        return f"usage of {self.tenant_id} on {self.day}"
+
+
+class UsageMonth(TenantOwned):
+    """A tenant's calendar month (UTC): the quota ledger (its points are checked and
+    incremented in one conditional upsert per batch) and the month's distinct active series."""
+
+    tenant = _usage_tenant_fk()
+    month = models.DateField(help_text="The first day of the month.")
+    points_ingested = models.BigIntegerField(default=0)
+    active_series = models.IntegerField(default=0, help_text="Distinct series that received points this month.")
+
+    class Meta:
+        verbose_name_plural = "usage (monthly)"
+        constraints = [models.UniqueConstraint(fields=["tenant", "month"], name="usagemonth_tenant_month")]
+
+    def __str__(self) -> str:
+        return f"usage of {self.tenant_id} in {self.month:%Y-%m}"
+
+
+class SeriesActivity(TenantOwned):
+    """One row per series per month it received points in: ``first_day`` and ``last_day``
+    with points. The write path's upsert on it tells, exactly and race-free, whether a
+    series is new for the day and for the month (see ``tenants.billing``).
+
+    ``series_id`` is a plain integer, not a foreign key: a usage fact outlives the series."""
+
+    tenant = _usage_tenant_fk()
+    month = models.DateField()
+    series_id = models.BigIntegerField()
+    first_day = models.DateField()
+    last_day = models.DateField()
+
+    class Meta:
+        verbose_name_plural = "series activity"
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "month", "series_id"], name="seriesactivity_tenant_month_series")
+        ]

@@ -9,7 +9,7 @@ Python loop per row. Timestamps travel as PostgreSQL's int64 microseconds since
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from django.db import connection
@@ -43,14 +43,6 @@ def datetime_to_us(value: datetime) -> int:
         raise ValueError(f"expected a timezone-aware datetime, got {value!r}")
     delta = value - UNIX_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def day_start_us(us: int | np.ndarray) -> int | np.ndarray:
-    return us - (us % US_PER_DAY)
-
-
-def us_to_date(us: int) -> date:
-    return us_to_datetime(int(day_start_us(us))).date()
 
 
 def _record_dtype(kinds: Sequence[str]) -> np.dtype:

@@ -73,3 +73,31 @@ def test_causal_scale_uses_only_the_past():
 def test_floor():
     np.testing.assert_array_equal(calibration.floor_scale(np.array([0.0, 5.0, np.nan]), 100.0), [0.1, 5.0, 0.1])
     assert calibration.floor_scale(0.0, 0.0) == calibration.DEFAULT_ABSOLUTE_FLOOR
+
+
+# --- the per-series likelihood mapping (adtk engine) ---------------------------------------
+
+from analytics.core.engines.calibration import (  # noqa: E402
+    LIKELIHOOD_Z_HALF,
+    likelihood_to_score,
+    score_to_likelihood,
+)
+
+
+def test_likelihood_half_score_is_exactly_the_documented_level():
+    assert likelihood_to_score(LIKELIHOOD_Z_HALF) == pytest.approx(0.5, abs=1e-15)
+    assert likelihood_to_score(LIKELIHOOD_Z_HALF * 0.98) < 0.5 < likelihood_to_score(LIKELIHOOD_Z_HALF * 1.02)
+
+
+def test_likelihood_reference_points_and_shape():
+    assert likelihood_to_score(LIKELIHOOD_Z_HALF * 3) == pytest.approx(0.75)
+    z = np.linspace(0, 1000, 100_001)
+    s = likelihood_to_score(z)
+    assert s[0] == 0.0 and ((s >= 0) & (s < 1)).all() and (np.diff(s) > 0).all()
+    # less surprise than usual is not an anomaly: negative z scores 0
+    np.testing.assert_array_equal(likelihood_to_score(np.array([-5.0, -0.1, np.nan, np.inf])), [0, 0, 0, 1])
+
+
+def test_likelihood_inverse():
+    s = np.linspace(0, 0.999, 50)
+    np.testing.assert_allclose(likelihood_to_score(score_to_likelihood(s)), s, atol=1e-12)

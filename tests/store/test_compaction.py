@@ -1,6 +1,6 @@
 """Compaction: nothing lost or duplicated, late points merged, roll-ups exact, idempotent."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd

@@ -122,3 +122,37 @@ def test_nanoseconds_are_truncated_to_microseconds(tenant_x):
     data = get_metric_series(tenant_x.pk, *Series.objects.for_tenant(tenant_x).values_list("cluster_id", "node_id", "metric_name").get(),
                              D0, D0 + timedelta(seconds=1))
     assert data.timestamps[0] == datetime(2026, 1, 10, 0, 0, 0, 1234, tzinfo=UTC)
+
+
+@pytest.mark.postgres
+def test_concurrent_batches_naming_the_same_new_series_agree(tenant_x):
+    import threading
+
+    from django.db import connections
+
+    keys = [("prod", f"n{i}", m) for i in range(20) for m in ("cpu", "mem")]
+    barrier = threading.Barrier(3)
+    results, errors = [], []
+
+    def ingest(offset):
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                ids, _ = resolve_series(tenant_x.pk, keys[::-1] if offset else keys)
+                s = ids.ids
+                write_points(tenant_x.pk, s, np.full(len(s), ns(D0) + offset * 10**9), np.full(len(s), float(offset)))
+            results.append(dict(ids))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ingest, args=(i,)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert results[0] == results[1] == results[2]
+    assert Series.objects.for_tenant(tenant_x).count() == 40
+    assert Point.objects.for_tenant(tenant_x).count() == 120

@@ -230,6 +230,27 @@ def rolling_baseline(x: np.ndarray, window: int, min_count: int) -> tuple[np.nda
     return med, mad, rng
 
 
+def _value_before(ts: np.ndarray, x: np.ndarray, lag_ns: int) -> np.ndarray:
+    """x interpolated at ``ts - lag_ns`` from the points around it (NaN before the data)."""
+    target = ts - lag_ns
+    j = np.searchsorted(ts, target, side="right") - 1
+    out = np.full(len(x), np.nan)
+    ok = j >= 0
+    jj = j[ok]
+    nxt = np.minimum(jj + 1, len(x) - 1)
+    span = (ts[nxt] - ts[jj]).astype(np.float64)
+    frac = np.where(span > 0, (target[ok] - ts[jj]) / np.where(span > 0, span, 1.0), 0.0)
+    out[ok] = x[jj] + frac * (x[nxt] - x[jj])
+    return out
+
+
+def level_difference(x: np.ndarray, median: np.ndarray, m: int) -> np.ndarray:
+    """``mean(x[t-m+1..t]) - median[t-m]``: with ``median`` the trailing rolling median
+    of H points this is ADTK's ``DoubleRollingAggregate(agg=("median", "mean"),
+    window=(H, m), center=False, diff="diff")``."""
+    return _clamped(bn.move_mean, x, m, 1) - _shift(median, m)
+
+
 @register_engine
 class AdtkEngine(AnomalyDetectionEngine):
     """ADTK-based engine; see the module docstring for the method."""
@@ -255,14 +276,15 @@ class AdtkEngine(AnomalyDetectionEngine):
         ),
         "seasonal_lag": duration_parameter("1d", "lag of the seasonal-difference component (in points at the "
                                            "fitted step)"),
-        "seasonal_lag_cycles": Parameter(int, 3, "periods of data before the seasonal difference is used",
+        "seasonal_lag_cycles": Parameter(int, 0, "periods of data before the seasonal difference is used "
+                                         "(0: from the start; it exists once one period is seen)",
                                          minimum=0, maximum=100),
         "level_weight": Parameter(float, 1.0, "weight of the level component (0 = off)", minimum=0.0, maximum=10.0),
         "seasonal_weight": Parameter(float, 1.0, "weight of the seasonal-difference component",
                                      minimum=0.0, maximum=10.0),
         "direction": Parameter(str, "both", "which deviations count", choices=("both", "up", "down")),
         # per-series likelihood
-        "likelihood_window": Parameter(int, 5000, "points of past surprise a fit summarises (mean, std)",
+        "likelihood_window": Parameter(int, 10000, "points of past surprise a fit summarises (mean, std)",
                                        minimum=10, maximum=1_000_000),
         "likelihood_min_points": Parameter(int, 200, "past points needed before scoring", minimum=2,
                                            maximum=1_000_000),
@@ -283,7 +305,8 @@ class AdtkEngine(AnomalyDetectionEngine):
         "seasonal_level_window": duration_parameter("2h", "explanations: long baseline of deseasonalised data"),
         # fitting
         "fit_window": duration_parameter("14d", "past data a profile fit uses (weekly seasonality needs 14d)"),
-        "refit_age": duration_parameter("1d", "refit when the state's data is older than this"),
+        "refit_age": duration_parameter("6h", "refit when the state's data is older than this (the likelihood "
+                                        "statistics should follow the series)"),
         "min_fit_points": Parameter(int, 200, "points before the first fit; earlier points score 0",
                                     minimum=10, maximum=1_000_000),
     }
@@ -333,9 +356,13 @@ class AdtkEngine(AnomalyDetectionEngine):
 
     # --- components ----------------------------------------------------------------------
 
-    def deviations(self, x: np.ndarray, lag: int) -> dict[str, np.ndarray]:
+    def deviations(self, x: np.ndarray, lag: int, ts: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Component deviations in robust sigmas (max over scales; NaN where undefined)
-        and their maximum ``"d"`` (NaN -> 0). ``lag`` = seasonal lag in points, 0 = off."""
+        and their maximum ``"d"`` (NaN -> 0). ``lag`` = seasonal lag in points, 0 = off.
+        With timestamps ``ts`` the seasonal difference is taken against the value one
+        ``seasonal_lag`` earlier in time (linear interpolation between the neighbouring
+        past points), which equals the ``lag``-point difference on regular data and
+        stays aligned on jittered or gappy data."""
         x = np.asarray(x, dtype=np.float64)
         n = len(x)
         h, h_min = self.params["baseline_points"], self.params["baseline_min_points"]
@@ -347,17 +374,16 @@ class AdtkEngine(AnomalyDetectionEngine):
             level = np.full(n, np.nan)
             if self.params["level_weight"] > 0:
                 for m in self.scale_points():
-                    recent = _clamped(bn.move_mean, x, m, 1)
                     base = _shift(med, m)
                     scale = np.fmax(np.fmax(MEAN_ABS_TO_SIGMA * _shift(mad, m), rel_floor * np.abs(base) + 1e-9),
                                     range_floor * _shift(rng, m))
-                    diff = recent - base
+                    diff = level_difference(x, med, m)
                     signed = np.abs(diff) if direction == "both" else (diff if direction == "up" else -diff)
                     level = np.fmax(level, np.fmax(signed, 0.0) / scale)
                 out["level"] = level
             d = self.params["level_weight"] * np.nan_to_num(level, nan=0.0)
             if lag > 0 and self.params["seasonal_weight"] > 0:
-                sd = x - _shift(x, lag)
+                sd = x - (_shift(x, lag) if ts is None else _value_before(ts, x, int(self.duration("seasonal_lag").value)))
                 smed, smad, _ = rolling_baseline(sd, h, h_min)
                 dev = sd - _shift(smed, 1)
                 if direction == "both":
@@ -410,7 +436,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             u = surprise_cache[lag][max(0, end - window):end]
         else:
             h0 = max(0, end - window - self.history_points_for(state.step_seconds))
-            u = self.surprise(self.deviations(x[h0:end], lag)["d"])[0][-window:]
+            u = self.surprise(self.deviations(x[h0:end], lag, ts[h0:end])["d"])[0][-window:]
         state.likelihood_count = int(len(u))
         if len(u) >= self.params["likelihood_min_points"]:
             state.likelihood_mean = float(np.mean(u))
@@ -519,7 +545,7 @@ class AdtkEngine(AnomalyDetectionEngine):
         self, ts: np.ndarray, x: np.ndarray, state: AdtkFittedState, comps: dict[str, np.ndarray] | None = None
     ) -> dict[str, np.ndarray]:
         if comps is None:
-            comps = self.deviations(x, state.seasonal_lag_points)
+            comps = self.deviations(x, state.seasonal_lag_points, ts)
             comps["short"] = self.surprise(comps["d"])[1]
         z = self._likelihood(comps["short"], state)
         ex = self._explanation_arrays(ts, x, state)
@@ -551,7 +577,7 @@ class AdtkEngine(AnomalyDetectionEngine):
 
         def components(lag: int) -> dict[str, np.ndarray]:
             if lag not in comps_by_lag:
-                comps = self.deviations(x, lag)
+                comps = self.deviations(x, lag, ts)
                 u_by_lag[lag], comps["short"] = self.surprise(comps["d"])
                 comps_by_lag[lag] = comps
             return comps_by_lag[lag]

@@ -29,6 +29,10 @@ min_alarm_points    1         k: alarm points needed within ``confirm_window`` (
 confirm_window      "5min"    trailing duration in which the k points are counted
 suppress            "10min"   after an alarm episode ends, a new one starting sooner is
                               a repeat and dropped ("0s" = off)
+merge_gap           "2h"      alarm episodes separated by less than this are reported as
+                              one episode (and classified as one: a day whose daily
+                              shape changed alarms on and off, one-signed pieces at a
+                              time; merged, the classifier sees the shape change)
 gate_scores         False     if True, scores of points that are not alarms (not
                               confirmed or suppressed) are capped just below
                               ``threshold``, so thresholding the scores reproduces the
@@ -136,6 +140,10 @@ COMMON_PARAMETERS: Mapping[str, Parameter] = {
     "confirm_window": duration_parameter("5min", "trailing duration in which min_alarm_points are counted"),
     "suppress": duration_parameter(
         "10min", "an alarm episode starting sooner than this after the previous one ended is dropped",
+        positive=False,
+    ),
+    "merge_gap": duration_parameter(
+        "2h", "alarm episodes separated by less than this are merged into one (and classified as one)",
         positive=False,
     ),
     "gate_scores": Parameter(
@@ -447,7 +455,7 @@ class AnomalyDetectionEngine(ABC):
             return []
         window = self.duration("window")
         w_ns = int(window.value)
-        suppress_ns = int(self.duration("suppress").value)
+        bridge_ns = max(int(self.duration("suppress").value), int(self.duration("merge_gap").value))
         ts = series.timestamps.asi8[start:]
         bounds = _window_bounds(ts, window)
         active = scored.confirmed if scored.confirmed is not None else scored.alarms
@@ -456,12 +464,13 @@ class AnomalyDetectionEngine(ABC):
         win_active = np.logical_or.reduceat(active, bounds[:, 0]) if len(bounds) else np.zeros(0, bool)
 
         # groups of windows: an episode is a run of active windows, bridging gaps shorter
-        # than ``suppress`` (a repeat within it is folded in); normal stretches between
+        # than ``merge_gap`` or ``suppress`` (a repeat within it is folded in); normal
+        # stretches between
         episodes: list[list[int]] = []  # [first window, last window]
         for k in np.flatnonzero(win_active):
             if episodes:
                 gap = int(win_start_ns[k]) - (int(win_start_ns[episodes[-1][1]]) + w_ns)
-                if gap <= 0 or gap < suppress_ns:
+                if gap <= 0 or gap < bridge_ns:
                     episodes[-1][1] = int(k)
                     continue
             episodes.append([int(k), int(k)])

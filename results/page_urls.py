@@ -1,0 +1,14 @@
+"""The tenant dashboard's pages over results."""
+
+from django.urls import path
+
+from results import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("ranking", views.ranking, name="ranking"),
+    path("nodes/<int:node_id>", views.node_detail, name="node"),
+    path("anomalies", views.anomaly_list, name="anomalies"),
+]

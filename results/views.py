@@ -1,0 +1,382 @@
+"""The tenant dashboard's pages over results: overview, ranking, node, anomalies.
+
+Every view runs inside the tenant scope opened by ``TenantScopeMiddleware`` and still
+names the tenant explicitly (``for_tenant(request.tenant)``). Pages send summaries:
+aggregated scores, the top anomalies, and bucketed series (``get_metric_series_batch``
+with "5m"/"1h" roll-ups past a day), never every raw point. Each page issues a fixed
+number of queries, whatever the number of nodes (asserted in tests/dashboard).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Max, Subquery
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET
+
+from analytics.models import Series, TenantDailyCounter
+from analytics.store.read import get_metric_series_batch
+from results.filters import AnomalyFilter
+from results.models import AggregatedScore, Anomaly
+from tenants.models import Cluster, Node
+from tenants.views import tenant_page
+
+STRATEGIES = ("max", "mean", "weighted", "p95")
+LEVELS = ("node", "cluster")
+LABELS = ("spike", "trend", "seasonal")
+RANGES = {"6h": timedelta(hours=6), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+DEFAULT_RANGE = "24h"
+MAX_RANGE = timedelta(days=31)
+HISTORY_POINTS = 96  # tenant score history on the overview
+RECENT = timedelta(hours=24)  # "latest anomalies": windows ending within a day of the newest
+LATEST_ANOMALIES = 10
+STALE_AFTER = timedelta(minutes=15)
+STALE_SHOWN = 20
+RANKING_TOP = 25
+NODE_ANOMALIES = 100
+PAGE_SIZE = 50
+
+
+def score_band(score: float | None) -> str:
+    """A CSS class for a score: none, ok, low, elevated, high, critical."""
+    if score is None:
+        return "none"
+    for limit, band in ((0.2, "ok"), (0.4, "low"), (0.6, "elevated"), (0.8, "high")):
+        if score < limit:
+            return band
+    return "critical"
+
+
+def latest_period(scores, level: str, strategy: str) -> Subquery:
+    """The newest period_end of one level and strategy, as a subquery (no extra round trip)."""
+    return Subquery(scores.filter(level=level, strategy=strategy).order_by("-period_end").values("period_end")[:1])
+
+
+def node_url(node_id: int, start: datetime | None = None, end: datetime | None = None) -> str:
+    url = reverse("dashboard:node", args=[node_id])
+    if start and end:
+        url += "?" + urlencode({"from": _local(start), "to": _local(end)})
+    return url
+
+
+def window_url(anomaly: Anomaly) -> str:
+    """The node page around an anomaly's window (3 hours either side)."""
+    return node_url(anomaly.node_id, anomaly.window_start - timedelta(hours=3), anomaly.window_end + timedelta(hours=3))
+
+
+def _local(moment: datetime) -> str:
+    """UTC, minute precision, as an <input type=datetime-local> value."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+# Overview ------------------------------------------------------------------------
+
+@require_GET
+@tenant_page
+def overview(request):
+    tenant = request.tenant
+    scores = AggregatedScore.objects.for_tenant(tenant)
+
+    history = list(
+        scores.filter(level="tenant", strategy="max").order_by("-period_end").values("score", "period_end")[:HISTORY_POINTS]
+    )[::-1]
+    current = history[-1] if history else None
+
+    cluster_scores = {
+        row.cluster_id: row
+        for row in scores.filter(level="cluster", strategy="max", period_end=latest_period(scores, "cluster", "max"))
+    }
+    clusters = list(Cluster.objects.for_tenant(tenant).annotate(node_count=Count("nodes")).order_by("name"))
+    for cluster in clusters:
+        row = cluster_scores.get(cluster.pk)
+        cluster.score = row.score if row else None
+        cluster.anomaly_count = row.num_anomalies_detected if row else 0
+        cluster.band = score_band(cluster.score)
+    clusters.sort(key=lambda c: (c.score is None, -(c.score or 0), c.name))
+
+    anomalies = Anomaly.objects.for_tenant(tenant)
+    newest = anomalies.aggregate(newest=Max("window_end"))["newest"]
+    latest = []
+    if newest is not None:
+        latest = list(
+            anomalies.filter(window_end__gte=newest - RECENT)
+            .select_related("cluster", "node")
+            .order_by("-score", "-window_start", "id")[:LATEST_ANOMALIES]
+        )
+        for anomaly in latest:
+            anomaly.chart_url = window_url(anomaly)
+            anomaly.band = score_band(anomaly.score)
+
+    now = timezone.now()
+    per_node = (
+        Series.objects.for_tenant(tenant)
+        .values("node_id", "node__name", "cluster__name")
+        .annotate(last=Max("last_point_at"))
+        .filter(last__lt=now - STALE_AFTER)
+    )
+    stale = list(per_node.order_by("last", "node__name")[:STALE_SHOWN])
+    stale_total = len(stale) if len(stale) < STALE_SHOWN else per_node.count()
+    for row in stale:
+        row["silent_for"] = now - row["last"]
+    node_total = Node.objects.for_tenant(tenant).count()
+    today = TenantDailyCounter.objects.for_tenant(tenant).filter(day=now.date()).values("points_accepted", "points_rejected").first()
+
+    return render(request, "dashboard/overview.html", {
+        "nav": "overview",
+        "current": current,
+        "current_band": score_band(current["score"] if current else None),
+        "history": {"t": [int(h["period_end"].timestamp()) for h in history], "v": [h["score"] for h in history]},
+        "clusters": clusters,
+        "latest": latest,
+        "stale": stale,
+        "stale_total": stale_total,
+        "stale_after_minutes": int(STALE_AFTER.total_seconds() // 60),
+        "node_total": node_total,
+        "today": today or {"points_accepted": 0, "points_rejected": 0},
+    })
+
+
+# Ranking -------------------------------------------------------------------------
+
+@dataclass
+class RankingRow:
+    rank: int
+    score: AggregatedScore
+    node_id: int | None
+    node_name: str
+    cluster_name: str
+    cluster_id: int | None
+    driver_metric: str
+    driver_label: str
+    anomaly: Anomaly | None
+
+    @property
+    def band(self) -> str:
+        return score_band(self.score.score)
+
+    @property
+    def url(self) -> str:
+        if self.node_id is None:
+            return reverse("dashboard:anomalies") + "?" + urlencode({"cluster": self.cluster_name})
+        if self.anomaly is not None:
+            return window_url(self.anomaly)
+        return node_url(self.node_id)
+
+
+def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
+    return value if value in choices else default
+
+
+def _window(driver: dict) -> tuple[str, datetime | None]:
+    try:
+        return driver["metric_name"], datetime.fromisoformat(driver["window_start"])
+    except (KeyError, TypeError, ValueError):
+        return driver.get("metric_name", "") if isinstance(driver, dict) else "", None
+
+
+@require_GET
+@tenant_page
+def ranking(request):
+    tenant = request.tenant
+    strategy = _choice(request.GET.get("strategy"), STRATEGIES, "max")
+    level = _choice(request.GET.get("level"), LEVELS, "node")
+    try:
+        top = min(max(int(request.GET.get("top", RANKING_TOP)), 1), 500)
+    except ValueError:
+        top = RANKING_TOP
+    scores = AggregatedScore.objects.for_tenant(tenant)
+    name = "node__name" if level == "node" else "cluster__name"
+    ranked = list(
+        scores.filter(level=level, strategy=strategy, period_end=latest_period(scores, level, strategy))
+        .select_related("cluster", "node")
+        .order_by("-score", "-num_anomalies_detected", name, "pk")[:top]
+    )
+
+    # The driving metric's window of each row: node drivers name it directly, cluster
+    # drivers through their worst node.
+    drivers = []
+    for entry in ranked:
+        driver = entry.driver or {}
+        node_id = entry.node_id if level == "node" else driver.get("node_id")
+        metric_driver = driver if level == "node" else (driver.get("metric") or {})
+        metric, window_start = _window(metric_driver)
+        drivers.append((node_id, metric, window_start, metric_driver.get("anomaly_label", "")))
+
+    node_names = {}
+    if level == "cluster":
+        ids = {d[0] for d in drivers if d[0] is not None}
+        node_names = dict(Node.objects.for_tenant(tenant).filter(pk__in=ids).values_list("pk", "name")) if ids else {}
+
+    keys = {(d[0], d[1], d[2]) for d in drivers if d[0] is not None and d[2] is not None}
+    matches: dict[tuple, Anomaly] = {}
+    if keys:
+        candidates = Anomaly.objects.for_tenant(tenant).filter(
+            node_id__in={k[0] for k in keys}, window_start__in={k[2] for k in keys}
+        ).order_by("score")  # the highest score wins when two engines flag one window
+        for anomaly in candidates:
+            key = (anomaly.node_id, anomaly.metric_name, anomaly.window_start)
+            if key in keys:
+                matches[key] = anomaly
+
+    rows = []
+    for rank_no, (entry, (node_id, metric, window_start, label)) in enumerate(zip(ranked, drivers, strict=True), start=1):
+        anomaly = matches.get((node_id, metric, window_start))
+        rows.append(RankingRow(
+            rank=rank_no,
+            score=entry,
+            node_id=entry.node_id if level == "node" else None,
+            node_name=entry.node.name if level == "node" else node_names.get(node_id, ""),
+            cluster_name=entry.cluster.name if entry.cluster else "",
+            cluster_id=entry.cluster_id,
+            driver_metric=metric,
+            driver_label=anomaly.label if anomaly else label,
+            anomaly=anomaly,
+        ))
+
+    return render(request, "dashboard/ranking.html", {
+        "nav": "ranking",
+        "rows": rows,
+        "strategy": strategy,
+        "level": level,
+        "top": top,
+        "strategies": STRATEGIES,
+        "levels": LEVELS,
+        "period": ranked[0] if ranked else None,
+    })
+
+
+# Node ----------------------------------------------------------------------------
+
+def chart_range(params, now: datetime) -> tuple[datetime, datetime, str, list[str]]:
+    """(start, end, range key, errors) from ?range=6h|24h|7d or ?from=&to= (UTC)."""
+    errors = []
+    if params.get("from") or params.get("to"):
+        try:
+            end = _parse_time(params["to"]) if params.get("to") else now
+            start = _parse_time(params["from"]) if params.get("from") else end - RANGES[DEFAULT_RANGE]
+        except ValueError:
+            errors.append("from/to: expected a date and time such as 2026-11-27T10:00 (UTC)")
+        else:
+            if start >= end:
+                errors.append("from: must be before to")
+            elif end - start > MAX_RANGE:
+                errors.append(f"the range may span at most {MAX_RANGE.days} days")
+            else:
+                return start, end, "custom", errors
+    key = _choice(params.get("range"), tuple(RANGES), DEFAULT_RANGE)
+    return now - RANGES[key], now, key, errors
+
+
+def _parse_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def resolution_for(span: timedelta) -> str | None:
+    """Raw points up to a day (≤ 1,440 at one a minute), 5-minute means up to a week
+    (≤ 2,016), hourly means beyond (≤ 744 over the longest range, 31 days)."""
+    if span <= timedelta(days=1):
+        return None
+    if span <= timedelta(days=7, hours=1):
+        return "5m"
+    return "1h"
+
+
+def _compact(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+@require_GET
+@tenant_page
+def node_detail(request, node_id: int):
+    tenant = request.tenant
+    node = get_object_or_404(Node.objects.for_tenant(tenant).select_related("cluster"), pk=node_id)
+    now = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start, end, range_key, errors = chart_range(request.GET, now)
+    resolution = resolution_for(end - start)
+
+    series = list(Series.objects.for_tenant(tenant).filter(node_id=node.pk).order_by("metric_name").values_list("pk", flat=True))
+    data = get_metric_series_batch(tenant.pk, series, start, end, resolution) if series else []
+
+    anomalies = list(
+        Anomaly.objects.for_tenant(tenant)
+        .filter(node_id=node.pk, window_end__gt=start, window_start__lt=end)
+        .order_by("-score", "-window_start", "id")[:NODE_ANOMALIES]
+    )
+    windows: dict[str, list[dict]] = {}
+    for anomaly in anomalies:
+        anomaly.band = score_band(anomaly.score)
+        windows.setdefault(anomaly.metric_name, []).append({
+            "start": int(anomaly.window_start.timestamp()),
+            "end": int(anomaly.window_end.timestamp()),
+            "label": anomaly.label,
+            "score": round(anomaly.score, 3),
+            "id": anomaly.pk,
+        })
+
+    charts = []
+    for item in data:
+        ts = (item.timestamps.asi8 // 1_000_000_000).tolist()
+        charts.append({
+            "id": int(item.metadata["series_id"]),
+            "metric": item.metric_name,
+            "unit": item.metadata.get("unit", ""),
+            "t": ts,
+            "v": [_compact(v) for v in item.values.tolist()],
+            "windows": sorted(windows.get(item.metric_name, []), key=lambda w: w["start"]),
+        })
+
+    node_score = (
+        AggregatedScore.objects.for_tenant(tenant)
+        .filter(level="node", strategy="max", subject=f"node:{node.pk}")
+        .order_by("-period_end")
+        .first()
+    )
+    return render(request, "dashboard/node.html", {
+        "nav": "ranking",
+        "node": node,
+        "node_score": node_score,
+        "node_band": score_band(node_score.score if node_score else None),
+        "charts": charts,
+        "chart_data": {"start": int(start.timestamp()), "end": int(end.timestamp()), "resolution": resolution, "series": charts},
+        "anomalies": anomalies,
+        "range_key": range_key,
+        "ranges": list(RANGES),
+        "start": start,
+        "end": end,
+        "start_local": _local(start),
+        "end_local": _local(end),
+        "resolution": resolution or "raw",
+        "errors": errors,
+        "labels": LABELS,
+    })
+
+
+# Anomalies -----------------------------------------------------------------------
+
+@require_GET
+@tenant_page
+def anomaly_list(request):
+    tenant = request.tenant
+    queryset = Anomaly.objects.for_tenant(tenant).select_related("cluster", "node").order_by("-window_start", "-score", "id")
+    filterset = AnomalyFilter(request.GET, queryset=queryset)
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    for anomaly in page.object_list:
+        anomaly.chart_url = window_url(anomaly)
+        anomaly.band = score_band(anomaly.score)
+    return render(request, "dashboard/anomalies.html", {
+        "nav": "anomalies",
+        "page": page,
+        "errors": filterset.errors,
+        "params": request.GET,
+        "clusters": Cluster.objects.for_tenant(tenant).order_by("name").values_list("name", flat=True),
+        "metrics": Series.objects.for_tenant(tenant).order_by("metric_name").values_list("metric_name", flat=True).distinct(),
+        "labels": LABELS,
+    })
+
