@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="reads per tier (median reported)")
     parser.add_argument("--batch", type=int, default=10_000, help="points per write batch")
     parser.add_argument("--day", default="2026-01-10", help="first UTC day of the data (a closed day)")
+    parser.add_argument("--compare", type=int, default=30, help="batches also written by raw COPY, for comparison")
     parser.add_argument("--keep", action="store_true", help="leave the data in place")
     args = parser.parse_args()
 
@@ -45,7 +46,7 @@ def main() -> None:
     from analytics.store.compaction import compact
     from analytics.store.partitions import daily_partitions, ensure_partitions
     from analytics.store.read import get_metric_series_batch
-    from analytics.store.write import resolve_series, write_points
+    from analytics.store.write import copy_raw, resolve_series, write_points
     from tenants.models import Plan, Tenant
 
     if connection.vendor != "postgresql":
@@ -60,7 +61,7 @@ def main() -> None:
 
     plan, _ = Plan.objects.get_or_create(slug="bench", defaults={"name": "Bench", "cold_retention_days": 3650})
     tenant = Tenant.objects.create(slug=f"bench-{uuid.uuid4().hex[:8]}", name="Bench", plan=plan)
-    created_partitions = set(ensure_partitions(days_ahead=args.days - 1, now=first))
+    created_partitions = set(ensure_partitions(days_ahead=args.days, days_behind=1, now=first))
 
     def relation_bytes(names: list[str]) -> int:
         with connection.cursor() as cur:
@@ -68,22 +69,26 @@ def main() -> None:
             return int(cur.fetchone()[0])
 
     def hot_tables() -> list[str]:
-        with connection.cursor() as cur:
-            cur.execute("SELECT relid::regclass::text FROM pg_partition_tree('analytics_point') WHERE isleaf")
-            return [row[0] for row in cur.fetchall()]
+        days = {f"analytics_point_p{(first + timedelta(days=d)):%Y%m%d}" for d in range(args.days)}
+        return sorted(days & set(daily_partitions().values()))
 
     try:
         keys = [("bench", f"node-{i // 10:04d}", f"metric_{i % 10}") for i in range(args.series)]
         with transaction.atomic():
             ids, _ = resolve_series(tenant.pk, keys)
+            raw_ids = {
+                method: resolve_series(tenant.pk, [(f"raw-{method}", n, m) for _, n, m in keys])[0].ids
+                for method in ("numpy", "write_row")
+            }
         series = ids.ids
         rng = np.random.default_rng(42)
         base = np.cumsum(rng.normal(0, 1, (args.series, minutes)), axis=1).round(3) + 100  # random walks
         t0_ns = int(first.timestamp()) * 10**9
         per_batch = max(1, args.batch // args.series)  # minutes per batch: all series, time-major
         write_times = []
+        raw_times: dict[str, list[float]] = {"numpy": [], "write_row": []}
         hot_before = relation_bytes(hot_tables())
-        for m in range(0, minutes, per_batch):
+        for batch, m in enumerate(range(0, minutes, per_batch)):
             span = min(per_batch, minutes - m)
             s = np.tile(series, span)
             ts = t0_ns + np.repeat(np.arange(m, m + span, dtype=np.int64), args.series) * 60 * 10**9
@@ -92,9 +97,20 @@ def main() -> None:
             with transaction.atomic():
                 write_points(tenant.pk, s, ts, v)
             write_times.append((time.perf_counter() - started, len(s)))
+            if batch < args.compare:  # the same rows, by raw COPY, into the day before (interleaved: same load)
+                for method, raw_series in raw_ids.items():
+                    started = time.perf_counter()
+                    copy_raw(tenant.pk, np.tile(raw_series, span), ts - 86_400 * 10**9, v, method=method)
+                    raw_times[method].append((time.perf_counter() - started) / len(s) * 10_000)
         total_write = sum(t for t, _ in write_times)
         per10k = statistics.median(t / n * 10_000 for t, n in write_times)
         print(f"write_points: {points / total_write:,.0f} points/s; median {per10k * 1000:.1f} ms per 10,000 points")
+        if args.compare:
+            same = statistics.median(t / n * 10_000 for t, n in write_times[: args.compare])
+            for method, times in raw_times.items():
+                raw = statistics.median(times)
+                print(f"  raw COPY ({method}): median {raw * 1000:.1f} ms per 10,000 points ({10_000 / raw:,.0f} rows/s); "
+                      f"write_points over the same batches {same * 1000:.1f} ms = {raw / same:.0%} of its speed")
         with connection.cursor() as cur:
             cur.execute("ANALYZE analytics_point")
             cur.execute("ANALYZE analytics_series")
@@ -117,6 +133,9 @@ def main() -> None:
         chunk_before = relation_bytes(["analytics_chunk"])
         rollup_before = relation_bytes(["analytics_rollup"])
         started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cur:  # the raw-COPY comparison rows are not part of the test
+            cur.execute("DELETE FROM analytics_point WHERE tenant_id = %s AND ts >= %s AND ts < %s",
+                        [tenant.pk, first - timedelta(days=1), first])
         stats = compact(end)
         elapsed = time.perf_counter() - started
         print(f"compaction: {stats.points:,} points, {stats.chunks:,} chunks, {stats.rollups:,} roll-ups in {elapsed:.2f} s "

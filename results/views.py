@@ -263,6 +263,7 @@ def chart_range(params, now: datetime) -> tuple[datetime, datetime, str, list[st
         except ValueError:
             errors.append("from/to: expected a date and time such as 2026-11-27T10:00 (UTC)")
         else:
+            end = min(end, now)  # nothing to draw in the future
             if start >= end:
                 errors.append("from: must be before to")
             elif end - start > MAX_RANGE:
@@ -339,7 +340,7 @@ def node_detail(request, node_id: int):
         .first()
     )
     return render(request, "dashboard/node.html", {
-        "nav": "ranking",
+        "nav": "node",
         "node": node,
         "node_score": node_score,
         "node_band": score_band(node_score.score if node_score else None),

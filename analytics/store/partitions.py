@@ -59,11 +59,17 @@ def daily_partitions() -> dict[date, str]:
 
 def create_partition(day: date) -> bool:
     """Create ``day``'s partition (moving rows of that day out of DEFAULT first);
-    False if it already exists. Short locks, with a timeout."""
+    False if it already exists.
+
+    Takes ACCESS EXCLUSIVE on the parent first (creating or attaching a partition needs
+    it anyway; taking it before anything else avoids lock-order deadlocks with
+    ingestion), with a lock timeout, for a moment: the check of DEFAULT is an index
+    probe, and DEFAULT is small."""
     name = partition_name(day)
     lo, hi = _bounds(day)
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        cur.execute(f"LOCK TABLE {PARENT} IN ACCESS EXCLUSIVE MODE")
         cur.execute("SELECT to_regclass(%s)", [name])
         if cur.fetchone()[0] is not None:
             return False
@@ -71,9 +77,9 @@ def create_partition(day: date) -> bool:
         if cur.fetchone() is None:
             cur.execute(f"CREATE TABLE {name} PARTITION OF {PARENT} FOR VALUES FROM (%s) TO (%s)", [lo, hi])
             return True
-        # Rows of that day sit in DEFAULT: block writers to DEFAULT, move the rows into a
-        # new table, then attach it (attaching checks DEFAULT holds none of its range).
-        cur.execute(f"LOCK TABLE {DEFAULT} IN EXCLUSIVE MODE")
+        # Rows of that day sit in DEFAULT: move them into a new table, then attach it
+        # (attaching checks that DEFAULT holds none of its range; the CHECK constraint
+        # spares the scan of the new table).
         cur.execute(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
         cur.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (tenant_id, series_id, ts)")
         cur.execute(

@@ -42,6 +42,17 @@
     return unit ? text + " " + unit : text;
   }
 
+  /* Axis labels in UTC, 24-hour: "HH:MM", with the date at midnight and on the first tick. */
+  function timeTicks(u, splits, axisIdx, space, incr) {
+    return splits.map(function (ts, i) {
+      var d = new Date(ts * 1000);
+      var day = pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate());
+      if (incr >= 86400) { return day; }
+      var hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+      return i === 0 || hm === "00:00" ? day + " " + hm : hm;
+    });
+  }
+
   function utcDate(ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); }
 
   function readJSON(id) {
@@ -130,7 +141,7 @@
       cursor: { drag: { x: true, y: false }, points: { size: 6 } },
       scales: { x: { time: true, range: function () { return [all.start, all.end]; } } },
       axes: [
-        { stroke: "#475569", grid: { stroke: "#e2e8f0" } },
+        { stroke: "#475569", grid: { stroke: "#e2e8f0" }, values: timeTicks },
         { stroke: "#475569", grid: { stroke: "#e2e8f0" }, size: 64,
           values: function (u, splits) { return splits.map(function (s) { return formatValue(s, ""); }); } }
       ],

@@ -193,7 +193,8 @@ def test_the_anomaly_list_paginates(owner_client, big_tenant):
     assert page.paginator.count == 1000 and len(page) == 50 and page.paginator.num_pages == 20
     second = owner_client.get("/anomalies", {"page": 2, "ordering": "-score"})
     assert second.context["page"].number == 2
-    assert "ordering=-score&amp;page=3" in second.content.decode()  # pager links keep the filters
+    next_link = re.search(r'<a href="\?([^"]+)" rel="next">', second.content.decode()).group(1).split("&amp;")
+    assert sorted(next_link) == ["ordering=-score", "page=3"]  # pager links keep the filters
     scores = [a.score for a in page] + [a.score for a in second.context["page"]]
     assert scores == sorted(scores, reverse=True)
 
@@ -323,11 +324,11 @@ def big_tenant(tenant_a, owner):
 
 @pytest.mark.parametrize("path, limit", [
     ("/", 12),
-    ("/ranking?strategy=max&top=500", 8),
-    ("/ranking?strategy=mean&level=cluster", 9),
-    ("/anomalies", 9),
-    ("/anomalies?page=5&label=spike&min_score=0.1", 9),
-    ("/api-keys", 7),
+    ("/ranking?strategy=max&top=500", 6),
+    ("/ranking?strategy=mean&level=cluster", 7),
+    ("/anomalies", 8),
+    ("/anomalies?page=5&label=spike&min_score=0.1", 8),
+    ("/api-keys", 5),
 ])
 def test_pages_make_a_bounded_number_of_queries(owner_client, big_tenant, path, limit, django_assert_max_num_queries):
     with django_assert_max_num_queries(limit):

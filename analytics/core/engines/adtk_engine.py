@@ -21,7 +21,7 @@ metrics; a "15min" window is 15 points on one metric and less than one on anothe
                ``seasonal_lag`` in points: ``mean over m points of |sd -
                median(sd over the H points before)| / s'`` (``Series.diff(P)``,
                ``RollingAggregate``); on once the data holds
-               ``seasonal_lag_cycles`` (3) periods, unless ``seasonal="off"``
+               ``seasonal_lag_cycles`` (0: from the start) periods, unless "off"
   ============ ================================================================ ==========
 
   Scales: ``s = max(1.2533 * mean|x - rolling median|`` over the same H past points
@@ -32,7 +32,7 @@ metrics; a "15min" window is 15 points on one metric and less than one on anothe
   (each weighted by ``level_weight`` / ``seasonal_weight``; signed by ``direction``).
 
 **Per-series likelihood** (HTM's anomaly likelihood): ``u = log1p(d)``; the fitted
-state holds ``mu``, ``sd`` = mean and std of ``u`` over the ``likelihood_window`` (5000)
+state holds ``mu``, ``sd`` = mean and std of ``u`` over the ``likelihood_window`` (10000)
 points before the fit (at least ``likelihood_min_points``, 200); the point's
 ``z = (mean(u over the last likelihood_short points) - mu) / (sd / sqrt(likelihood_short))``
 and ``score = calibration.likelihood_to_score(z)`` (``z / (z + 2.8)``: 0.5 at z = 2.8,
@@ -59,7 +59,7 @@ profiles and the explanation sigma. ``fit_history_points`` is what a refit wants
 **Full runs without a state** (``score(series)``, what the NAB harness calls) walk the
 series as production would: nothing is scored until ``min_fit_points`` points exist; a
 state fitted on the points before index i scores the following segment; it is refitted
-when the data doubles (early) or when ``refit_age`` of data time has passed. Scores are
+when the data doubles (early) or when ``refit_age`` (6 h) of data time has passed. Scores are
 strictly causal, fits included. The returned state is fitted on the whole series.
 
 **Incremental runs**: ``score(tail, state)`` where ``tail`` holds ``history_points``
@@ -311,6 +311,12 @@ class AdtkEngine(AnomalyDetectionEngine):
                                     minimum=10, maximum=1_000_000),
     }
 
+    def duration(self, name: str) -> pd.Timedelta:
+        cache = self.__dict__.setdefault("_durations", {})
+        if name not in cache:
+            cache[name] = parse_duration(self.params[name])
+        return cache[name]
+
     def validate_params(self) -> None:
         if self.params["likelihood_min_points"] > self.params["likelihood_window"]:
             raise ValueError("likelihood_min_points: must not exceed likelihood_window")
@@ -436,7 +442,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             u = surprise_cache[lag][max(0, end - window):end]
         else:
             h0 = max(0, end - window - self.history_points_for(state.step_seconds))
-            u = self.surprise(self.deviations(x[h0:end], lag, ts[h0:end])["d"])[0][-window:]
+            u = self.surprise(self.deviations(x[h0:end], lag)["d"])[0][-window:]
         state.likelihood_count = int(len(u))
         if len(u) >= self.params["likelihood_min_points"]:
             state.likelihood_mean = float(np.mean(u))
@@ -545,7 +551,7 @@ class AdtkEngine(AnomalyDetectionEngine):
         self, ts: np.ndarray, x: np.ndarray, state: AdtkFittedState, comps: dict[str, np.ndarray] | None = None
     ) -> dict[str, np.ndarray]:
         if comps is None:
-            comps = self.deviations(x, state.seasonal_lag_points, ts)
+            comps = self.deviations(x, state.seasonal_lag_points)
             comps["short"] = self.surprise(comps["d"])[1]
         z = self._likelihood(comps["short"], state)
         ex = self._explanation_arrays(ts, x, state)
@@ -577,7 +583,7 @@ class AdtkEngine(AnomalyDetectionEngine):
 
         def components(lag: int) -> dict[str, np.ndarray]:
             if lag not in comps_by_lag:
-                comps = self.deviations(x, lag, ts)
+                comps = self.deviations(x, lag)
                 u_by_lag[lag], comps["short"] = self.surprise(comps["d"])
                 comps_by_lag[lag] = comps
             return comps_by_lag[lag]

@@ -24,7 +24,8 @@ Common parameters (every engine has them; defaults in :data:`COMMON_PARAMETERS`)
 name                default   meaning
 =================== ========= ===========================================================
 window              "5min"    detection window length (epoch-aligned)
-threshold           0.5       score at which a point counts as alarming (0.5 = 4 sigma)
+threshold           0.5       score at which a point counts as alarming (the calibrated
+                              alarm level of every engine, see calibration.py)
 min_alarm_points    1         k: alarm points needed within ``confirm_window`` (1 = off)
 confirm_window      "5min"    trailing duration in which the k points are counted
 suppress            "10min"   after an alarm episode ends, a new one starting sooner is
@@ -132,7 +133,7 @@ def duration_parameter(default: str, help: str, *, positive: bool = True) -> Par
 COMMON_PARAMETERS: Mapping[str, Parameter] = {
     "window": duration_parameter("5min", "detection window length; windows are aligned to the UTC epoch"),
     "threshold": Parameter(
-        float, 0.5, "score at which a point alarms (0.5 = 4 robust sigmas)", minimum=1e-6, maximum=1.0
+        float, 0.5, "score at which a point alarms (0.5: the calibrated alarm level, see calibration.py)", minimum=1e-6, maximum=1.0
     ),
     "min_alarm_points": Parameter(
         int, 1, "k: alarm points needed within confirm_window before alarming (1 = off)", minimum=1, maximum=1000
