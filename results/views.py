@@ -275,7 +275,7 @@ def chart_range(params, now: datetime) -> tuple[datetime, datetime, str, list[st
 
 
 def _parse_time(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(value.strip())
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

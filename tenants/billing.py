@@ -41,7 +41,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from django.db import connection
-from django.db.models import Sum
 
 from tenants.models import Plan, Tenant, UsageDaily, UsageMonth
 from tenants.scoping import _tenant_id
@@ -232,9 +231,6 @@ class Statement:
     def period_end(self) -> date:
         return next_month(self.month)
 
-    def totals(self) -> dict[str, int]:
-        return {c: sum(getattr(d, c) for d in self.days) for c in DAILY_COLUMNS if c != "active_series"}
-
 
 def price_lines(plan: Plan, points: int, active_series: int) -> list[Line]:
     """Plan price + points overage + active-series overage, each rounded to the cent."""
@@ -289,10 +285,3 @@ def months_with_usage(tenant: Tenant) -> list[date]:
     months.add(month_of(today()))
     return sorted(months, reverse=True)
 
-
-def usage_totals(tenant: Tenant, start: date, end: date) -> dict[str, int]:
-    """Summed daily usage over [start, end]."""
-    totals = UsageDaily.objects.for_tenant(tenant).filter(day__gte=start, day__lte=end).aggregate(
-        **{c: Sum(c) for c in DAILY_COLUMNS}
-    )
-    return {key: int(value or 0) for key, value in totals.items()}

@@ -140,3 +140,23 @@ def test_two_concurrent_batches_cannot_both_slip_past_the_limit(api_a, tenant_a,
     assert point_count(tenant_a) == 6
     assert month_points(tenant_a) == 6
     assert quota_rejections(tenant_a)[0] == 6
+
+
+def test_the_protocol_endpoints_share_the_quota(api_a, tenant_a, plan):
+    """OTLP goes through store_batch too: the same 429, counted the same way."""
+    import json
+    import time
+
+    Plan.objects.filter(pk=plan.pk).update(hard_limit_points_per_month=2)
+    t = (int(time.time()) - 600) * 10**9
+    body = json.dumps({"resourceMetrics": [{
+        "resource": {"attributes": [{"key": "fleetwatch.cluster", "value": {"stringValue": "prod"}},
+                                    {"key": "host.name", "value": {"stringValue": "node-1"}}]},
+        "scopeMetrics": [{"metrics": [{"name": "load1", "gauge": {"dataPoints": [
+            {"timeUnixNano": str(t + i * 60 * 10**9), "asDouble": float(i)} for i in range(3)]}}]}],
+    }]})
+    response = api_a.generic("POST", "/api/v1/otlp/v1/metrics", body, content_type="application/json")
+    assert response.status_code == 429
+    assert "hard_limit_points_per_month is 2" in response.json()["error"]["message"]
+    assert point_count(tenant_a) == 0
+    assert quota_rejections(tenant_a) == (3, 1)

@@ -15,7 +15,7 @@ from analytics.models import Series
 from results.models import AggregatedScore, Anomaly
 from tenants.models import ApiKey, Cluster, Membership, Node, hash_api_key
 from tenants.scoping import tenant_scope
-from tests.conftest import add_member, api_client_for, make_tenant
+from tests.conftest import api_client_for, make_tenant
 from tests.dashboard.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def node_id(tenant, name: str) -> int:
 
 
 def chart_data(response) -> dict:
-    match = re.search(rb'<script id="node-series" type="application/json">(.*?)</script>', response.content, re.S)
+    match = re.search(rb'<script id="node-series" type="application/json">(.*?)</script>', response.content, re.DOTALL)
     assert match, "no chart data in the page"
     return json.loads(match.group(1))
 
@@ -307,8 +307,8 @@ def big_tenant(tenant_a, owner):
     Anomaly.objects.unscoped().bulk_create(anomalies)
     scores = []
     for strategy in ("max", "mean", "weighted", "p95"):
-        common = dict(tenant=tenant_a, strategy=strategy, num_metrics_analyzed=2, num_anomalies_detected=1,
-                      period_start=start, period_end=end)
+        common = {"tenant": tenant_a, "strategy": strategy, "num_metrics_analyzed": 2, "num_anomalies_detected": 1,
+                  "period_start": start, "period_end": end}
         for i, n in enumerate(nodes):
             driver = {"metric_name": "cpu_usage", "score": (i % 97) / 100, "anomaly_label": "spike",
                       "window_start": start.isoformat(), "window_end": (start + timedelta(minutes=5)).isoformat()}

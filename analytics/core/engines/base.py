@@ -228,10 +228,14 @@ def suppress_repeats(confirmed: np.ndarray, timestamps_ns: np.ndarray, suppress_
     return alarms
 
 
-def suppress_following_points(confirmed: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+def suppress_following_points(
+    confirmed: np.ndarray, points: int, previous_start: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Point-counted suppression from the alarm's first point: a confirmed point starts
     an alarm unless it lies within ``points`` points after the previous alarm start; the
     ``points`` points after every alarm start are suppressed (whatever they score).
+    ``previous_start``: index of the last alarm start before this array (negative, e.g.
+    -3 = three points before its first point), for incremental calls.
     Returns (alarm starts, suppressed points). Causal; counted in points, not time.
     """
     confirmed = np.asarray(confirmed, dtype=bool)
@@ -240,13 +244,21 @@ def suppress_following_points(confirmed: np.ndarray, points: int) -> tuple[np.nd
     if points <= 0:
         return confirmed.copy(), suppressed
     n = len(confirmed)
-    last = -points - 1
+    last = -points - 1 if previous_start is None else int(previous_start)
+    suppressed[0:max(0, min(last + points + 1, n))] = True
     for i in np.flatnonzero(confirmed):
         if i - last > points:
             starts[i] = True
             last = int(i)
             suppressed[i + 1:min(i + points + 1, n)] = True
     return starts, suppressed
+
+
+def last_start(starts: np.ndarray, previous_start: int | None) -> int | None:
+    """Index of the last alarm start in ``starts`` (or ``previous_start``), relative to
+    the array's first point; carry ``result - len(starts)`` to the next call."""
+    idx = np.flatnonzero(starts)
+    return int(idx[-1]) if idx.size else previous_start
 
 
 def postprocess_alarms(
@@ -389,7 +401,73 @@ class AnomalyDetectionEngine(ABC):
         longer loads (e.g. an old version) gives None, so the engine simply refits."""
         return None
 
+    def history_points_for_fit(self) -> int:
+        """Context points a call WITHOUT a fitted state needs before the first new point
+        (at the nominal step): what the engine fits or warms up on. ``history_points``
+        is what an incremental call with a state needs; they are equal for engines whose
+        state carries nothing the context could not rebuild (the default)."""
+        return self.history_points
+
     # --- shared machinery ---------------------------------------------------------------
+
+    def postprocess_carry(
+        self, scores: np.ndarray, timestamps_ns: np.ndarray, *, suppress_points: int, carry: dict[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """:meth:`postprocess` of new points continuing an earlier call: ``carry`` holds
+        ``previous_start`` (index of the last alarm start relative to the first new
+        point, or None), ``last_alarm_end_ns`` (last reported alarm point), ``open``
+        (the previous call's last point was a reported alarm) and ``recent_hits_ns``
+        (threshold crossings within ``confirm_window`` before, for the k-of-n rule).
+        Returns (scores, alarms, confirmed, carry for the next call): the same as one
+        :meth:`postprocess` call over all the points."""
+        threshold = float(self.params["threshold"])
+        k = int(self.params["min_alarm_points"])
+        window_ns = int(self.duration("confirm_window").value)
+        suppress_ns = int(self.duration("suppress").value)
+        hits = [int(t) for t in carry.get("recent_hits_ns", [])]
+        scores = np.asarray(scores, dtype=np.float64)
+        n = len(scores)
+        ts = np.asarray(timestamps_ns, dtype=np.int64)
+        raw = scores >= threshold
+        if k > 1 and hits:
+            pre_ts = np.concatenate([np.asarray(hits, dtype=np.int64), ts])
+            pre_scores = np.concatenate([np.ones(len(hits)), scores])
+            confirmed = confirm_alarms(pre_scores, pre_ts, threshold=threshold, min_alarm_points=k,
+                                       confirm_window_ns=window_ns)[len(hits):]
+        else:
+            confirmed = confirm_alarms(scores, ts, threshold=threshold, min_alarm_points=k,
+                                       confirm_window_ns=window_ns)
+        previous = carry.get("previous_start")
+        starts = confirmed
+        if suppress_points > 0:
+            starts, suppressed = suppress_following_points(confirmed, suppress_points, previous)
+            scores = np.where(suppressed, 0.0, scores)
+        last_end = carry.get("last_alarm_end_ns")
+        if last_end is not None and starts.any():
+            # the earlier reported alarm as a prefix; a gap point unless it continues here
+            pre = [True] if carry.get("open") else [True, False]
+            pre_ts = [int(last_end)] if carry.get("open") else [int(last_end), int(last_end) + 1]
+            alarms = suppress_repeats(np.concatenate([pre, starts]), np.concatenate([pre_ts, ts]),
+                                      suppress_ns)[len(pre):]
+        else:
+            alarms = suppress_repeats(starts, ts, suppress_ns)
+        if self.params["gate_scores"]:
+            cap = np.nextafter(threshold, 0.0)
+            scores = np.where(alarms, scores, np.minimum(scores, cap))
+        new_hits: list[int] = []
+        if k > 1 and n:
+            new_hits = [t for t in hits + [int(t) for t in ts[raw]] if t > int(ts[-1]) - window_ns][-(k - 1):]
+        nxt = None
+        if suppress_points > 0:
+            start = last_start(starts, previous)
+            if start is not None and start - n >= -suppress_points - 1:
+                nxt = start - n
+        if alarms.any():
+            last_end = int(ts[np.flatnonzero(alarms)[-1]])
+        return scores, alarms, confirmed, {
+            "previous_start": nxt, "last_alarm_end_ns": last_end, "recent_hits_ns": new_hits,
+            "open": bool(alarms[-1]) if n else bool(carry.get("open")),
+        }
 
     def postprocess(
         self, scores: np.ndarray, timestamps_ns: np.ndarray, *, suppress_points: int = 0
@@ -557,6 +635,7 @@ __all__ = [
     "episode_context",
     "explain_episode",
     "postprocess_alarms",
+    "last_start",
     "suppress_following_points",
     "suppress_repeats",
 ]

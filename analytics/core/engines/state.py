@@ -9,6 +9,7 @@ from data time (``data_end``) so replays and backfills are deterministic.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,136 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-STATE_VERSION = 2  # 2: seasonal lag and likelihood statistics
+STATE_VERSION = 3  # 2: seasonal lag and likelihood statistics; 3: streamed scoring statistics
+
+
+def _pack(values: np.ndarray) -> dict[str, Any]:
+    """A float array as JSON: float32 deviations from a float64 offset (their median),
+    base64. The offset keeps float32 rounding relative to the series' variation, not to
+    its magnitude (a counter near 1e9 that moves by 1 stays exact to ~1e-7 of the move)."""
+    a = np.asarray(values, dtype=np.float64)
+    finite = a[np.isfinite(a)]
+    offset = float(np.median(finite)) if finite.size else 0.0
+    raw = (a - offset).astype("<f4").tobytes()
+    return {"n": int(a.size), "offset": offset, "f32": base64.b64encode(raw).decode("ascii")}
+
+
+def _unpack(data: Mapping[str, Any]) -> np.ndarray:
+    a = np.frombuffer(base64.b64decode(data["f32"]), dtype="<f4").astype(np.float64)
+    if a.size != int(data["n"]):
+        raise ValueError("packed array: length mismatch")
+    return a + float(data["offset"])
+
+
+def _floats(values: Any) -> list[float | None]:
+    return [_nan_to_none(float(v)) for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+def _array(values: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    a = np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+    return a.reshape(shape) if shape is not None else a
+
+
+@dataclass
+class StreamState:
+    """The ADTK engine's scoring statistics, advanced point by point (see ``adtk_engine``).
+
+    Everything a new point's score depends on, so an incremental call needs no scoring
+    context: the last ``lag`` values (seasonal difference), the per-block summaries of
+    the baseline windows (``ring_level`` rows: block median, sum |x - baseline|, count,
+    min, max; ``ring_seasonal`` rows: median, sum |sd - baseline|, count of the seasonal
+    difference), the statistics refreshed from them at the last block boundary
+    (``stats``: level median and scale, seasonal median and scale), the open block's
+    values, the likelihood blocks (``ring_likelihood`` rows: sum u, sum u^2, count; the
+    open block's sums in ``lik_open``) and the refreshed ``lik_mean``/``lik_std``, the
+    short tails of x, of the seasonal deviation and of u that rolling means of a few
+    points need, and the alarm state (points since the last alarm start, the end of the
+    last reported alarm, recent threshold crossings for k-of-n).
+    """
+
+    step_seconds: float
+    lag: int
+    points: int = 0
+    cursor_ns: int | None = None
+    lag_buffer: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tail_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tail_dev: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tail_u: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    open_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    open_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ring_level: np.ndarray = field(default_factory=lambda: np.zeros((0, 5)))
+    ring_seasonal: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    stats: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))
+    ring_likelihood: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    lik_open: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    lik_mean: float = math.nan
+    lik_std: float = math.nan
+    since_alarm: int | None = None
+    last_alarm_end_ns: int | None = None
+    recent_hits_ns: list[int] = field(default_factory=list)
+
+    def copy(self) -> StreamState:
+        out = StreamState(**{f: getattr(self, f) for f in self.__dataclass_fields__})
+        for name in ("lag_buffer", "tail_x", "tail_dev", "tail_u", "open_x", "open_sd", "ring_level",
+                     "ring_seasonal", "stats", "ring_likelihood", "lik_open"):
+            setattr(out, name, np.array(getattr(self, name), dtype=np.float64, copy=True))
+        out.recent_hits_ns = list(self.recent_hits_ns)
+        return out
+
+    def numbers(self) -> int:
+        """How many numbers the state holds (its size, give or take a few scalars)."""
+        return int(sum(np.size(getattr(self, n)) for n in (
+            "lag_buffer", "tail_x", "tail_dev", "tail_u", "open_x", "open_sd", "ring_level", "ring_seasonal",
+            "stats", "ring_likelihood", "lik_open")) + 8 + len(self.recent_hits_ns))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "step_seconds": self.step_seconds,
+            "lag": self.lag,
+            "points": self.points,
+            "cursor_ns": self.cursor_ns,
+            "lag_buffer": _pack(self.lag_buffer),
+            "tail_x": _floats(self.tail_x),
+            "tail_dev": _floats(self.tail_dev),
+            "tail_u": _floats(self.tail_u),
+            "open_x": _floats(self.open_x),
+            "open_sd": _floats(self.open_sd),
+            "ring_level": _floats(self.ring_level),
+            "ring_seasonal": _floats(self.ring_seasonal),
+            "stats": _floats(self.stats),
+            "ring_likelihood": _floats(self.ring_likelihood),
+            "lik_open": _floats(self.lik_open),
+            "lik_mean": _nan_to_none(self.lik_mean),
+            "lik_std": _nan_to_none(self.lik_std),
+            "since_alarm": self.since_alarm,
+            "last_alarm_end_ns": self.last_alarm_end_ns,
+            "recent_hits_ns": list(self.recent_hits_ns),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StreamState:
+        return cls(
+            step_seconds=float(data["step_seconds"]),
+            lag=int(data["lag"]),
+            points=int(data["points"]),
+            cursor_ns=None if data.get("cursor_ns") is None else int(data["cursor_ns"]),
+            lag_buffer=_unpack(data["lag_buffer"]),
+            tail_x=_array(data["tail_x"]),
+            tail_dev=_array(data["tail_dev"]),
+            tail_u=_array(data["tail_u"]),
+            open_x=_array(data["open_x"]),
+            open_sd=_array(data["open_sd"]),
+            ring_level=_array(data["ring_level"], (-1, 5)),
+            ring_seasonal=_array(data["ring_seasonal"], (-1, 3)),
+            stats=_array(data["stats"]),
+            ring_likelihood=_array(data["ring_likelihood"], (-1, 3)),
+            lik_open=_array(data["lik_open"]),
+            lik_mean=_none_to_nan(data.get("lik_mean")),
+            lik_std=_none_to_nan(data.get("lik_std")),
+            since_alarm=None if data.get("since_alarm") is None else int(data["since_alarm"]),
+            last_alarm_end_ns=None if data.get("last_alarm_end_ns") is None else int(data["last_alarm_end_ns"]),
+            recent_hits_ns=[int(v) for v in data.get("recent_hits_ns", [])],
+        )
 
 
 @dataclass
@@ -106,6 +236,9 @@ class AdtkFittedState:
     per-series likelihood statistics: mean and standard deviation of
     ``u = log1p(deviation)`` over the ``likelihood_count`` points before the fit
     (``likelihood_mean`` is NaN while there are too few: the engine scores 0).
+    ``stream`` holds the scoring statistics as of the last scored point (its
+    ``cursor_ns``); scoring new points advances a copy of it. ``data_end`` is the end
+    of the data the explanation profiles were fitted on (their staleness).
     """
 
     fit_time: datetime
@@ -121,6 +254,7 @@ class AdtkFittedState:
     likelihood_mean: float = math.nan
     likelihood_std: float = math.nan
     likelihood_count: int = 0
+    stream: StreamState | None = None
     version: int = STATE_VERSION
 
     @property
@@ -160,6 +294,7 @@ class AdtkFittedState:
             "likelihood_mean": _nan_to_none(self.likelihood_mean),
             "likelihood_std": _nan_to_none(self.likelihood_std),
             "likelihood_count": self.likelihood_count,
+            "stream": None if self.stream is None else self.stream.to_dict(),
         }
 
     @classmethod
@@ -180,4 +315,5 @@ class AdtkFittedState:
             likelihood_mean=_none_to_nan(data.get("likelihood_mean")),
             likelihood_std=_none_to_nan(data.get("likelihood_std")),
             likelihood_count=int(data.get("likelihood_count", 0)),
+            stream=None if data.get("stream") is None else StreamState.from_dict(data["stream"]),
         )
