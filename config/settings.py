@@ -9,6 +9,7 @@ from pathlib import Path
 import dj_database_url
 
 from config.env import ConfigError, env_bool, env_int, env_list, env_str
+from config.throttling import env_rate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FLEETWATCH_VAR_DIR", str(BASE_DIR / "var")))
@@ -49,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
+    "config.security.StatementTimeoutMiddleware",
     "tenants.middleware.TenantScopeMiddleware",
 ]
 
@@ -117,6 +120,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # How long an unacknowledged task waits before Redis hands it to another worker.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Storage maintenance has its own queue, so compaction never starves detection.
+CELERY_TASK_ROUTES = {"analytics.store.*": {"queue": "maintenance"}}
 CELERY_TIMEZONE = "UTC"
 
 REST_FRAMEWORK = {
@@ -124,7 +129,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -138,6 +143,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every tenant API operation may also answer 429 (rate limit) and 503 (statement timeout).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.document_common_errors",
+    ],
 }
 
 # Ingestion limits.
@@ -153,6 +163,38 @@ FLEETWATCH_NOMINAL_STEP_SECONDS = env_int("FLEETWATCH_NOMINAL_STEP_SECONDS", 60,
 FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS = env_int("FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS", 24, minimum=1)
 FLEETWATCH_RUN_STALE_MINUTES = env_int("FLEETWATCH_RUN_STALE_MINUTES", 30, minimum=1)
 FLEETWATCH_METRIC_WEIGHTS = {"cpu_usage": 2.0, "latency_ms": 2.0, "memory_used": 1.5}
+
+# Cache: shared across processes (Redis) whenever Redis is configured, so per-tenant
+# rate limits hold across web processes and machines; local memory otherwise.
+CACHE_URL = env_str("FLEETWATCH_CACHE_URL") or env_str("REDIS_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
+                          "KEY_PREFIX": "fleetwatch", "TIMEOUT": 300}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fleetwatch"}}
+
+# API limits (see docs/security.md). Rates are per tenant, "<count>/<sec|min|hour|day>";
+# ingestion and the rest of the API (reads, detection requests) are counted separately.
+FLEETWATCH_API_RATES = {
+    "ingest": env_rate("FLEETWATCH_INGEST_RATE", "6000/min"),
+    "api": env_rate("FLEETWATCH_API_RATE", "6000/min"),
+}
+FLEETWATCH_API_MAX_PAGE_SIZE = env_int("FLEETWATCH_API_MAX_PAGE_SIZE", 1000, minimum=1)
+FLEETWATCH_API_MAX_OFFSET = env_int("FLEETWATCH_API_MAX_OFFSET", 1_000_000, minimum=0)
+# PostgreSQL statement_timeout for web requests only (0 = none); workers, beat and
+# management commands do not go through the middleware that sets it.
+FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS = env_int("FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
+
+# Security headers (SecurityMiddleware, XFrameOptionsMiddleware, config.security).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 
 LOGGING = {
     "version": 1,

@@ -13,9 +13,9 @@ DETECTION_TASK = "results.tasks.run_tenant_detection"
 
 # name -> (task, every minutes): storage maintenance and the janitor.
 SYSTEM_ENTRIES = {
-    "storage: ensure partitions": ("analytics.tasks.ensure_partitions_task", 60),
-    "storage: compact closed periods": ("analytics.tasks.compact_closed_periods", 60),
-    "storage: apply retention": ("analytics.tasks.apply_retention", 24 * 60),
+    "storage: ensure partitions": ("analytics.store.ensure_partitions", 60),
+    "storage: compact closed periods": ("analytics.store.compact_closed_periods", 60),
+    "storage: apply retention": ("analytics.store.apply_retention", 24 * 60),
     "detection: reap stuck runs": ("results.tasks.reap_stuck_runs", 5),
 }
 
