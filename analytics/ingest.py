@@ -142,11 +142,14 @@ class _Parser:
         if isinstance(raw, bool) or raw is None:
             self.problem(index, path, "must be an RFC 3339 string with an offset or epoch seconds")
             return None
-        if isinstance(raw, int | float):
+        if isinstance(raw, int):
+            ts = raw * NS  # any size: out-of-range ints fail the limits below
+        elif isinstance(raw, float):
             if not math.isfinite(raw):
                 self.problem(index, path, "must be finite")
                 return None
-            ts = round(raw * 1_000_000) * 1000 if isinstance(raw, float) else raw * NS  # PostgreSQL keeps µs
+            # PostgreSQL keeps µs; past 1e15 s (where raw * 1e6 may overflow) whole seconds do
+            ts = round(raw * 1_000_000) * 1000 if abs(raw) < 1e15 else int(raw) * NS
         elif isinstance(raw, str):
             try:
                 parsed = datetime.fromisoformat(raw)
@@ -156,7 +159,11 @@ class _Parser:
             if parsed.tzinfo is None or parsed.utcoffset() is None:
                 self.problem(index, path, "has no UTC offset (naive timestamps are ambiguous)")
                 return None
-            ts = int(parsed.timestamp()) * NS + parsed.microsecond * 1000
+            try:
+                ts = int(parsed.timestamp()) * NS + parsed.microsecond * 1000
+            except OverflowError:  # e.g. year 1 with a positive offset
+                self.problem(index, path, "out of range")
+                return None
         else:
             self.problem(index, path, "must be an RFC 3339 string with an offset or epoch seconds")
             return None
@@ -172,7 +179,11 @@ class _Parser:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             self.problem(index, path, "must be a number")
             return None
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:  # an integer beyond the float range
+            self.problem(index, path, "must be finite")
+            return None
         if not math.isfinite(value):
             self.problem(index, path, "must be finite")
             return None

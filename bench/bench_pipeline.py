@@ -19,12 +19,18 @@ worker process (wall / concurrency) and per CPU-second of the worker processes (
 /proc, robust on a shared machine). Target: pipeline >= 50 % of the bare engine, judged
 per core (pipeline series/s / concurrency vs bare series/s).
 
-Part 2, incremental periodic run: ``--inc-series`` series seeded with the engine's
-``history_points`` (+ a few) of one-minute history, watermarks (``analysed_until``) set
-5 minutes before the end of the history, one prior incremental run (creates the fitted
-states), then 5 new minutes per series by ``copy_raw``; the periodic run
-(``run_tenant_detection(tenant, None, end)``: incremental from each watermark, with the
-stored states) is timed end to end through the worker. Target: < 60 s.
+Part 2, incremental periodic run: ``--inc-series`` series seeded by ``copy_raw`` with
+the engine's ``history_points`` (+ a few) of one-minute history. A first fit of the
+default engine costs ~0.2 s per series, so fitting 10,000 states would take ~15 min on
+2 cores: instead ``--templates`` (500) distinct simulated series get their watermark
+(``analysed_until``) 5 minutes before the end of the history and one prior incremental
+run through the worker (which fits and stores their states); series k of the measured
+tenant holds template k % 500's values, and gets that template's stored state (cloned
+row) and the watermark the prior run left. Then 5 new minutes per series by
+``copy_raw``, and the periodic run (``run_tenant_detection(tenant, None, end)``:
+incremental from each watermark, with the stored states) is timed end to end through
+the worker. Target: < 60 s. ``--templates 0`` runs the prior run over every series.
+Before the timed run, one batch is profiled in-process stage by stage (no writes).
 """
 
 from __future__ import annotations
@@ -187,54 +193,120 @@ def part_full_day(worker, args, engine) -> dict:
 
 
 def part_incremental(worker, args, engine) -> dict:
+    import numpy as np
+    from django.db import connection
+
     from analytics.models import Series
     from analytics.simulator import DEFAULT_METRICS, FleetSpec, generate
-    from analytics.store.write import copy_raw
+    from analytics.store.write import copy_raw, resolve_series
     from results.models import EngineState
 
     metrics = DEFAULT_METRICS[:5]
-    nodes = math.ceil(args.inc_series / len(metrics))
-    clusters = max(1, nodes // 200)
     history = args.history or engine.history_points
     h = math.ceil((history + 5) / 5) * 5  # points of history, a multiple of the 5-minute window
     total = h + 5
     start = datetime(2026, 2, 20, tzinfo=UTC)
-    fleet = generate(FleetSpec(clusters_per_tenant=clusters, nodes_per_cluster=math.ceil(nodes / clusters),
-                               metrics=metrics, start=start, days=total / 1440, clean_days=0, anomaly_rate=0.5,
-                               seed=12))
-    tenant = c.make_tenant("bench-pipeline-inc")
+    t_hist_end = start + timedelta(minutes=h)  # the first new point
+    end = t_hist_end + timedelta(minutes=5)
+    n = args.inc_series
+    templates = n if args.templates <= 0 else min(n, math.ceil(args.templates / len(metrics)) * len(metrics))
+    fleet = generate(FleetSpec(clusters_per_tenant=1, nodes_per_cluster=templates // len(metrics), metrics=metrics,
+                               start=start, days=total / 1440, clean_days=0, anomaly_rate=0.5, seed=12))
+    tpl_values = np.stack([s.values for s in fleet.iter_series(0, total)])  # [templates x total]
+    times_ns = fleet.timestamps.astype(np.int64)[:total] * 10**9
     c.ensure_days(int(start.timestamp()), int(start.timestamp()) + total * 60)
+
+    # 1. templates: their own tenant, history, watermark, one prior incremental run through the worker
+    tpl_tenant = c.make_tenant("bench-pipeline-tpl")
+    tpl_ids, _ = seed_fleet(tpl_tenant.pk, fleet, 0, h)
+    Series.objects.for_tenant(tpl_tenant.pk).update(analysed_until=t_hist_end - timedelta(minutes=5))
+    analyze_tables()
+    prior = run_and_wait(worker, tpl_tenant.pk, None, t_hist_end, "periodic", args.timeout)
+    states = EngineState.objects.for_tenant(tpl_tenant.pk).count()
+    print(f"part 2: prior incremental run over {templates} template series x {h} points (no fitted state yet): "
+          f"{prior['wall_s']:.1f} s; {states} fitted states; load {c.loadavg()}")
+
+    # 2. the measured tenant: series k holds template k % templates' values, its state, its watermark
+    tenant = c.make_tenant("bench-pipeline-inc")
+    keys = [(f"cluster-{k // 1000:02d}", f"node-{k // len(metrics):05d}", metrics[k % len(metrics)]) for k in range(n)]
+    ids = resolve_series(tenant.pk, keys)[0].ids
+    tpl_of = np.arange(n) % templates
     t = time.perf_counter()
-    ids, points = seed_fleet(tenant.pk, fleet, 0, h)
+    chunk = max(1, 2_000_000 // h)
+    for a in range(0, n, chunk):
+        b = min(n, a + chunk)
+        copy_raw(tenant.pk, np.repeat(ids[a:b], h), np.tile(times_ns[:h], b - a),
+                 tpl_values[tpl_of[a:b], :h].reshape(-1), method="numpy")
     analyze_tables()
     seed_s = time.perf_counter() - t
-    n = len(ids)
-    t_hist_end = start + timedelta(minutes=h)  # first new point
-    Series.objects.for_tenant(tenant.pk).update(analysed_until=t_hist_end - timedelta(minutes=5))
-    print(f"part 2: {n} series x {h} points of history ({points:,} points) seeded in {seed_s:.1f} s "
-          f"(engine history_points {engine.history_points}); load {c.loadavg()}")
-    prior = run_and_wait(worker, tenant.pk, None, t_hist_end, "periodic", args.timeout)
+    Series.objects.for_tenant(tenant.pk).update(analysed_until=t_hist_end)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""INSERT INTO {EngineState._meta.db_table} (tenant_id, series_id, engine, state, fitted_at)
+                SELECT %s, m.sid, e.engine, e.state, e.fitted_at
+                FROM unnest(%s::bigint[], %s::bigint[]) AS m(sid, tid)
+                JOIN {EngineState._meta.db_table} e ON e.tenant_id = %s AND e.series_id = m.tid""",
+            [tenant.pk, ids.tolist(), [tpl_ids[i] for i in tpl_of.tolist()], tpl_tenant.pk])
     states = EngineState.objects.for_tenant(tenant.pk).count()
-    print(f"  prior incremental run (no fitted states yet): {prior['wall_s']:.1f} s; {states} fitted states stored")
-    # 5 new minutes for every series
-    import numpy as np
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT coalesce(sum(pg_column_size(state)), 0) FROM {EngineState._meta.db_table} "
+                    "WHERE tenant_id = %s", [tenant.pk])
+        state_bytes = int(cur.fetchone()[0])
+    print(f"  {n} series x {h} points ({n * h:,} points) seeded in {seed_s:.1f} s, watermarks set, {states} states "
+          f"cloned from the templates ({state_bytes / 2**20:.0f} MiB stored); load {c.loadavg()}")
 
-    s_parts, t_parts, v_parts = [], [], []
-    for k, series in enumerate(fleet.iter_series(h, total)):
-        s_parts.append(np.full(len(series), ids[k], dtype=np.int64))
-        t_parts.append(series.timestamps.astype(np.int64) * 10**9)
-        v_parts.append(series.values)
-    copy_raw(tenant.pk, np.concatenate(s_parts), np.concatenate(t_parts), np.concatenate(v_parts), method="numpy")
-    end = t_hist_end + timedelta(minutes=5)
+    # 3. five new minutes per series, then the periodic run, timed end to end
+    copy_raw(tenant.pk, np.repeat(ids, 5), np.tile(times_ns[h:total], n), tpl_values[tpl_of, h:total].reshape(-1),
+             method="numpy")
+    profile = profile_incremental_batch(tenant.pk, ids[: args.profile_series].tolist(), end, engine)
     timed = run_and_wait(worker, tenant.pk, None, end, "periodic", args.timeout)
     met = timed["wall_s"] < TARGET_INCREMENTAL_S
     print(f"  periodic incremental run, {n} series x 5 new minutes: {timed['wall_s']:.1f} s end to end "
-          f"({n / timed['wall_s']:,.0f} series/s; worker CPU {timed['worker_cpu_s']:.1f} s; points analysed "
-          f"{timed['points_analysed']:,}) (target < {TARGET_INCREMENTAL_S:.0f} s: {'met' if met else 'MISSED'}); "
-          f"load {c.loadavg()}")
-    return {"series": n, "history_points": h, "seeded_points": points, "seed_s": round(seed_s, 1),
-            "prior_run": prior, "fitted_states": states, "timed_run": timed, "wall_s": round(timed["wall_s"], 2),
-            "met": met, "target": f"< {TARGET_INCREMENTAL_S:.0f} s"}
+          f"({n / timed['wall_s']:,.0f} series/s; worker CPU {timed['worker_cpu_s']:.1f} s; batch time sum "
+          f"{timed['detect_seconds_sum']:.1f} s; points analysed {timed['points_analysed']:,}) "
+          f"(target < {TARGET_INCREMENTAL_S:.0f} s: {'met' if met else 'MISSED'}); load {c.loadavg()}")
+    return {"series": n, "templates": templates, "history_points": h, "seeded_points": n * h,
+            "seed_s": round(seed_s, 1), "prior_run_templates": prior, "fitted_states": states,
+            "state_mib": round(state_bytes / 2**20, 1), "timed_run": timed, "wall_s": round(timed["wall_s"], 2),
+            "met": met, "target": f"< {TARGET_INCREMENTAL_S:.0f} s", "profile": profile}
+
+
+def profile_incremental_batch(tenant_id: int, series_ids: list[int], end: datetime, engine) -> dict:
+    """Where an incremental batch's time goes, in-process, stage by stage (as detect_series_batch),
+    on series that were already analysed up to ``end`` minus 5 minutes; nothing is written."""
+    from analytics.models import Series
+    from analytics.store.read import get_metric_series_batch
+    from results.models import EngineState
+    from tenants.scoping import tenant_scope
+
+    if not series_ids:
+        return {}
+    t: dict = {}
+    since = end - timedelta(minutes=5)
+    with tenant_scope(tenant_id):
+        with c.stage(t, "series_rows"):
+            rows = list(Series.objects.for_tenant(tenant_id).filter(pk__in=series_ids))
+        with c.stage(t, "fetch_history"):
+            fetched = get_metric_series_batch(tenant_id, series_ids, since - timedelta(minutes=engine.history_points), end)
+        with c.stage(t, "load_state_rows"):
+            saved = {s.series_id: s.state for s in EngineState.objects.for_tenant(tenant_id).filter(series_id__in=series_ids)}
+        with c.stage(t, "state_from_json"):
+            loaded = {k: engine.load_state(v) for k, v in saved.items()}
+        outputs = []
+        with c.stage(t, "engine_analyse"):
+            for data in fetched:
+                outputs.append(engine.analyse(data, since=since, state=loaded.get(data.metadata["series_id"])))
+        with c.stage(t, "state_to_json"):
+            dumped = [engine.dump_state(o.state) for o in outputs]
+        with c.stage(t, "json_encode_states"):
+            import json
+
+            size = sum(len(json.dumps(d)) for d in dumped)
+    n = len(rows)
+    out = {k: round(v / n * 1000, 3) for k, v in t.items()}
+    print(f"  in-process profile of one incremental batch ({n} series), ms per series: "
+          + ", ".join(f"{k} {v}" for k, v in out.items()) + f"; state JSON {size / n / 1024:.0f} KiB per series")
+    return {"series": n, "ms_per_series": out, "state_json_kib_per_series": round(size / n / 1024, 1)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -243,6 +315,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--series", type=int, default=1000, help="part 1: series of one day")
     parser.add_argument("--inc-series", type=int, default=10_000, help="part 2: series of the periodic run (0: skip)")
     parser.add_argument("--history", type=int, default=0, help="part 2: history points (default: engine.history_points)")
+    parser.add_argument("--templates", type=int, default=500,
+                        help="part 2: distinct simulated series; series k repeats template k %% N with its fitted state "
+                             "(0: every series distinct, the prior run over all of them)")
+    parser.add_argument("--profile-series", type=int, default=250, help="part 2: series profiled in-process")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     parser.add_argument("--repeat", type=int, default=2, help="part 1 repetitions (best reported)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for one run")
@@ -250,7 +326,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json-out")
     args = parser.parse_args(argv)
     if args.quick:
-        args.series, args.inc_series = 200, 1000
+        args.series, args.inc_series, args.templates = 200, 1000, 100
 
     url = c.setup_django("pipeline", broker=True)
     from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS

@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 
 class ApiError(exceptions.APIException):
@@ -41,12 +43,69 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
+logger = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The database is unavailable ({cause}); the request was not completed. Retry after Retry-After seconds: "
+    "re-sent points overwrite stored ones, so a retry never duplicates."
+)
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """The database refused or dropped the connection (Django's or psycopg's own error,
+    the latter from the raw COPY path). Statement timeouts are answered before this."""
+    from django.db import InterfaceError, OperationalError
+
+    try:
+        import psycopg
+
+        raw: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        raw = ()
+    return isinstance(exc, (OperationalError, InterfaceError, *raw))
+
+
+def database_unavailable_body(exc: BaseException) -> dict[str, Any]:
+    logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    return error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE.format(cause=type(exc).__name__))
+
+
+def server_error(request):
+    """handler500: a database that cannot be reached answers 503 with Retry-After (JSON
+    under /api/), wherever it failed (a middleware, authentication, the view, metering);
+    anything else is Django's plain 500 page."""
+    from django.http import HttpResponse, JsonResponse
+    from django.views import defaults
+
+    exc = sys.exc_info()[1]
+    if not database_unavailable(exc):
+        return defaults.server_error(request)
+    body = database_unavailable_body(exc)
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(body, status=503)
+    else:
+        response = HttpResponse(body["error"]["message"], status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApiError):
         response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
         if getattr(exc, "retry_after", None):
             response["Retry-After"] = str(exc.retry_after)
         return response
+    from config.security import RETRY_AFTER_SECONDS, TIMEOUT_MESSAGE, is_statement_timeout
+
+    if is_statement_timeout(exc):  # FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS fired
+        set_rollback()
+        return Response(error_body("statement_timeout", TIMEOUT_MESSAGE), status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if database_unavailable(exc):  # PostgreSQL down or restarting
+        set_rollback()
+        return Response(database_unavailable_body(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
     response = exception_handler(exc, context)
     if response is None:
         return None

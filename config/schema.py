@@ -33,3 +33,30 @@ _DESCRIPTIONS = {
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorEnvelopeSerializer, description=_DESCRIPTIONS[code]) for code in codes}
+
+
+# Answers any authenticated API operation may give, whatever the view: documented in one
+# place by a drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS).
+COMMON_ERRORS = (401, 429, 503)
+_DESCRIPTIONS[503] = "Storage temporarily unavailable, or a query exceeded the statement timeout; retry (see Retry-After)."
+_DESCRIPTIONS[429] = "Quota or rate limit exceeded (see Retry-After)."
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
+
+
+def document_common_errors(result, generator, request, public):
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code in COMMON_ERRORS:
+                responses.setdefault(str(code), {
+                    "content": {"application/json": {"schema": envelope}},
+                    "description": _DESCRIPTIONS[code],
+                })
+                if code in (429, 503):
+                    responses[str(code)].setdefault("headers", dict(_RETRY_AFTER))
+    return result

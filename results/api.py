@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.db.models import Max
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -38,7 +38,10 @@ class DetectView(TenantAPIView):
         return Response(s.DetectionRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(responses={**error_responses(401, 404)})
+@extend_schema_view(
+    list=extend_schema(responses={200: s.DetectionRunSerializer(many=True), **error_responses(400, 401)}),
+    retrieve=extend_schema(responses={200: s.DetectionRunSerializer, **error_responses(400, 401, 404)}),
+)
 class RunViewSet(TenantReadOnlyViewSet):
     model = DetectionRun
     serializer_class = s.DetectionRunSerializer
@@ -48,7 +51,10 @@ class RunViewSet(TenantReadOnlyViewSet):
         return queryset.order_by("-created_at")
 
 
-@extend_schema(responses={**error_responses(400, 401, 404)})
+@extend_schema_view(
+    list=extend_schema(responses={200: s.AnomalySerializer(many=True), **error_responses(400, 401)}),
+    retrieve=extend_schema(responses={200: s.AnomalyDetailSerializer, **error_responses(400, 401, 404)}),
+)
 class AnomalyViewSet(TenantReadOnlyViewSet):
     model = Anomaly
     filterset_class = AnomalyFilter
@@ -59,14 +65,16 @@ class AnomalyViewSet(TenantReadOnlyViewSet):
     def refine_queryset(self, queryset):
         return queryset.select_related("cluster", "node").order_by("-window_start", "-score", "id")
 
-    @extend_schema(responses={200: s.ExplanationSerializer, **error_responses(401, 404)})
+    @extend_schema(responses={200: s.ExplanationSerializer, **error_responses(400, 401, 404)})
     @action(detail=True)
     def explain(self, request, pk=None):
         anomaly = self.get_object()
         return Response({"id": anomaly.pk, "text": anomaly.text, "explanation": anomaly.explanation})
 
 
-@extend_schema(responses={**error_responses(400, 401)})
+@extend_schema_view(
+    list=extend_schema(responses={200: s.AggregatedScoreSerializer(many=True), **error_responses(400, 401)}),
+)
 class ScoreViewSet(mixins.ListModelMixin, TenantGenericViewSet):
     model = AggregatedScore
     serializer_class = s.AggregatedScoreSerializer
@@ -107,7 +115,10 @@ class RankingView(TenantAPIView):
         return Response(s.RankingEntrySerializer(entries, many=True).data)
 
 
-@extend_schema(responses={**error_responses(400, 401, 404)})
+@extend_schema_view(
+    list=extend_schema(responses={200: s.SeriesSerializer(many=True), **error_responses(400, 401)}),
+    retrieve=extend_schema(responses={200: s.SeriesSerializer, **error_responses(400, 401, 404)}),
+)
 class SeriesViewSet(TenantReadOnlyViewSet):
     model = Series
     serializer_class = s.SeriesSerializer

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import mixins, viewsets
 from rest_framework.views import APIView
 
+from config.throttling import TenantRateThrottle
 from tenants import billing
 from tenants.models import Tenant
 from tenants.scoping import tenant_scope
@@ -16,7 +17,10 @@ def request_tenant(request) -> Tenant:
 
 class TenantScopedMixin:
     """Runs the handler inside the caller's tenant scope, so even a query that forgets
-    ``for_tenant`` sees only the caller's rows. Views read ``self.tenant``."""
+    ``for_tenant`` sees only the caller's rows. Views read ``self.tenant``.
+    Requests are rate-limited per tenant (``config.throttling``)."""
+
+    throttle_classes = [TenantRateThrottle]
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -31,6 +35,15 @@ class TenantScopedMixin:
             scope.__exit__(None, None, None)
             billing.meter_api_request(self.tenant.pk)  # usage: one upsert per authenticated request
         return super().finalize_response(request, response, *args, **kwargs)
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:  # an unhandled exception skips finalize_response: never leak the scope
+            scope = getattr(self, "_scope", None)
+            if scope is not None:
+                self._scope = None
+                scope.__exit__(None, None, None)
 
 
 class TenantAPIView(TenantScopedMixin, APIView):

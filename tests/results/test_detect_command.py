@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_backfill_command_runs_the_range_and_reports(api_a, tenant_a, capsys):
     end = fleet_now()
-    bodies, truth = make_fleet(end, hours=8)
+    bodies, truth = make_fleet(end, hours=48)
     ingest(api_a, bodies)
     start = end - timedelta(hours=4)
     call_command("detect", "--tenant", "acme", "--from", start.isoformat(), "--to", end.isoformat(), "--no-progress")

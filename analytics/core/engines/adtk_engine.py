@@ -75,6 +75,7 @@ holds enough earlier points.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Mapping
@@ -96,7 +97,7 @@ from analytics.core.engines.base import (
     parse_duration,
 )
 from analytics.core.engines.registry import register_engine
-from analytics.core.engines.state import AdtkFittedState, ComponentScale, SeasonalComponent
+from analytics.core.engines.state import AdtkFittedState, ComponentScale, SeasonalComponent, StreamState
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"adtk(\..*)?")
 
@@ -110,7 +111,8 @@ _FIT_PARAMS = (
     "seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing", "spike_window",
     "seasonal_level_window", "fit_window", "relative_scale_floor", "baseline_points", "baseline_min_points",
     "scales", "range_floor", "seasonal_lag", "seasonal_lag_cycles", "level_weight", "seasonal_weight", "direction",
-    "likelihood_window", "likelihood_min_points", "likelihood_short",
+    "likelihood_window", "likelihood_min_points", "likelihood_short", "spike_gain", "block_points", "likelihood_refresh", "likelihood_se",
+    "likelihood_block", "min_fit_points",
 )
 
 
@@ -244,6 +246,18 @@ def _value_before(ts: np.ndarray, x: np.ndarray, lag_ns: int) -> np.ndarray:
     return out
 
 
+def _trailing_mean(ext: np.ndarray, m: int, n: int) -> np.ndarray:
+    """For each of the last ``n`` positions of ``ext``, the mean of the finite values
+    among it and the ``m - 1`` before (NaN if none). Each window is summed on its own,
+    so the result does not depend on where ``ext`` starts (incremental == full)."""
+    if m <= 1:
+        return ext[len(ext) - n:].copy()
+    w = np.lib.stride_tricks.sliding_window_view(ext[len(ext) - n - m + 1:], m)
+    fin = np.isfinite(w)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(fin, w, 0.0).sum(axis=1) / fin.sum(axis=1)
+
+
 def level_difference(x: np.ndarray, median: np.ndarray, m: int) -> np.ndarray:
     """``mean(x[t-m+1..t]) - median[t-m]``: with ``median`` the trailing rolling median
     of H points this is ADTK's ``DoubleRollingAggregate(agg=("median", "mean"),
@@ -289,6 +303,18 @@ class AdtkEngine(AnomalyDetectionEngine):
         "likelihood_min_points": Parameter(int, 200, "past points needed before scoring", minimum=2,
                                            maximum=1_000_000),
         "likelihood_short": Parameter(int, 5, "points averaged into the recent surprise", minimum=1, maximum=1000),
+        "spike_gain": Parameter(float, 0.0, "one-point path: z = max(z, spike_gain * (u - mean) / std) lets an "
+                                "extreme single-point surprise through the likelihood_short average (0 = off)",
+                                minimum=0.0, maximum=10.0),
+        "block_points": Parameter(int, 50, "the baseline statistics (medians, scales, range) are refreshed from "
+                                  "per-block summaries every this many points", minimum=1, maximum=100_000),
+        "likelihood_se": Parameter(str, "direct", "standard error of the recent surprise: direct (std of the "
+                                   "likelihood_short means themselves) or iid (std of u / sqrt(likelihood_short))",
+                                   choices=("direct", "iid")),
+        "likelihood_refresh": Parameter(int, 50, "the likelihood mean and std are refreshed every this many points "
+                                        "(likelihood_block must be a multiple)", minimum=1, maximum=1_000_000),
+        "likelihood_block": Parameter(int, 500, "points per block of the likelihood window's sums (a multiple of "
+                                      "block_points)", minimum=1, maximum=1_000_000),
         "suppress_points": Parameter(int, 150, "points after an alarm's first point whose scores are suppressed "
                                      "(0 = off)", minimum=0, maximum=1_000_000),
         # explanations (seasonal profile, expectation, quoted sigma)
@@ -320,6 +346,8 @@ class AdtkEngine(AnomalyDetectionEngine):
     def validate_params(self) -> None:
         if self.params["likelihood_min_points"] > self.params["likelihood_window"]:
             raise ValueError("likelihood_min_points: must not exceed likelihood_window")
+        if self.params["likelihood_block"] % self.params["likelihood_refresh"]:
+            raise ValueError("likelihood_block: must be a multiple of likelihood_refresh")
 
     # --- sizes ---------------------------------------------------------------------------
 
@@ -336,26 +364,41 @@ class AdtkEngine(AnomalyDetectionEngine):
         return max(pts("spike_window"), pts("seasonal_level_window"))
 
     def history_points_for(self, step_seconds: float) -> int:
-        """Context points an incremental call needs at this sampling step (see the module doc)."""
-        h = self.params["baseline_points"]
-        m = max(self.scale_points())
-        look = 2 * h + m - 2  # level: the scale's residuals need their own rolling median
-        if self.params["seasonal"] != "off" and self.params["seasonal_weight"] > 0:
-            look = max(look, self.seasonal_lag_points_for(step_seconds) + 2 * h + m - 2)
-        look += self.params["likelihood_short"] - 1 + self.params["suppress_points"]
-        return max(look, self._explain_points(step_seconds))
+        """Context points an incremental call (with a state) needs at this sampling step:
+        the explanations' look-back (``spike_window``, ``seasonal_level_window``). The
+        scores need none: the state carries every statistic they use."""
+        return self._explain_points(step_seconds)
 
     @property
     def history_points(self) -> int:
-        """Context points needed before the first new point, at one-minute sampling
-        (use :meth:`history_points_for` for another step)."""
+        """Context points an incremental call needs before the first new point, at
+        one-minute sampling (use :meth:`history_points_for` for another step)."""
         return self.history_points_for(NOMINAL_STEP_SECONDS)
 
+    def warmup_points_for(self, step_seconds: float) -> int:
+        """Points a stateless run streams before its statistics hold full windows: the
+        seasonal lag, the seasonal difference's baseline blocks, the likelihood window
+        and a block of slack."""
+        lag = 0
+        if self.params["seasonal"] != "off" and self.params["seasonal_weight"] > 0:
+            lag = self.seasonal_lag_points_for(step_seconds)
+        b = self.params["block_points"]
+        return lag + self._ring_size() * b + self._likelihood_ring_size() * self.params["likelihood_block"] + b
+
     def fit_history_points(self, step_seconds: float = NOMINAL_STEP_SECONDS) -> int:
-        """Points a refit wants: the likelihood window plus its look-back, and ``fit_window``."""
+        """Points a fit (or a call without a state) wants: the score statistics' warm-up
+        and ``fit_window`` for the explanation profiles."""
         by_time = int(self.duration("fit_window").total_seconds() / step_seconds)
-        by_likelihood = self.params["likelihood_window"] + self.history_points_for(step_seconds)
-        return max(self.params["min_fit_points"], by_time, by_likelihood)
+        return max(self.params["min_fit_points"], by_time, self.warmup_points_for(step_seconds))
+
+    def history_points_for_fit(self) -> int:
+        return self.fit_history_points(NOMINAL_STEP_SECONDS)
+
+    def _ring_size(self) -> int:
+        return max(1, int(round(self.params["baseline_points"] / self.params["block_points"])))
+
+    def _likelihood_ring_size(self) -> int:
+        return max(1, int(round(self.params["likelihood_window"] / self.params["likelihood_block"])))
 
     def _fit_fingerprint(self) -> dict[str, Any]:
         return {k: self.params[k] for k in _FIT_PARAMS}
@@ -416,38 +459,222 @@ class AdtkEngine(AnomalyDetectionEngine):
     # --- fitting -------------------------------------------------------------------------
 
     def fit(self, series: MetricSeries, *, end_index: int | None = None) -> AdtkFittedState:
-        """Fit on the points before ``end_index`` (all by default)."""
+        """Fit on the points before ``end_index`` (all by default): explanation profiles
+        on the last ``fit_window``, and the scoring statistics streamed over all of them
+        (a stateless pass, as a full run makes)."""
         ts = series.timestamps.asi8
-        return self._fit_upto(ts, np.asarray(series.values, dtype=np.float64), len(ts) if end_index is None else end_index)
+        x = np.asarray(series.values, dtype=np.float64)
+        end = len(ts) if end_index is None else int(end_index)
+        stream = self.new_stream(ts[:end])
+        if end:
+            self._advance(stream, ts[:end], x[:end])
+        return self._fit_upto(ts, x, end, stream)
 
-    def _fit_upto(
-        self, ts: np.ndarray, x: np.ndarray, end: int, surprise_cache: dict[int, np.ndarray] | None = None
-    ) -> AdtkFittedState:
-        """Fit on points before ``end``. ``surprise_cache`` (lag -> u over the whole
-        series, causal) saves recomputing u in a walk."""
+    def _fit_upto(self, ts: np.ndarray, x: np.ndarray, end: int, stream: StreamState | None) -> AdtkFittedState:
+        """Explanation fit on points before ``end`` (within ``fit_window``), with
+        ``stream`` (scoring statistics up to ``end``) attached."""
         if end < 2:
             raise ValueError("series: at least 2 points are needed to fit")
         lo = int(np.searchsorted(ts[:end], ts[end - 1] - int(self.duration("fit_window").value), side="left"))
         state = self._fit_arrays(ts[lo:end], x[lo:end])
-        # seasonal lag: counted over all the data available, not only fit_window
+        if stream is not None:
+            self._attach(state, stream)
+        return state
+
+    def _attach(self, state: AdtkFittedState, stream: StreamState) -> None:
+        state.stream = stream
+        state.seasonal_lag_points = stream.lag
+        state.likelihood_mean, state.likelihood_std = stream.lik_mean, stream.lik_std
+        state.likelihood_count = int(stream.ring_likelihood[:, 2].sum() + stream.lik_open[2])
+
+    # --- the streamed scoring statistics ----------------------------------------------
+
+    def new_stream(self, ts: np.ndarray) -> StreamState:
+        """An empty stream; the step is the median spacing of the first
+        ``min_fit_points`` points (what a product knows from the metric's configuration)."""
+        step = infer_step_seconds(ts[: self.params["min_fit_points"]])
         lag = 0
         if self.params["seasonal"] != "off" and self.params["seasonal_weight"] > 0:
-            p = self.seasonal_lag_points_for(state.step_seconds)
-            if p >= 2 and end >= self.params["seasonal_lag_cycles"] * p:
-                lag = p
-        state.seasonal_lag_points = lag
-        # likelihood statistics of u over the last likelihood_window points
-        window = self.params["likelihood_window"]
-        if surprise_cache is not None and lag in surprise_cache:
-            u = surprise_cache[lag][max(0, end - window):end]
+            p = self.seasonal_lag_points_for(step)
+            lag = p if p >= 2 else 0
+        tail = max(self.scale_points()) - 1
+        return StreamState(
+            step_seconds=step, lag=lag, lag_buffer=np.full(lag, np.nan),
+            tail_x=np.full(tail, np.nan), tail_dev=np.full(tail, np.nan), tail_stats=np.full((tail, 2), np.nan),
+            tail_u=np.full(self.params["likelihood_short"] - 1, np.nan),
+        )
+
+    def _close_block(self, st: StreamState) -> None:
+        """The open block is complete: summarise it into the rings, refresh the stats."""
+        k = self._ring_size()
+        bx, bsd = st.open_x, st.open_sd
+        base, sbase = st.stats[0], st.stats[2]
+        ref = base if math.isfinite(base) else float(np.median(bx))
+        row = [float(np.median(bx)), float(np.abs(bx - ref).sum()), float(len(bx)), float(bx.min()), float(bx.max())]
+        st.ring_level = np.vstack([st.ring_level, row])[-k:]
+        fin = bsd[np.isfinite(bsd)]
+        if fin.size:
+            smed = float(np.median(fin))
+            sref = sbase if math.isfinite(sbase) else smed
+            srow = [smed, float(np.abs(fin - sref).sum()), float(fin.size)]
         else:
-            h0 = max(0, end - window - self.history_points_for(state.step_seconds))
-            u = self.surprise(self.deviations(x[h0:end], lag)["d"])[0][-window:]
-        state.likelihood_count = int(len(u))
-        if len(u) >= self.params["likelihood_min_points"]:
-            state.likelihood_mean = float(np.mean(u))
-            state.likelihood_std = float(np.std(u))
-        return state
+            srow = [math.nan, 0.0, 0.0]
+        st.ring_seasonal = np.vstack([st.ring_seasonal, srow])[-k:]
+        st.open_x, st.open_sd = np.zeros(0), np.zeros(0)
+        # refresh
+        h_min = self.params["baseline_min_points"]
+        stats = np.full(4, np.nan)
+        ring = st.ring_level
+        cnt = ring[:, 2].sum()
+        rng = float(ring[:, 4].max() - ring[:, 3].min())
+        if cnt >= h_min:
+            med = float(np.median(ring[:, 0]))
+            mad = float(ring[:, 1].sum() / cnt)
+            stats[0] = med
+            stats[1] = max(MEAN_ABS_TO_SIGMA * mad, self.params["range_floor"] * rng,
+                           self.params["relative_scale_floor"] * abs(med) + 1e-9)
+        sring = st.ring_seasonal
+        have = sring[:, 2] > 0
+        scnt = sring[have, 2].sum()
+        if scnt >= h_min:
+            stats[2] = float(np.median(sring[have, 0]))
+            smad = float(sring[have, 1].sum() / scnt)
+            stats[3] = max(MEAN_ABS_TO_SIGMA * smad, self.params["range_floor"] * rng, 1e-9)
+        st.stats = stats
+
+    def _refresh_likelihood(self, st: StreamState, close: bool) -> None:
+        if close:
+            st.ring_likelihood = np.vstack([st.ring_likelihood, st.lik_open])[-self._likelihood_ring_size():]
+            st.lik_open = np.zeros(5)
+        tot = st.ring_likelihood.sum(axis=0) + st.lik_open
+        if tot[2] >= self.params["likelihood_min_points"]:
+            mean = tot[0] / tot[2]
+            st.lik_mean = float(mean)
+            st.lik_std = float(math.sqrt(max(tot[1] / tot[2] - mean * mean, 0.0)))
+            if len(tot) > 3:
+                sm = tot[3] / tot[2]
+                st.lik_short_mean = float(sm)
+                st.lik_short_std = float(math.sqrt(max(tot[4] / tot[2] - sm * sm, 0.0)))
+
+    def _advance(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Score new points ``x`` (after ``st.cursor_ns``) and advance ``st`` in place.
+        Returns per-point arrays: level, seasonal (deviations in sigmas), d, u, z. The
+        same numbers however the points are split into calls (to rounding of the
+        likelihood block sums)."""
+        x = np.asarray(x, dtype=np.float64)
+        n = len(x)
+        b = self.params["block_points"]
+        lb = self.params["likelihood_block"]
+        direction = self.params["direction"]
+        g0 = st.points
+        # seasonal difference x_t - x_(t - lag), lag in points
+        lag = st.lag
+        if lag > 0:
+            ext = np.concatenate([st.lag_buffer, x])
+            sd = x - ext[:n]
+            st.lag_buffer = ext[-lag:]
+            cycles = self.params["seasonal_lag_cycles"]
+            if cycles > 0:
+                sd = np.where(g0 + np.arange(n) >= cycles * lag, sd, np.nan)
+        else:
+            sd = np.full(n, np.nan)
+        # statistics in force at each point (refreshed at block boundaries)
+        stats = np.empty((n, 4))
+        i = 0
+        while i < n:
+            j = min(n, i + b - (g0 + i) % b)
+            stats[i:j] = st.stats
+            st.open_x = np.concatenate([st.open_x, x[i:j]])
+            st.open_sd = np.concatenate([st.open_sd, sd[i:j]])
+            if (g0 + j) % b == 0:
+                self._close_block(st)
+            i = j
+        base, scale, sbase, sscale = stats.T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level = np.full(n, np.nan)
+            ext_x = np.concatenate([st.tail_x, x])
+            # scale m compares the mean of the last m points with the statistics in force
+            # at the first of them (the baseline then holds none of the m points)
+            ext_stats = np.concatenate([st.tail_stats, stats[:, :2]])
+            t = len(st.tail_x)
+            if self.params["level_weight"] > 0:
+                for m in self.scale_points():
+                    bs = ext_stats[t - m + 1:t - m + 1 + n]
+                    diff = _trailing_mean(ext_x, m, n) - bs[:, 0]
+                    signed = np.abs(diff) if direction == "both" else (diff if direction == "up" else -diff)
+                    level = np.fmax(level, np.fmax(signed, 0.0) / bs[:, 1])
+            dev = sd - sbase
+            if direction == "both":
+                dev = np.abs(dev)
+            elif direction == "down":
+                dev = np.where(np.isnan(dev), np.nan, np.fmax(-dev, 0.0))
+            else:
+                dev = np.where(np.isnan(dev), np.nan, np.fmax(dev, 0.0))
+            ext_dev = np.concatenate([st.tail_dev, dev])
+            seasonal = np.full(n, np.nan)
+            if lag > 0:
+                for m in self.scale_points():
+                    seasonal = np.fmax(seasonal, _trailing_mean(ext_dev, m, n) / sscale)
+            d = self.params["level_weight"] * np.nan_to_num(level, nan=0.0)
+            d = np.fmax(d, self.params["seasonal_weight"] * np.nan_to_num(seasonal, nan=0.0))
+            d = self._override_d(d, x, st)
+            u = np.log1p(np.fmax(d, 0.0))
+            ext_u = np.concatenate([st.tail_u, u])
+            short = _trailing_mean(ext_u, self.params["likelihood_short"], n)
+        if t:
+            st.tail_x, st.tail_dev, st.tail_stats = ext_x[-t:], ext_dev[-t:], ext_stats[-t:]
+        if len(st.tail_u):
+            st.tail_u = ext_u[-len(st.tail_u):]
+        # likelihood: mean/std of u over the likelihood window, refreshed every block
+        mu = np.empty(n)
+        sdv = np.empty(n)
+        smu = np.empty(n)
+        ssd = np.empty(n)
+        i = 0
+        r = self.params["likelihood_refresh"]
+        while i < n:
+            j = min(n, i + r - (g0 + i) % r)
+            mu[i:j], sdv[i:j] = st.lik_mean, st.lik_std
+            smu[i:j], ssd[i:j] = st.lik_short_mean, st.lik_short_std
+            seg = u[i:j]
+            sh = np.nan_to_num(short[i:j])
+            st.lik_open = st.lik_open + np.array([seg.sum(), (seg * seg).sum(), float(j - i), sh.sum(), (sh * sh).sum()])
+            if (g0 + j) % r == 0:
+                self._refresh_likelihood(st, close=(g0 + j) % lb == 0)
+            i = j
+        k = self.params["likelihood_short"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.params["likelihood_se"] == "direct":
+                z = (short - smu) / np.fmax(ssd, 1e-6)
+            else:
+                z = (short - mu) / np.fmax(sdv / math.sqrt(k), 1e-6)
+            gain = self.params["spike_gain"]
+            if gain > 0:
+                z = np.fmax(z, gain * (u - mu) / np.fmax(sdv, 1e-6))
+        z = np.nan_to_num(z, nan=0.0)
+        z[g0 + np.arange(n) < self.params["min_fit_points"]] = 0.0
+        st.points = g0 + n
+        if n:
+            st.cursor_ns = int(ts[-1])
+        return {"level": level, "seasonal": seasonal, "d": d, "u": u, "z": z}
+
+    def _override_d(self, d, x, st):  # experiment hook
+        return d
+
+    def _score_stream(
+        self, st: StreamState, ts: np.ndarray, x: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """Advance ``st`` over new points; returns (arrays, scores, alarms, confirmed)."""
+        out = self._advance(st, ts, x)
+        carry = {"previous_start": st.since_alarm, "last_alarm_end_ns": st.last_alarm_end_ns,
+                 "recent_hits_ns": st.recent_hits_ns, "open": st.open_alarm}
+        scores, alarms, confirmed, carry = self.postprocess_carry(
+            calibration.likelihood_to_score(out["z"]), ts, suppress_points=int(self.params["suppress_points"]),
+            carry=carry,
+        )
+        st.since_alarm, st.last_alarm_end_ns = carry["previous_start"], carry["last_alarm_end_ns"]
+        st.recent_hits_ns, st.open_alarm = carry["recent_hits_ns"], carry["open"]
+        return out, scores, alarms, confirmed
 
     def _fit_arrays(self, ts: np.ndarray, x: np.ndarray) -> AdtkFittedState:
         from adtk.detector import InterQuartileRangeAD  # imported lazily: adtk import is slow
@@ -540,71 +767,38 @@ class AdtkEngine(AnomalyDetectionEngine):
             out["seasonal_expected"] = seasonal + _past_median(y, pts("seasonal_level_window"))
         return out
 
-    def _likelihood(self, short: np.ndarray, state: AdtkFittedState) -> np.ndarray:
-        if not state.likelihood_ready:
-            return np.zeros(len(short))
-        k = self.params["likelihood_short"]
-        se = max(state.likelihood_std / math.sqrt(k), 1e-6)
-        return np.nan_to_num((short - state.likelihood_mean) / se, nan=0.0)
-
-    def _score_with_state(
-        self, ts: np.ndarray, x: np.ndarray, state: AdtkFittedState, comps: dict[str, np.ndarray] | None = None
-    ) -> dict[str, np.ndarray]:
-        if comps is None:
-            comps = self.deviations(x, state.seasonal_lag_points)
-            comps["short"] = self.surprise(comps["d"])[1]
-        z = self._likelihood(comps["short"], state)
+    def _explain_with_state(self, ts: np.ndarray, x: np.ndarray, state: AdtkFittedState) -> dict[str, np.ndarray]:
         ex = self._explanation_arrays(ts, x, state)
         expected = np.where(np.isfinite(ex["expected"]), ex["expected"], x)
         out = {
-            "z": z,
-            "d": comps["d"],
             "seasonal": ex["seasonal"],
             "expected": expected,
             "scale": np.full(len(x), state.scales["spike"].sigma if "spike" in state.scales else np.nan),
         }
         if "seasonal_expected" in ex:
             out["seasonal_expected"] = np.where(np.isfinite(ex["seasonal_expected"]), ex["seasonal_expected"], expected)
-        for name in ("level", "seasonal"):
-            if name in comps:
-                out[f"z_{name}"] = comps[name]
         return out
 
-    def _walk(self, ts: np.ndarray, x: np.ndarray) -> tuple[dict[str, np.ndarray], AdtkFittedState | None]:
-        """Causal full run: fit on the past, score the next segment, refit as production would."""
+    def _walk_explanations(self, ts: np.ndarray, x: np.ndarray) -> tuple[dict[str, np.ndarray], AdtkFittedState | None]:
+        """Explanation arrays of a full run: profiles fitted on the past, refitted when
+        the data doubles (early) or every ``refit_age`` of data time, as production would."""
         n = len(x)
         out: dict[str, np.ndarray] = {
-            "z": np.zeros(n), "d": np.zeros(n), "expected": x.astype(np.float64).copy(), "scale": np.full(n, np.nan),
+            "expected": x.astype(np.float64).copy(), "scale": np.full(n, np.nan),
             "seasonal": np.zeros(n), "seasonal_expected": np.full(n, np.nan),
         }
         has_seasonal = np.zeros(n, dtype=bool)
-        comps_by_lag: dict[int, dict[str, np.ndarray]] = {}  # components are causal: compute once per lag
-        u_by_lag: dict[int, np.ndarray] = {}
-
-        def components(lag: int) -> dict[str, np.ndarray]:
-            if lag not in comps_by_lag:
-                comps = self.deviations(x, lag)
-                u_by_lag[lag], comps["short"] = self.surprise(comps["d"])
-                comps_by_lag[lag] = comps
-            return comps_by_lag[lag]
-
         i = int(self.params["min_fit_points"])
         refit_ns = int(self.duration("refit_age").value)
+        state = None
         while i < n:
-            step = infer_step_seconds(ts[:i])
-            lag_guess = 0
-            if self.params["seasonal"] != "off" and self.params["seasonal_weight"] > 0:
-                p = self.seasonal_lag_points_for(step)
-                lag_guess = p if p >= 2 and i >= self.params["seasonal_lag_cycles"] * p else 0
-            components(lag_guess)
-            state = self._fit_upto(ts, x, i, u_by_lag)
-            comps = components(state.seasonal_lag_points)
+            state = self._fit_upto(ts, x, i, None)
             by_age = int(np.searchsorted(ts, ts[i - 1] + refit_ns, side="right"))
             nxt = min(max(min(2 * i, by_age), i + 1), n)
             h0 = max(0, i - self._explain_points(state.step_seconds))
-            part = self._score_with_state(ts[h0:nxt], x[h0:nxt], state, {k: v[h0:nxt] for k, v in comps.items()})
+            part = self._explain_with_state(ts[h0:nxt], x[h0:nxt], state)
             k = i - h0
-            for key in ("z", "d", "expected", "scale", "seasonal"):
+            for key in ("expected", "scale", "seasonal"):
                 out[key][i:nxt] = part[key][k:]
             if "seasonal_expected" in part:
                 out["seasonal_expected"][i:nxt] = part["seasonal_expected"][k:]
@@ -616,46 +810,65 @@ class AdtkEngine(AnomalyDetectionEngine):
         scale = out["scale"]
         if np.isfinite(scale).any():  # warm-up points quote the first fitted sigma
             out["scale"] = np.where(np.isfinite(scale), scale, scale[np.flatnonzero(np.isfinite(scale))[0]])
-        final = self._fit_upto(ts, x, n, u_by_lag) if n >= self.params["min_fit_points"] else None
-        if comps_by_lag:
-            last = comps_by_lag[max(comps_by_lag)] if final is None else components(final.seasonal_lag_points)
-            for name in ("level", "seasonal"):
-                if name in last:
-                    out[f"z_{name}"] = last[name]
+        final = self._fit_upto(ts, x, n, None) if n >= self.params["min_fit_points"] else None
         return out, final
 
+    def _usable_stream(self, state: AdtkFittedState) -> bool:
+        st = state.stream
+        return (
+            st is not None and state.params == self._fit_fingerprint()
+            and len(st.tail_x) == max(self.scale_points()) - 1 and len(st.tail_u) == self.params["likelihood_short"] - 1
+        )
+
     def score(self, series: MetricSeries, state: AdtkFittedState | None = None) -> tuple[ScoredSeries, Any]:
-        """Causal scores. Without a state: the walk described in the module docstring
-        (returns a state fitted on the whole series). With a state: every point is
-        scored with it (no refit here; see :meth:`refresh_state`)."""
+        """Causal scores. Without a state: a stateless pass over the whole series (the
+        scoring statistics streamed from its first point; explanation profiles fitted
+        as in the module docstring); returns the state at its end. With a state: the
+        points after the state's cursor are scored by advancing a copy of its streamed
+        statistics (returned in the new state); points at or before the cursor were
+        scored by an earlier call and are context only (score 0, no alarm)."""
         ts = series.timestamps.asi8
         x = np.asarray(series.values, dtype=np.float64)
         if state is not None and not isinstance(state, AdtkFittedState):
             raise ValueError(f"state: must be an AdtkFittedState, got {type(state).__name__}")
-        if len(x) == 0:
+        n = len(x)
+        if n == 0:
             empty = np.zeros(0)
             return ScoredSeries(empty, empty, empty, np.zeros(0, dtype=bool)), state
-        if state is None:
-            out, state = self._walk(ts, x)
+        scores = np.zeros(n)
+        alarms = np.zeros(n, dtype=bool)
+        confirmed = np.zeros(n, dtype=bool)
+        level, seasonal, d, z = (np.full(n, np.nan) for _ in range(4))
+        if state is None or not self._usable_stream(state):
+            ex, final = self._walk_explanations(ts, x)
+            stream = self.new_stream(ts)
+            first = 0
         else:
-            out = self._score_with_state(ts, x, state)
-        scores = calibration.likelihood_to_score(out["z"])
-        scores, alarms, confirmed = self.postprocess(scores, ts, suppress_points=int(self.params["suppress_points"]))
-        components = {k[2:]: v for k, v in out.items() if k.startswith("z_")}
-        components["deviation"] = out["d"]
-        components["likelihood"] = out["z"]
+            ex = self._explain_with_state(ts, x, state)
+            stream = state.stream.copy()
+            first = 0 if stream.cursor_ns is None else int(np.searchsorted(ts, stream.cursor_ns, side="right"))
+            final = state
+        if first < n:
+            out, scores[first:], alarms[first:], confirmed[first:] = self._score_stream(stream, ts[first:], x[first:])
+            level[first:], seasonal[first:], d[first:], z[first:] = out["level"], out["seasonal"], out["d"], out["z"]
+        if final is not None:
+            final = dataclasses.replace(final, scales=dict(final.scales), params=dict(final.params))
+            self._attach(final, stream)
+        components = {"level": level, "deviation": d, "likelihood": z}
+        if stream.lag > 0:
+            components["seasonal"] = seasonal
         return (
             ScoredSeries(
                 scores=scores,
-                expected=out["expected"],
-                scale=out["scale"],
+                expected=ex["expected"],
+                scale=ex["scale"],
                 alarms=alarms,
-                seasonal_expected=out.get("seasonal_expected"),
+                seasonal_expected=ex.get("seasonal_expected"),
                 components=components,
-                seasonal_component=out.get("seasonal"),
+                seasonal_component=ex.get("seasonal"),
                 confirmed=confirmed,
             ),
-            state,
+            final,
         )
 
     def load_state(self, data: Any) -> AdtkFittedState | None:
@@ -676,14 +889,24 @@ class AdtkEngine(AnomalyDetectionEngine):
     def refresh_state(self, series: MetricSeries, state: Any, since_index: int) -> Any:
         """Refit a stale (or differently configured) state on the points before
         ``since_index`` when there are enough of them; otherwise keep it (a stale state
-        still scores; the caller should load ``fit_history_points`` next time)."""
+        still scores: its streamed statistics are current, only the explanation profiles
+        age; the caller should load ``history_points_for_fit`` next time). A refit of the
+        explanation profiles keeps the streamed statistics; a changed configuration
+        restreams them from the series."""
         if state is None or since_index <= 0 or since_index > len(series):
             return state
         now = series.timestamps[min(since_index, len(series) - 1)].to_pydatetime()
         if not self.needs_refit(state, now):
             return state
         enough = min(state.n_points, self.fit_history_points(state.step_seconds))
-        changed = state.params != self._fit_fingerprint()
-        if since_index >= enough or (changed and since_index >= self.params["min_fit_points"]):
-            return self.fit(series, end_index=since_index)
+        changed = state.params != self._fit_fingerprint() or state.stream is None
+        if changed:
+            if since_index >= self.params["min_fit_points"]:
+                return self.fit(series, end_index=since_index)
+            return state
+        if since_index >= enough:
+            ts = series.timestamps.asi8
+            fresh = self._fit_upto(ts, np.asarray(series.values, dtype=np.float64), since_index, None)
+            self._attach(fresh, state.stream)
+            return fresh
         return state

@@ -73,23 +73,27 @@ class StreamState:
     lag_buffer: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tail_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tail_dev: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    tail_stats: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     tail_u: np.ndarray = field(default_factory=lambda: np.zeros(0))
     open_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
     open_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ring_level: np.ndarray = field(default_factory=lambda: np.zeros((0, 5)))
     ring_seasonal: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     stats: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))
-    ring_likelihood: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-    lik_open: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    ring_likelihood: np.ndarray = field(default_factory=lambda: np.zeros((0, 5)))
+    lik_open: np.ndarray = field(default_factory=lambda: np.zeros(5))
     lik_mean: float = math.nan
     lik_std: float = math.nan
+    lik_short_mean: float = math.nan
+    lik_short_std: float = math.nan
     since_alarm: int | None = None
     last_alarm_end_ns: int | None = None
+    open_alarm: bool = False
     recent_hits_ns: list[int] = field(default_factory=list)
 
     def copy(self) -> StreamState:
         out = StreamState(**{f: getattr(self, f) for f in self.__dataclass_fields__})
-        for name in ("lag_buffer", "tail_x", "tail_dev", "tail_u", "open_x", "open_sd", "ring_level",
+        for name in ("lag_buffer", "tail_x", "tail_dev", "tail_stats", "tail_u", "open_x", "open_sd", "ring_level",
                      "ring_seasonal", "stats", "ring_likelihood", "lik_open"):
             setattr(out, name, np.array(getattr(self, name), dtype=np.float64, copy=True))
         out.recent_hits_ns = list(self.recent_hits_ns)
@@ -98,7 +102,7 @@ class StreamState:
     def numbers(self) -> int:
         """How many numbers the state holds (its size, give or take a few scalars)."""
         return int(sum(np.size(getattr(self, n)) for n in (
-            "lag_buffer", "tail_x", "tail_dev", "tail_u", "open_x", "open_sd", "ring_level", "ring_seasonal",
+            "lag_buffer", "tail_x", "tail_dev", "tail_stats", "tail_u", "open_x", "open_sd", "ring_level", "ring_seasonal",
             "stats", "ring_likelihood", "lik_open")) + 8 + len(self.recent_hits_ns))
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +114,7 @@ class StreamState:
             "lag_buffer": _pack(self.lag_buffer),
             "tail_x": _floats(self.tail_x),
             "tail_dev": _floats(self.tail_dev),
+            "tail_stats": _floats(self.tail_stats),
             "tail_u": _floats(self.tail_u),
             "open_x": _floats(self.open_x),
             "open_sd": _floats(self.open_sd),
@@ -120,8 +125,11 @@ class StreamState:
             "lik_open": _floats(self.lik_open),
             "lik_mean": _nan_to_none(self.lik_mean),
             "lik_std": _nan_to_none(self.lik_std),
+            "lik_short_mean": _nan_to_none(self.lik_short_mean),
+            "lik_short_std": _nan_to_none(self.lik_short_std),
             "since_alarm": self.since_alarm,
             "last_alarm_end_ns": self.last_alarm_end_ns,
+            "open_alarm": self.open_alarm,
             "recent_hits_ns": list(self.recent_hits_ns),
         }
 
@@ -135,18 +143,22 @@ class StreamState:
             lag_buffer=_unpack(data["lag_buffer"]),
             tail_x=_array(data["tail_x"]),
             tail_dev=_array(data["tail_dev"]),
+            tail_stats=_array(data["tail_stats"], (-1, 2)),
             tail_u=_array(data["tail_u"]),
             open_x=_array(data["open_x"]),
             open_sd=_array(data["open_sd"]),
             ring_level=_array(data["ring_level"], (-1, 5)),
             ring_seasonal=_array(data["ring_seasonal"], (-1, 3)),
             stats=_array(data["stats"]),
-            ring_likelihood=_array(data["ring_likelihood"], (-1, 3)),
+            ring_likelihood=_array(data["ring_likelihood"], (-1, 5)),
             lik_open=_array(data["lik_open"]),
             lik_mean=_none_to_nan(data.get("lik_mean")),
             lik_std=_none_to_nan(data.get("lik_std")),
+            lik_short_mean=_none_to_nan(data.get("lik_short_mean")),
+            lik_short_std=_none_to_nan(data.get("lik_short_std")),
             since_alarm=None if data.get("since_alarm") is None else int(data["since_alarm"]),
             last_alarm_end_ns=None if data.get("last_alarm_end_ns") is None else int(data["last_alarm_end_ns"]),
+            open_alarm=bool(data.get("open_alarm", False)),
             recent_hits_ns=[int(v) for v in data.get("recent_hits_ns", [])],
         )
 

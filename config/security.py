@@ -1,0 +1,110 @@
+"""Web-only protections that Django has no setting for.
+
+- ``ContentSecurityPolicyMiddleware``: a strict Content-Security-Policy on every
+  response (Django 5.2 has no built-in CSP). Pages load scripts and styles from our own
+  origin only. The API docs page (Swagger UI from the sidecar) is the one exception:
+  its one inline init script (our own template, no user data) is allowed by its
+  sha256 hash, and Swagger UI sets inline styles, so that page gets
+  ``style-src 'unsafe-inline'``.
+- ``StatementTimeoutMiddleware``: PostgreSQL ``statement_timeout`` for the duration of
+  a web request (``FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS``), reset afterwards, so workers,
+  beat and management commands are unaffected. A statement cancelled by it answers
+  503 with ``Retry-After`` (the API's JSON error format under /api/, text elsewhere).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+
+from django.conf import settings
+from django.db import OperationalError, connection
+from django.http import HttpResponse, JsonResponse
+
+from config.errors import error_body
+
+logger = logging.getLogger(__name__)
+
+CSP = (
+    "default-src 'self'; script-src 'self'{script}; style-src 'self'{style}; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/api/docs/",)
+INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
+
+
+def _inline_script_hashes(content: bytes) -> str:
+    hashes = {base64.b64encode(hashlib.sha256(body).digest()).decode() for body in INLINE_SCRIPT.findall(content)}
+    return "".join(f" 'sha256-{h}'" for h in sorted(hashes))
+
+
+class ContentSecurityPolicyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Content-Security-Policy" in response:
+            return response
+        if request.path in DOCS_PATHS and not response.streaming:
+            policy = CSP.format(script=_inline_script_hashes(response.content), style=" 'unsafe-inline'")
+        else:
+            policy = CSP.format(script="", style="")
+        response["Content-Security-Policy"] = policy
+        return response
+
+
+def is_statement_timeout(exc: BaseException) -> bool:
+    """A statement cancelled by statement_timeout (SQLSTATE 57014, query_canceled)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) == "57014" or "statement timeout" in str(exc)
+
+
+RETRY_AFTER_SECONDS = 5
+TIMEOUT_MESSAGE = "The query took too long and was cancelled; narrow the range or retry later."
+
+
+def timeout_response(request) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(error_body("statement_timeout", TIMEOUT_MESSAGE), status=503)
+    else:
+        response = HttpResponse(TIMEOUT_MESSAGE, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class StatementTimeoutMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        timeout_ms = settings.FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS
+        if not timeout_ms or connection.vendor != "postgresql":
+            return self.get_response(request)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{int(timeout_ms)}ms"])
+        try:
+            return self.get_response(request)
+        finally:
+            self._reset()
+
+    @staticmethod
+    def _reset() -> None:
+        if connection.connection is None or connection.needs_rollback:
+            return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET statement_timeout")
+        except Exception:  # noqa: BLE001 - a broken connection is closed at request end anyway
+            logger.debug("could not reset statement_timeout", exc_info=True)
+
+    def process_exception(self, request, exception):
+        if is_statement_timeout(exception):
+            logger.warning("statement timeout on %s %s", request.method, request.path)
+            return timeout_response(request)
+        return None

@@ -1,0 +1,94 @@
+"""Per-tenant API rate limits.
+
+A fixed-window counter per (scope, tenant, window) in Django's cache: Redis when it is
+configured (so every web process and machine counts together; ``cache.incr`` is
+atomic there), local memory otherwise. Two scopes: ``ingest`` (the ingestion
+endpoints) and ``api`` (everything else: reads, detection requests). Over the limit:
+429 in the API's JSON error format with ``Retry-After`` (seconds to the next window).
+
+If the cache is unreachable the request is let through and a warning logged: losing
+rate limiting for a while is better than losing the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+
+from django.conf import settings
+from django.core.cache import caches
+
+from config.env import ConfigError
+
+logger = logging.getLogger(__name__)
+
+PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86_400, "day": 86_400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"6000/min"`` → (6000, 60). Raises ValueError on anything else."""
+    count, _, period = rate.strip().partition("/")
+    seconds = PERIODS.get(period.strip().lower())
+    if seconds is None or not count.strip().isdigit() or int(count) < 1:
+        raise ValueError(f"expected '<count>/<sec|min|hour|day>', got {rate!r}")
+    return int(count), seconds
+
+
+def env_rate(name: str, default: str) -> str:
+    raw = os.environ.get(name) or default
+    try:
+        parse_rate(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw
+
+
+def throttle_key(scope: str, tenant_id: int, window: int) -> str:
+    return f"throttle:{scope}:{tenant_id}:{window}"
+
+
+def view_scope(view) -> str:
+    scope = getattr(view, "throttle_scope", None)
+    if scope:
+        return scope
+    from analytics.views import MetricsIngestView  # the JSON, OTLP and remote-write endpoints
+
+    return "ingest" if isinstance(view, MetricsIngestView) else "api"
+
+
+class TenantRateThrottle:
+    """Counts requests per tenant (from the API key), whichever key or process serves them.
+
+    A DRF throttle (``allow_request``/``wait``); it does not import DRF, as settings
+    import this module for ``env_rate``."""
+
+    def allow_request(self, request, view) -> bool:
+        tenant = getattr(request.user, "tenant", None)
+        if tenant is None:
+            return True
+        scope = view_scope(view)
+        limit, period = parse_rate(settings.FLEETWATCH_API_RATES[scope])
+        now = time.time()
+        window = int(now // period)
+        self.wait_seconds = max(1, math.ceil((window + 1) * period - now))
+        key = throttle_key(scope, tenant.pk, window)
+        cache = caches["default"]
+        try:
+            cache.add(key, 0, timeout=period + 1)
+            try:
+                count = cache.incr(key)
+            except ValueError:  # expired between add and incr
+                cache.add(key, 0, timeout=period + 1)
+                count = cache.incr(key)
+        except Exception:  # noqa: BLE001 - the cache is down: fail open, loudly
+            logger.warning("rate limit not enforced: cache unavailable", exc_info=True)
+            return True
+        if count > limit:
+            logger.info("rate limited: tenant %s scope %s (%d/%s)", tenant.pk, scope, limit, period)
+            return False
+        return True
+
+    def wait(self) -> float:
+        return getattr(self, "wait_seconds", 1)

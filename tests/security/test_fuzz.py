@@ -1,0 +1,224 @@
+"""Fuzzing: the API against its own OpenAPI schema (schemathesis), and the ingestion
+parser against any JSON-able input (Hypothesis).
+
+API: every operation of the schema drf-spectacular generates is called through WSGI as
+tenant A (seeded: a fleet, a detection run, anomalies, scores), with schema-valid
+(positive) and schema-violating (negative) data. Every response must be a documented
+status code with a body and headers matching the schema, and never a 5xx. Path ids are
+mapped to tenant A's real objects two times in three, so detail endpoints answer rows,
+not just 404s.
+
+Parser: ``parse_batch`` on any input returns a consistent ParsedBatch (arrays of one
+length, finite values, timestamps within the limits, at most ``max_points``) or raises
+BatchRejected naming fields; never another exception.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import schemathesis
+from django.core import signals
+from django.db import close_old_connections
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation.modes import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from analytics.ingest import NAME_RE, NS, BatchRejected, Limits, ParsedBatch, parse_batch
+from analytics.models import Series
+from config.wsgi import application
+from results.models import Anomaly, DetectionRun
+from results.tasks import run_tenant_detection
+from tenants.scoping import tenant_scope
+from tests.results.fleet import fleet_now, ingest, make_fleet
+
+POSITIVE_EXAMPLES = int(os.environ.get("FLEETWATCH_FUZZ_EXAMPLES", "30"))
+NEGATIVE_EXAMPLES = max(1, POSITIVE_EXAMPLES // 2)
+CHECKS = [
+    not_a_server_error, status_code_conformance, content_type_conformance,
+    response_schema_conformance, response_headers_conformance,
+]
+ID_KINDS = {"runs": "run", "anomalies": "anomaly", "series": "series"}
+
+API_SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
+SCHEMA = schemathesis.openapi.from_dict(json.loads(json.dumps(API_SCHEMA, default=str)))
+SCHEMA.app = application
+OPERATIONS = sorted((method.upper(), path) for path, ops in API_SCHEMA["paths"].items() for method in ops)
+CASES: Counter = Counter()  # (mode, "METHOD path") -> cases sent, for docs/security.md
+
+
+@pytest.fixture
+def wsgi_connections():
+    """The WSGI calls share the test's connection and transaction, as the test client
+    does: Django must not close it at request start and end."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def seeded(api_a, tenant_a) -> dict[str, int]:
+    """A small fleet of tenant A, detected: real runs, anomalies, scores and series."""
+    end = fleet_now()
+    bodies, _ = make_fleet(end, hours=3, nodes=2, spike_node="node-2", spike_minutes_before_end=40)
+    ingest(api_a, bodies)
+    run_tenant_detection(tenant_a.pk, (end - timedelta(hours=2)).isoformat(), end.isoformat(), trigger="backfill")
+    with tenant_scope(tenant_a):
+        ids = {
+            "run": DetectionRun.objects.order_by("pk").values_list("pk", flat=True).first(),
+            "anomaly": Anomaly.objects.order_by("-score").values_list("pk", flat=True).first(),
+            "series": Series.objects.order_by("pk").values_list("pk", flat=True).first(),
+        }
+    assert all(ids.values()), ids
+    return ids
+
+
+def fuzz_operation(method: str, path: str, mode: GenerationMode, examples: int, key: str, ids: dict[str, int]) -> None:
+    operation = SCHEMA[path][method]
+    kind = ID_KINDS.get(path.split("/")[3])
+    auth = {"Authorization": f"Bearer {key}"}
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    def run(case):
+        if kind and isinstance(case.path_parameters, dict) and isinstance(case.path_parameters.get("id"), int):
+            if case.path_parameters["id"] % 3:
+                case.path_parameters["id"] = ids[kind]
+        CASES[(mode.value, f"{method} {path}")] += 1
+        response = case.call(headers=auth)
+        case.validate_response(response, checks=CHECKS)
+
+    run()
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
+def test_every_operation_answers_as_documented(method, path, key_a, seeded, wsgi_connections):
+    fuzz_operation(method, path, GenerationMode.POSITIVE, POSITIVE_EXAMPLES, key_a, seeded)
+    fuzz_operation(method, path, GenerationMode.NEGATIVE, NEGATIVE_EXAMPLES, key_a, seeded)
+    assert CASES[("positive", f"{method} {path}")] > 0
+
+
+def test_zz_fuzz_figures():
+    """Records the number of cases per operation (docs/security.md quotes them)."""
+    if not CASES:
+        pytest.skip("the fuzz tests did not run")
+    figures = {"positive_per_operation_max": POSITIVE_EXAMPLES, "negative_per_operation_max": NEGATIVE_EXAMPLES,
+               "operations": len(OPERATIONS), "total": sum(CASES.values()),
+               "cases": {f"{mode} {op}": n for (mode, op), n in sorted(CASES.items())}}
+    out = Path(os.environ.get("FLEETWATCH_VAR_DIR", Path(__file__).resolve().parents[2] / "var"))
+    (out / "security-fuzz-figures.json").write_text(json.dumps(figures, indent=1))
+    print(f"\nfuzzed {figures['total']} cases over {figures['operations']} operations")
+
+
+# The ingestion parser ---------------------------------------------------------------
+
+NOW_NS = int(datetime(2026, 11, 27, 12, tzinfo=UTC).timestamp()) * NS
+LIMITS = Limits(max_points=50, min_ts_ns=NOW_NS - 7 * 86_400 * NS, max_ts_ns=NOW_NS + 300 * NS)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+names = st.sampled_from(["prod", "node-1", "cpu_usage", "a.b:c-d", "", " x", "ü", "-bad", "x" * 129]) | st.text(max_size=6)
+numbers = (
+    st.integers() | st.floats() | st.sampled_from([1e308, -1e308, 2**63, 10**400, -(10**400), float("nan")])
+    | st.integers(min_value=(NOW_NS - 8 * 86_400 * NS) // NS, max_value=(NOW_NS + 600 * NS) // NS)
+    | st.floats(min_value=(NOW_NS - 8 * 86_400 * NS) / NS, max_value=(NOW_NS + 600 * NS) / NS)
+)
+rfc3339 = st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()) | st.sampled_from(
+    ["2026-11-27T10:00:00Z", "2026-11-27T10:00:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "soon"]
+)
+timestamps = numbers | rfc3339 | json_values
+values = numbers | json_values
+point = st.fixed_dictionaries(
+    {"cluster": names, "node": names, "metric": names},
+    optional={"timestamp": timestamps, "value": values, "unit": st.text(max_size=40) | json_values, "extra": json_values},
+)
+series = st.fixed_dictionaries(
+    {"cluster": names, "node": names, "metric": names,
+     "points": st.lists(st.lists(timestamps | values, min_size=0, max_size=3) | json_values, max_size=8) | json_values},
+    optional={"unit": st.text(max_size=40) | json_values},
+)
+batches = st.fixed_dictionaries({}, optional={
+    "points": st.lists(point, max_size=30) | json_values,
+    "series": st.lists(series, max_size=6) | json_values,
+    "other": json_values,
+})
+
+
+def check_parse(payload: object) -> None:
+    try:
+        batch = parse_batch(payload, LIMITS)
+    except BatchRejected as rejected:
+        assert rejected.problems and rejected.status in (400, 413)
+        for problem in rejected.problems:
+            assert isinstance(problem.field, str) and problem.field
+            assert isinstance(problem.reason, str) and problem.reason
+            assert problem.index is None or (isinstance(problem.index, int) and problem.index >= 0)
+        assert str(rejected)
+        return
+    assert isinstance(batch, ParsedBatch)
+    key_index, ts_ns, vals = batch.arrays()
+    assert 0 < len(batch) <= LIMITS.max_points
+    assert len(key_index) == len(ts_ns) == len(vals) == len(batch)
+    assert ((key_index >= 0) & (key_index < len(batch.keys))).all()
+    assert all(math.isfinite(v) for v in vals.tolist())
+    assert ((ts_ns >= LIMITS.min_ts_ns) & (ts_ns <= LIMITS.max_ts_ns)).all()
+    assert len(set(batch.keys)) == len(batch.keys)
+    for key in batch.keys:
+        assert all(isinstance(part, str) and NAME_RE.fullmatch(part) and len(part) <= 128 for part in key)
+    assert set(batch.units) <= set(batch.keys)
+
+
+@given(json_values)
+@settings(max_examples=300, deadline=None, database=None)
+def test_the_parser_accepts_or_rejects_any_json(payload):
+    check_parse(payload)
+
+
+@given(batches)
+@settings(max_examples=500, deadline=None, database=None)
+def test_the_parser_accepts_or_rejects_any_near_valid_batch(payload):
+    check_parse(payload)
+
+
+@given(batches)
+@settings(max_examples=100, deadline=None, database=None)
+def test_the_parser_survives_a_json_round_trip(payload):
+    """What a client can send: the batch as it decodes from JSON text (NaN literals too)."""
+    check_parse(json.loads(json.dumps(payload)))
+
+
+@pytest.mark.parametrize("raw", [1e303, -1e303, 10**400, "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_extreme_timestamps_are_rejected_not_crashing(raw):
+    """Found by the fuzzing above: these raised OverflowError (a 500) before."""
+    for body in ({"points": [{"cluster": "c", "node": "n", "metric": "m", "timestamp": raw, "value": 1.0}]},
+                 {"series": [{"cluster": "c", "node": "n", "metric": "m", "points": [[raw, 1.0]]}]}):
+        with pytest.raises(BatchRejected):
+            parse_batch(body, LIMITS)
+
+
+@pytest.mark.parametrize("raw", [10**400, -(10**400)])
+def test_integers_beyond_the_float_range_are_rejected_as_values(raw):
+    with pytest.raises(BatchRejected, match="must be finite"):
+        parse_batch({"series": [{"cluster": "c", "node": "n", "metric": "m", "points": [[NOW_NS // NS, raw]]}]}, LIMITS)
