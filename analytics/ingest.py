@@ -31,6 +31,7 @@ NS = 1_000_000_000
 POINT_FIELDS = {"cluster", "node", "metric", "timestamp", "value", "unit"}
 SERIES_FIELDS = {"cluster", "node", "metric", "unit", "points"}
 TOP_FIELDS = {"points", "series"}
+COUNTED_FIELDS = POINT_FIELDS | SERIES_FIELDS | TOP_FIELDS | {"body"}
 
 SeriesKey = tuple[str, str, str]  # (cluster, node, metric)
 
@@ -69,7 +70,10 @@ class BatchRejected(ValueError):
         """Rejected points by reason, for the ingestion-health counters."""
         counts: dict[str, int] = {}
         for problem in self.problems:
-            key = f"{problem.field.rsplit('.', 1)[-1]}: {problem.reason}"
+            # A bounded vocabulary: no client-chosen text (unknown field names, positions)
+            # in the stored counters, which also could not hold e.g. a NUL character.
+            name = re.sub(r"\[\d+\]", "", problem.field.rsplit(".", 1)[-1])
+            key = f"{name if name in COUNTED_FIELDS else 'field'}: {problem.reason}"
             counts[key] = counts.get(key, 0) + 1
         return counts
 

@@ -98,6 +98,9 @@ def setup_django(name: str, *, broker: bool = False, migrate: bool = True) -> st
     os.environ["DJANGO_DEBUG"] = "false"
     os.environ["DJANGO_ALLOWED_HOSTS"] = "127.0.0.1,localhost"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # per-tenant API rate limits (config/throttling.py) would cap a load test at 100 requests/s
+    os.environ.setdefault("FLEETWATCH_API_RATE", "10000000/min")
+    os.environ.setdefault("FLEETWATCH_INGEST_RATE", "10000000/min")
     if broker:
         os.environ["CELERY_BROKER_URL"] = REDIS_URL
         os.environ["CELERY_RESULT_BACKEND"] = REDIS_URL

@@ -61,6 +61,28 @@ def build_bodies(keys, t0_s: int, minutes: int, batch: int, rng) -> tuple[list[b
     return bodies, arrays, n * minutes
 
 
+def profile_request(key: str, body: bytes) -> dict:
+    """One POST through Django's whole stack in-process (middleware, auth, throttling, DRF,
+    the view) with the test client: what the server does besides store_batch, without gunicorn."""
+    from django.test import Client
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.get("/api/v1/rankings", HTTP_AUTHORIZATION=f"Bearer {key}")  # warm: URL conf, middleware, imports
+    client.post("/api/v1/metrics", data=b"{}", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}")
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    profiler.enable()
+    response = client.post("/api/v1/metrics", data=body, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {key}")
+    profiler.disable()
+    seconds = time.perf_counter() - t0
+    if response.status_code != 200:
+        raise RuntimeError(f"in-process POST: {response.status_code} {response.content[:300]!r}")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+    return {"django_request_ms": round(seconds * 1000, 1), "cprofile_top_cumulative": out.getvalue()}
+
+
 def profile_store_batch(tenant, bodies: list[bytes]) -> dict:
     """Stage timings of store_batch (as analytics.views does it) per body, and a cProfile of one."""
     from django.db import transaction
@@ -134,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
         _, key = ApiKey.issue(tenant, "bench")
         keys = [("api", f"node-{i // 10:04d}", f"metric_{i % 10}") for i in range(args.series)]
         per_batch = max(1, args.batch // args.series)
-        prof_minutes = per_batch * args.profile_batches
+        prof_minutes = per_batch * (args.profile_batches + 1)
         now_s = int(time.time()) // 60 * 60
         t0_s = now_s - 60 * (args.points + prof_minutes + 10)
         c.ensure_days(t0_s, now_s)
@@ -177,15 +199,18 @@ def main(argv: list[str] | None = None) -> dict:
               f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}); vs numpy COPY {api_rate / raw_rate['numpy']:.0%}; "
               f"load {load_after}")
 
-        prof = profile_store_batch(tenant, prof_bodies)
+        prof = profile_store_batch(tenant, prof_bodies[:-1])
+        prof.update(profile_request(key, prof_bodies[-1]))
         st = prof["stages_ms"]
         api_ms = c.median(api_lat) * 1000
         print(f"in-process store_batch stages, median of {prof['batches']} fresh {args.batch:,}-point bodies (ms): "
               + ", ".join(f"{k} {v}" for k, v in st.items()))
-        print(f"  HTTP round trip median {api_ms:.0f} ms -> outside store_batch+decode (gunicorn, DRF, auth, "
-              f"body read): ~{api_ms - st.get('total', 0):.0f} ms")
+        print(f"  HTTP round trip median {api_ms:.0f} ms; one POST through Django in-process (test client, "
+              f"no gunicorn) {prof['django_request_ms']} ms; store_batch stages {st.get('total', 0)} ms")
         print("cProfile of one store_batch call (top by own time):")
         print("\n".join(prof["cprofile_top_tottime"].splitlines()[:40]))
+        print("cProfile of one POST through Django in-process (top by cumulative time):")
+        print("\n".join(prof["cprofile_top_cumulative"].splitlines()[:45]))
         result.update({
             "series": args.series, "points_per_series": args.points, "points": total_points, "batch": args.batch,
             "bodies": len(bodies), "gunicorn_workers": args.workers,

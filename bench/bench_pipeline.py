@@ -22,10 +22,12 @@ per core (pipeline series/s / concurrency vs bare series/s).
 Part 2, incremental periodic run: ``--inc-series`` series seeded by ``copy_raw`` with
 the engine's ``history_points`` (+ a few) of one-minute history. A first fit of the
 default engine costs ~0.2 s per series, so fitting 10,000 states would take ~15 min on
-2 cores: instead ``--templates`` (500) distinct simulated series get their watermark
-(``analysed_until``) 5 minutes before the end of the history and one prior incremental
-run through the worker (which fits and stores their states); series k of the measured
-tenant holds template k % 500's values, and gets that template's stored state (cloned
+2 cores: instead ``--templates`` (500) distinct simulated series, with the first-run
+lookback (24 h) plus ``history_points`` of history, get one prior run through the
+worker (their first: no watermark yet, so it analyses the lookback, fits and stores
+each series' state; an incremental run reads only ``history_points``, too few to fit);
+series k of the measured tenant holds template k % 500's values over the
+``history_points`` the periodic run reads, gets that template's stored state (cloned
 row) and the watermark the prior run left. Then 5 new minutes per series by
 ``copy_raw``, and the periodic run (``run_tenant_detection(tenant, None, end)``:
 incremental from each watermark, with the stored states) is timed end to end through
@@ -194,6 +196,7 @@ def part_full_day(worker, args, engine) -> dict:
 
 def part_incremental(worker, args, engine) -> dict:
     import numpy as np
+    from django.conf import settings
     from django.db import connection
 
     from analytics.models import Series
@@ -203,10 +206,12 @@ def part_incremental(worker, args, engine) -> dict:
 
     metrics = DEFAULT_METRICS[:5]
     history = args.history or engine.history_points
-    h = math.ceil((history + 5) / 5) * 5  # points of history, a multiple of the 5-minute window
-    total = h + 5
+    h = math.ceil((history + 5) / 5) * 5  # history points the periodic run reads, a multiple of the 5-minute window
+    lookback = settings.FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS * 60  # a series' first run analyses this much
+    h0 = lookback + h  # template history: what a first run reads
+    total = h0 + 5
     start = datetime(2026, 2, 20, tzinfo=UTC)
-    t_hist_end = start + timedelta(minutes=h)  # the first new point
+    t_hist_end = start + timedelta(minutes=h0)  # the first new point
     end = t_hist_end + timedelta(minutes=5)
     n = args.inc_series
     templates = n if args.templates <= 0 else min(n, math.ceil(args.templates / len(metrics)) * len(metrics))
@@ -216,17 +221,18 @@ def part_incremental(worker, args, engine) -> dict:
     times_ns = fleet.timestamps.astype(np.int64)[:total] * 10**9
     c.ensure_days(int(start.timestamp()), int(start.timestamp()) + total * 60)
 
-    # 1. templates: their own tenant, history, watermark, one prior incremental run through the worker
+    # 1. templates: their own tenant and the whole history; their first run (no watermark yet: it
+    #    analyses the first-run lookback and fits and stores each series' state) through the worker
     tpl_tenant = c.make_tenant("bench-pipeline-tpl")
-    tpl_ids, _ = seed_fleet(tpl_tenant.pk, fleet, 0, h)
-    Series.objects.for_tenant(tpl_tenant.pk).update(analysed_until=t_hist_end - timedelta(minutes=5))
+    tpl_ids, _ = seed_fleet(tpl_tenant.pk, fleet, 0, h0)
     analyze_tables()
     prior = run_and_wait(worker, tpl_tenant.pk, None, t_hist_end, "periodic", args.timeout)
     states = EngineState.objects.for_tenant(tpl_tenant.pk).count()
-    print(f"part 2: prior incremental run over {templates} template series x {h} points (no fitted state yet): "
-          f"{prior['wall_s']:.1f} s; {states} fitted states; load {c.loadavg()}")
+    print(f"part 2: prior run (the first: {lookback} minutes analysed per series) over {templates} template series x "
+          f"{h0} points: {prior['wall_s']:.1f} s; {states} fitted states stored; load {c.loadavg()}")
 
-    # 2. the measured tenant: series k holds template k % templates' values, its state, its watermark
+    # 2. the measured tenant: series k holds template k % templates' values over the history the
+    #    periodic run reads, the template's stored state and the watermark the prior run left
     tenant = c.make_tenant("bench-pipeline-inc")
     keys = [(f"cluster-{k // 1000:02d}", f"node-{k // len(metrics):05d}", metrics[k % len(metrics)]) for k in range(n)]
     ids = resolve_series(tenant.pk, keys)[0].ids
@@ -235,8 +241,8 @@ def part_incremental(worker, args, engine) -> dict:
     chunk = max(1, 2_000_000 // h)
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
-        copy_raw(tenant.pk, np.repeat(ids[a:b], h), np.tile(times_ns[:h], b - a),
-                 tpl_values[tpl_of[a:b], :h].reshape(-1), method="numpy")
+        copy_raw(tenant.pk, np.repeat(ids[a:b], h), np.tile(times_ns[h0 - h:h0], b - a),
+                 tpl_values[tpl_of[a:b], h0 - h:h0].reshape(-1), method="numpy")
     analyze_tables()
     seed_s = time.perf_counter() - t
     Series.objects.for_tenant(tenant.pk).update(analysed_until=t_hist_end)
@@ -256,7 +262,7 @@ def part_incremental(worker, args, engine) -> dict:
           f"cloned from the templates ({state_bytes / 2**20:.0f} MiB stored); load {c.loadavg()}")
 
     # 3. five new minutes per series, then the periodic run, timed end to end
-    copy_raw(tenant.pk, np.repeat(ids, 5), np.tile(times_ns[h:total], n), tpl_values[tpl_of, h:total].reshape(-1),
+    copy_raw(tenant.pk, np.repeat(ids, 5), np.tile(times_ns[h0:total], n), tpl_values[tpl_of, h0:total].reshape(-1),
              method="numpy")
     profile = profile_incremental_batch(tenant.pk, ids[: args.profile_series].tolist(), end, engine)
     timed = run_and_wait(worker, tenant.pk, None, end, "periodic", args.timeout)
@@ -265,7 +271,7 @@ def part_incremental(worker, args, engine) -> dict:
           f"({n / timed['wall_s']:,.0f} series/s; worker CPU {timed['worker_cpu_s']:.1f} s; batch time sum "
           f"{timed['detect_seconds_sum']:.1f} s; points analysed {timed['points_analysed']:,}) "
           f"(target < {TARGET_INCREMENTAL_S:.0f} s: {'met' if met else 'MISSED'}); load {c.loadavg()}")
-    return {"series": n, "templates": templates, "history_points": h, "seeded_points": n * h,
+    return {"series": n, "templates": templates, "history_points": h, "template_history_points": h0, "seeded_points": n * h,
             "seed_s": round(seed_s, 1), "prior_run_templates": prior, "fitted_states": states,
             "state_mib": round(state_bytes / 2**20, 1), "timed_run": timed, "wall_s": round(timed["wall_s"], 2),
             "met": met, "target": f"< {TARGET_INCREMENTAL_S:.0f} s", "profile": profile}

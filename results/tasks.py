@@ -10,6 +10,8 @@ import time
 from datetime import datetime
 
 from celery import Task, chord, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 
 from results import runs
@@ -19,6 +21,7 @@ from tenants import billing
 from tenants.scoping import tenant_scope
 
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+BATCH_SOFT_LIMIT = settings.FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT
 
 
 class TenantTask(Task):
@@ -73,7 +76,7 @@ def run_tenant_detection(tenant_id: int, start: str | None = None, end: str | No
     return run_id
 
 
-@shared_task(**TASK_OPTIONS, soft_time_limit=600, time_limit=660)
+@shared_task(**TASK_OPTIONS, soft_time_limit=BATCH_SOFT_LIMIT, time_limit=BATCH_SOFT_LIMIT + 60)
 def detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[dict]:
     """Fetch, detect, classify, explain and store one batch of series; return each
     series' worst window for the aggregation."""
@@ -81,8 +84,15 @@ def detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[dic
     if run.status != DetectionRun.Status.RUNNING:
         return []  # cancelled or already finished
     started = time.perf_counter()
-    with transaction.atomic():
-        outcome = detect_series_batch(tenant_id, run, series_ids)
+    try:
+        with transaction.atomic():
+            outcome = detect_series_batch(tenant_id, run, series_ids)
+    except SoftTimeLimitExceeded:  # too slow: a retry would be too; fail the run and say why
+        runs.finish(tenant_id, run_id, DetectionRun.Status.FAILED, error=(
+            f"a detection batch of {len(series_ids)} series exceeded the time limit of {BATCH_SOFT_LIMIT} s "
+            "(FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT); its results were rolled back. Raise the limit or "
+            "lower FLEETWATCH_DETECTION_BATCH_SIZE."))
+        raise
     runs.record_progress(
         tenant_id, run_id, series=len(series_ids) - outcome.skipped, skipped=outcome.skipped,
         points=outcome.points, windows=outcome.windows, seconds=time.perf_counter() - started,

@@ -275,8 +275,12 @@ def chart_range(params, now: datetime) -> tuple[datetime, datetime, str, list[st
 
 
 def _parse_time(value: str) -> datetime:
+    """In UTC: Python accepts offsets up to ±24 h, PostgreSQL only up to ±15:59."""
     moment = datetime.fromisoformat(value.strip())
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r}: out of range") from None
 
 
 def resolution_for(span: timedelta) -> str | None:

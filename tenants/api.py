@@ -20,7 +20,7 @@ class TenantScopedMixin:
     ``for_tenant`` sees only the caller's rows. Views read ``self.tenant``.
     Requests are rate-limited per tenant (``config.throttling``)."""
 
-    throttle_classes = [TenantRateThrottle]
+    throttle_classes = (TenantRateThrottle,)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -31,9 +31,9 @@ class TenantScopedMixin:
     def finalize_response(self, request, response, *args, **kwargs):
         scope = getattr(self, "_scope", None)
         if scope is not None:
+            billing.meter_api_request(self.tenant.pk)  # usage: one upsert per authenticated request, in its scope
             self._scope = None
             scope.__exit__(None, None, None)
-            billing.meter_api_request(self.tenant.pk)  # usage: one upsert per authenticated request
         return super().finalize_response(request, response, *args, **kwargs)
 
     def dispatch(self, request, *args, **kwargs):

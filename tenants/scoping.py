@@ -7,6 +7,10 @@ Every tenant-owned model uses ``TenantManager``. A query needs a tenant:
 - ``Model.objects.unscoped()`` or ``with all_tenants(reason)``: the named, explicit way to
   cross tenants (operators' admin, system tasks).
 Anything else raises ``ScopeError`` instead of quietly returning every tenant's rows.
+
+On PostgreSQL the database enforces the same scope (row-level security, ``tenants.rls``):
+entering and leaving a scope switches the thread's connection between the tenant role
+(with ``app.tenant_id`` set) and the login (operator) role.
 """
 
 from __future__ import annotations
@@ -43,11 +47,14 @@ def _tenant_id(tenant: Any) -> int:
 @contextmanager
 def tenant_scope(tenant: Any) -> Iterator[int]:
     """Run a block with one tenant in scope (always reset on exit)."""
-    token = _scope.set(_Scope(_tenant_id(tenant)))
+    tenant_id = _tenant_id(tenant)
+    token = _scope.set(_Scope(tenant_id))
     try:
-        yield _tenant_id(tenant)
+        _rls.sync_connection()
+        yield tenant_id
     finally:
         _scope.reset(token)
+        _rls.sync_connection(exiting=True)
 
 
 @contextmanager
@@ -57,9 +64,11 @@ def all_tenants(reason: str) -> Iterator[None]:
         raise ScopeError("all_tenants: a reason is required")
     token = _scope.set(_Scope(None, reason))
     try:
+        _rls.sync_connection()
         yield
     finally:
         _scope.reset(token)
+        _rls.sync_connection(exiting=True)
 
 
 def current_tenant_id() -> int | None:
@@ -111,3 +120,6 @@ class TenantOwned(models.Model):
 
     class Meta:
         abstract = True
+
+
+from tenants import rls as _rls  # noqa: E402  (after the scope: rls reads it; connects the connection signals)

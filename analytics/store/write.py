@@ -9,6 +9,13 @@ value wins). Points of
 a day that has already been compacted land in the hot table too (its partition, or the
 DEFAULT partition once the day's partition has been dropped); the next compaction
 merges them into the existing chunk, and reads let them override the chunk meanwhile.
+
+Under row-level security (PostgreSQL, inside ``tenant_scope``: see ``tenants.rls``)
+PostgreSQL refuses ``COPY FROM`` into the hot table, so a tenant's batch always goes
+through its staging table: binary COPY into the temporary table (no RLS on it), then
+``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` into the hot table, where the policies'
+WITH CHECK vets every row. Outside any scope (operators, system tasks, benchmarks) the
+direct COPY fast path stays.
 """
 
 from __future__ import annotations
@@ -22,11 +29,15 @@ from django.db import connection, transaction
 from analytics.models import Series
 from analytics.store import counters
 from analytics.store.pg import copy_in, is_postgresql, raw_connection, us_to_datetime
+from tenants import rls
 from tenants.models import Cluster, Node
 from tenants.scoping import ScopeError, _tenant_id
 
 SeriesKey = tuple[str, str, str]  # (cluster name, node name, metric name)
 STAGE_TABLE = "fw_point_stage"
+# The tenant role's own staging table: a temporary table belongs to the role that created
+# it, and one session alternates between the login role and the tenant role.
+TENANT_STAGE_TABLE = "fw_point_stage_tenant"
 
 
 class ResolvedSeries(dict):
@@ -189,40 +200,60 @@ def _owned(tenant_id: int, ids: np.ndarray) -> dict[int, int]:
     return owned
 
 
-def _ensure_stage(cur) -> None:
+def _ensure_stage(cur, table: str = STAGE_TABLE) -> None:
     # Every call: a flag would go stale when the transaction that created it rolls back.
     cur.execute(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGE_TABLE} "
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} "
         "(series_id bigint NOT NULL, ts timestamptz NOT NULL, value double precision NOT NULL) ON COMMIT DELETE ROWS"
     )
+
+
+def _insert_staged(tenant_id: int, columns: list, stage: str, *, try_plain: bool) -> None:
+    """COPY into the staging table, then INSERT ... SELECT into the hot table (RLS, when
+    on, vets every row). ``try_plain``: a plain INSERT first, in a savepoint (the
+    staged rows stay: they were copied before it), and the upsert only if a point
+    exists already: ``ON CONFLICT DO UPDATE`` costs about twice a plain INSERT."""
+    from psycopg import errors
+
+    with raw_connection().cursor() as cur:
+        _ensure_stage(cur, stage)
+        copy_in(cur, stage, ("series_id", "ts", "value"), columns[1:])
+        select = f"INSERT INTO analytics_point (tenant_id, series_id, ts, value) SELECT %s, series_id, ts, value FROM {stage}"
+        inserted = False
+        if try_plain:
+            try:
+                with transaction.atomic():
+                    cur.execute(select, (tenant_id,))
+                inserted = True
+            except errors.UniqueViolation:
+                pass
+        if not inserted:
+            cur.execute(select + " ON CONFLICT (tenant_id, series_id, ts) DO UPDATE SET value = EXCLUDED.value", (tenant_id,))
+        cur.execute(f"DELETE FROM {stage}")  # a second call in this transaction starts empty
 
 
 def _write_postgresql(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
     """Fast path: binary COPY straight into the hot table, in a savepoint. If a point
     exists already (a re-send), COPY fails on the primary key: roll back to the
     savepoint and upsert through the staging table instead (about twice the cost, so
-    only paid by batches that do overwrite)."""
+    only paid by batches that do overwrite).
+
+    In a tenant's scope (row-level security on: COPY into the hot table is refused) the
+    batch goes through the tenant's staging table: COPY there, then a plain
+    ``INSERT ... SELECT`` (the upsert only for a re-send)."""
     from psycopg import errors
 
     columns = [("int8", np.full(len(s), tenant_id, dtype=np.int64)), ("int8", s), ("timestamptz", t), ("float8", v)]
+    if rls.tenant_role_active():
+        _insert_staged(tenant_id, columns, TENANT_STAGE_TABLE, try_plain=True)
+        return
     try:
         with transaction.atomic(), raw_connection().cursor() as cur:
             copy_in(cur, "analytics_point", ("tenant_id", "series_id", "ts", "value"), columns)
         return
     except errors.UniqueViolation:
         pass
-    with raw_connection().cursor() as cur:
-        _ensure_stage(cur)
-        copy_in(cur, STAGE_TABLE, ("series_id", "ts", "value"), columns[1:])
-        cur.execute(
-            f"""
-            INSERT INTO analytics_point (tenant_id, series_id, ts, value)
-            SELECT %s, series_id, ts, value FROM {STAGE_TABLE}
-            ON CONFLICT (tenant_id, series_id, ts) DO UPDATE SET value = EXCLUDED.value
-            """,
-            (tenant_id,),
-        )
-        cur.execute(f"DELETE FROM {STAGE_TABLE}")  # a second call in this transaction starts empty
+    _insert_staged(tenant_id, columns, STAGE_TABLE, try_plain=False)
 
 
 def _write_sqlite(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:

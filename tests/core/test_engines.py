@@ -125,31 +125,54 @@ def test_defaults_are_declared_and_ints_coerce_to_float():
 
 def test_history_points_are_honest():
     adtk = AdtkEngine()
-    # longest look-back: seasonal lag (1 day in points) + two baseline windows (the scale's
-    # residuals need their own rolling median) + largest scale - 2, then the likelihood's
-    # short window - 1 and the suppression span (to see an earlier alarm)
-    assert adtk.history_points == 1440 + 2 * 1000 + 20 - 2 + 4 + 150
-    assert adtk.history_points_for(300.0) == 288 + 2 * 1000 + 20 - 2 + 4 + 150
-    assert AdtkEngine(seasonal="off").history_points == 2 * 1000 + 20 - 2 + 4 + 150
-    # the long likelihood window lives in the fitted state; a refit wants it
-    assert adtk.fit_history_points() >= adtk.params["likelihood_window"] + adtk.history_points
+    # with a state the scores need no context (the state carries every statistic they use);
+    # the context is what explanations look back over: seasonal_level_window (2 h) of points
+    assert adtk.history_points == 120
+    assert adtk.history_points_for(300.0) == 24
+    # a call without a state streams from its first point: the warm-up (seasonal lag + the
+    # seasonal difference's baseline blocks + the likelihood window + one block) and the
+    # explanation profiles' fit_window (14 days)
+    assert adtk.warmup_points_for(60.0) == 1440 + 1000 + 10000 + 50
+    assert adtk.history_points_for_fit() == adtk.fit_history_points() == 14 * DAY
+    assert AdtkEngine(fit_window="1d").history_points_for_fit() == 1440 + 1000 + 10000 + 50
     vector = VectorEngine()
     assert vector.history_points == 7 * DAY + 15
+    assert vector.history_points_for_fit() == vector.history_points  # the base-class default
+
+
+def _tail(series: MetricSeries, lo: int, end: int) -> MetricSeries:
+    return MetricSeries(series.tenant_id, series.cluster_id, series.node_id, series.metric_name,
+                        series.timestamps[lo:end], series.values[lo:end])
 
 
 def test_history_points_of_context_reproduce_a_full_run_with_less_they_do_not():
+    """With a state advanced to the new points, the scores need no context at all; the
+    explanations' expectations need ``history_points`` of it."""
     series, _ = make("level", seed=3)
     engine = AdtkEngine()
-    state = engine.fit(series, end_index=4 * DAY)
-    full = engine.score(series, state)[0].components["deviation"]
+    state0 = engine.fit(series, end_index=4 * DAY)
+    full = engine.score(series, state0)[0]
     end = 4 * DAY + 650
+    state = engine.score(_tail(series, 0, end - 5), state0)[1]  # advanced to end - 5
     for context, equal in ((engine.history_points, True), (engine.history_points // 3, False)):
-        lo = end - 5 - context
-        tail = MetricSeries("t", "c", "n", "cpu", series.timestamps[lo:end], series.values[lo:end])
-        got = engine.score(tail, state)[0].components["deviation"][-5:]
-        assert np.allclose(got, full[end - 5:end], rtol=1e-9, atol=1e-12) is equal
+        got = engine.score(_tail(series, end - 5 - context, end), state)[0]
+        np.testing.assert_allclose(got.scores[-5:], full.scores[end - 5:end], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got.components["deviation"][-5:], full.components["deviation"][end - 5:end],
+                                   rtol=1e-9, atol=1e-12)
+        same = np.allclose(got.seasonal_expected[-5:], full.seasonal_expected[end - 5:end], rtol=1e-9, atol=1e-12)
+        assert same is equal
 
 
+def test_state_is_compact():
+    """The JSON state: one seasonal lag of float32 values (1,440 at one-minute data) plus a
+    few hundred numbers of block summaries; the explanation profile comes on top."""
+    series, _ = make("clean")
+    engine = AdtkEngine()
+    state = engine.fit(series, end_index=4 * DAY)
+    stream = state.stream
+    assert stream.lag == DAY and len(stream.lag_buffer) == DAY
+    assert stream.numbers() <= DAY + 400
+    assert len(json.dumps(stream.to_dict())) < 16_000
 # --- ADTK equivalence -------------------------------------------------------------------
 
 
@@ -229,22 +252,68 @@ def test_scores_are_causal_with_a_state():
 
 
 def test_incremental_scores_equal_a_full_run_with_the_same_state():
-    """Tolerance: exact for spike/level/seasonal; the rolling std of the volatility
-    component accumulates sums, so rounding depends on where the window started."""
+    """Scores of new points given a state equal a full run with the same state however
+    the points are split into calls (to rounding of the likelihood block sums); the
+    state given is not modified, the returned one has advanced."""
     series, _ = make("spike")
     engine = AdtkEngine()
     state = engine.fit(series, end_index=4 * DAY)
+    cursor = state.stream.cursor_ns
     full, _ = engine.score(series, state)
-    new = 5
-    for end in (4 * DAY + 602, 5 * DAY + 300, len(series)):
-        tail = MetricSeries(
-            series.tenant_id, series.cluster_id, series.node_id, series.metric_name,
-            series.timestamps[end - new - engine.history_points:end],
-            series.values[end - new - engine.history_points:end],
-        )
-        inc, state_after = engine.score(tail, state)
-        assert state_after is state
-        np.testing.assert_allclose(inc.scores[-new:], full.scores[end - new:end], rtol=1e-9, atol=1e-12)
+    for lo, end in ((4 * DAY, 4 * DAY + 602), (4 * DAY, len(series))):
+        inc, after = engine.score(_tail(series, lo - engine.history_points, end), state)
+        assert state.stream.cursor_ns == cursor  # not mutated
+        assert after.stream.cursor_ns == series.timestamps.asi8[end - 1]
+        np.testing.assert_allclose(inc.scores[engine.history_points:], full.scores[lo:end], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("step_minutes", [1, 5])
+def test_chained_incremental_runs_equal_the_stateless_full_run(step_minutes):
+    """Production: a state fitted once, then every call gets ``history_points`` of context
+    plus 5 new points and the state stored (JSON) by the previous call. The scores,
+    alarms and streamed statistics equal one stateless full run over the series.
+    Tolerance 1e-6 on scores: the stored state keeps the seasonal lag as float32 around its
+    median (exactly equal in memory, see test_incremental_scores_equal_...)."""
+    rng = np.random.default_rng(11)
+    n = 6 * DAY // step_minutes
+    index = EPOCH + pd.to_timedelta(np.arange(n) * step_minutes, unit="min")
+    minute = (np.arange(n) * step_minutes) % DAY
+    values = 1e4 + 15 * _profile(minute, 14) + rng.normal(0, 1, n)
+    values[n - n // 5] += 25  # a spike and, later, a level shift
+    values[n - n // 10:] += 8
+    series = _series(values, index)
+    engine = AdtkEngine()
+    full, _ = engine.score(series)
+    k = n // 2
+    state = engine.fit(series, end_index=k)
+    scores = []
+    alarms = []
+    for start in range(k, n, 5):
+        end = min(start + 5, n)
+        tail = _tail(series, start - engine.history_points_for(60.0 * step_minutes), end)
+        out = engine.analyse(tail, since=series.timestamps[start].to_pydatetime(),
+                             state=engine.load_state(json.loads(json.dumps(engine.dump_state(state)))))
+        scores.append(out.scored.scores[start - end:])
+        alarms.append(out.scored.alarms[start - end:])
+        state = out.state
+    np.testing.assert_allclose(np.concatenate(scores), full.scores[k:], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(np.concatenate(alarms), full.alarms[k:])
+    assert full.alarms[k:].sum() >= 2
+
+
+def test_postprocess_carry_equals_one_call():
+    engine = AdtkEngine(min_alarm_points=2, confirm_window="3min", suppress="20min")
+    rng = np.random.default_rng(1)
+    scores = np.where(rng.random(600) < 0.05, 0.9, 0.1)
+    ts = _ns(np.arange(600))
+    whole = engine.postprocess(scores, ts, suppress_points=7)
+    carry: dict = {}
+    parts = []
+    for a in range(0, 600, 13):
+        *out, carry = engine.postprocess_carry(scores[a:a + 13], ts[a:a + 13], suppress_points=7, carry=carry)
+        parts.append(out)
+    for i in range(3):
+        np.testing.assert_array_equal(np.concatenate([p[i] for p in parts]), whole[i])
 
 
 def test_state_is_json_and_pickle_able_and_reusable():
@@ -256,6 +325,7 @@ def test_state_is_json_and_pickle_able_and_reusable():
     assert state.seasonal_lag_points == DAY
     assert state.likelihood_ready
     assert state.likelihood_count == min(engine.params["likelihood_window"], 4 * DAY)
+    assert state.stream.cursor_ns == series.timestamps.asi8[4 * DAY - 1]
     assert state.data_end == series.timestamps[4 * DAY - 1].to_pydatetime()
     restored = engine.load_state(json.loads(json.dumps(engine.dump_state(state))))
     assert isinstance(restored, AdtkFittedState)
@@ -263,7 +333,8 @@ def test_state_is_json_and_pickle_able_and_reusable():
     assert VectorEngine().dump_state(None) is None
     again = pickle.loads(pickle.dumps(state))
     base = engine.score(series, state)[0].scores
-    np.testing.assert_allclose(engine.score(series, restored)[0].scores, base, rtol=1e-12)
+    # JSON keeps the seasonal lag as float32 around its median: equal to 1e-6
+    np.testing.assert_allclose(engine.score(series, restored)[0].scores, base, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(engine.score(series, again)[0].scores, base)
 
 
@@ -277,7 +348,9 @@ def test_stale_state_is_refitted_on_points_before_since():
     assert out.state is not old
     assert out.state.data_end == series.timestamps[5 * DAY - 1].to_pydatetime()
     fresh = engine.fit(series, end_index=5 * DAY - 60)  # one hour old
-    assert engine.analyse(series, since=since, state=fresh).state is fresh  # fresh enough: kept
+    kept = engine.analyse(series, since=since, state=fresh).state
+    assert kept.fit_time == fresh.fit_time and kept.data_end == fresh.data_end  # fresh enough: not refitted...
+    assert kept.stream.cursor_ns == series.timestamps.asi8[-1]  # ...but its statistics advanced
 
 
 # --- detection quality -------------------------------------------------------------------

@@ -1,42 +1,57 @@
-"""The ADTK engine ("adtk", the product default): causal, per-series calibrated, fit rarely.
+"""The ADTK engine ("adtk", the product default): causal, per-series calibrated, streamed.
 
 ADTK detectors return labels, and their ``fit`` learns thresholds from the whole series
 it is given, so using them as published would look into the future. This engine keeps
-ADTK's transforms (the hot path re-implements them in numpy/bottleneck; tests check the
-re-implementations equal ADTK's output) and adds what a corpus-wide threshold needs:
-a per-series "anomaly likelihood" and alarm suppression counted in points.
+ADTK's statistics (:meth:`AdtkEngine.deviations` re-implements them exactly in
+numpy/bottleneck; tests check it equals ADTK's transforms) and adds what a corpus-wide
+threshold needs: a per-series "anomaly likelihood" and alarm suppression counted in
+points. The hot path computes the same statistics from **per-block summaries** kept in the
+state, so an incremental call costs in proportion to its new points (below).
 Windows are counted in POINTS (sampling steps differ by an order of magnitude between
 metrics; a "15min" window is 15 points on one metric and less than one on another).
 
-**Components** (``d``: deviation in robust sigmas, all causal), for every point t:
+**Components** (``d``: deviation in robust sigmas, all causal), for every point t. The
+baseline statistics are refreshed every ``block_points`` (B = 50) points from summaries of
+the last ``baseline_points / B`` (20) complete blocks, H = 1000 points:
 
   ============ ================================================================ ==========
-  component    statistic (ADTK transform it equals)                             parameter
+  component    statistic (exact ADTK transform it approximates)                 parameter
   ============ ================================================================ ==========
   level        for each m in ``scales`` (1, 5, 20 points):                      scales,
-               ``|mean(x[t-m+1..t]) - median(x[t-m-H+1..t-m])| / s_m``           baseline_points
-               (``DoubleRollingAggregate(agg=("median", "mean"),                 (H = 1000)
+               ``|mean(x[t-m+1..t]) - med| / s`` with ``med`` = median of the   baseline_points,
+               block medians and ``s`` the scale below, both as in force at      block_points
+               point t-m+1 (so they hold none of the m points)
+               (``DoubleRollingAggregate(agg=("median", "mean"),
                window=(H, m), center=False, diff="diff")``)
-  seasonal     the same on the seasonal difference ``x_t - x_(t-P)``, P = one  seasonal_lag
-               ``seasonal_lag`` in points: ``mean over m points of |sd -
-               median(sd over the H points before)| / s'`` (``Series.diff(P)``,
-               ``RollingAggregate``); on once the data holds
-               ``seasonal_lag_cycles`` (0: from the start) periods, unless "off"
+  seasonal     the same on the seasonal difference ``sd = x_t - x_(t-P)``,     seasonal_lag,
+               P = one ``seasonal_lag`` in points at the step: ``mean over m     seasonal_reference
+               points of |sd - med'| / s'`` (``Series.diff(P)``,
+               ``RollingAggregate``); ``seasonal_reference="time"`` subtracts
+               the last value in the same time-of-period slot instead (aligned
+               on gappy data)
+  spike        ``|x_t - median(x[t-w..t-1])| / s''``, w = ``spike_points`` (5)  spike_points,
+               (ADTK's ``PersistAD``); feeds only the one-point path below      spike_gain
   ============ ================================================================ ==========
 
-  Scales: ``s = max(1.2533 * mean|x - rolling median|`` over the same H past points
-  (``RollingAggregate(agg="median")`` then ``RollingAggregate(agg="mean")``),
-  ``range_floor`` (1%) of that window's range (``max - min``), ``relative_scale_floor``
-  (1e-3) of ``|median|``). The range floor keeps flat, stepped and quantised series from
-  turning ordinary steps into hundreds of sigmas. ``d = max`` over components and scales
-  (each weighted by ``level_weight`` / ``seasonal_weight``; signed by ``direction``).
+  Scales: ``s = max(1.2533 * mean |x - med in force|`` over the blocks, ``range_floor``
+  (1%) of the blocks' range (max of block maxima - min of block minima),
+  ``relative_scale_floor`` (1e-3) of ``|med|``); ``s'`` the same on ``sd`` (range floor
+  of x), ``s''`` on the spike residuals. The range floor keeps flat, stepped and
+  quantised series from turning ordinary steps into hundreds of sigmas.
+  ``d = max`` over level and seasonal components and scales (weighted by
+  ``level_weight`` / ``seasonal_weight``; signed by ``direction``).
 
-**Per-series likelihood** (HTM's anomaly likelihood): ``u = log1p(d)``; the fitted
-state holds ``mu``, ``sd`` = mean and std of ``u`` over the ``likelihood_window`` (10000)
-points before the fit (at least ``likelihood_min_points``, 200); the point's
-``z = (mean(u over the last likelihood_short points) - mu) / (sd / sqrt(likelihood_short))``
-and ``score = calibration.likelihood_to_score(z)`` (``z / (z + 2.8)``: 0.5 at z = 2.8,
-the NAB-optimal operating point, see calibration.py).
+**Per-series likelihood** (HTM's anomaly likelihood): ``u = log1p(d)``; ``mu``, ``sd`` =
+mean and std of ``u`` over the last ``likelihood_window`` (10000) points, from sums kept
+per ``likelihood_block`` (500) points plus the open block, refreshed every
+``likelihood_refresh`` (50) points (scores are 0 until ``likelihood_min_points`` (200)
+and ``min_fit_points`` (200) points were seen);
+``z = (mean(u over the last likelihood_short points) - mu) / (sd / sqrt(likelihood_short))``.
+**One-point path**: with ``us = log1p(spike)`` and its own mean/std over the same window,
+``z = max(z, spike_gain * (us - mean) / std)`` (``spike_gain`` 0.6): an extreme single
+point is not diluted by the ``likelihood_short`` average. ``score =
+calibration.likelihood_to_score(z)`` (``z / (z + 3.8)``: 0.5 at z = 3.8, the NAB-optimal
+operating point, see calibration.py).
 
 **Alarms**: a point alarms at ``score >= threshold`` (0.5; k-of-n via the common
 ``min_alarm_points``); the ``suppress_points`` (150) points after an alarm's first point
@@ -52,25 +67,31 @@ deseasonalised past spike_window``, ``seasonal_expected`` the same over
 ``seasonal_level_window``, and the quoted sigma is learnt by ADTK's
 ``InterQuartileRangeAD(c=3)`` on the spike statistic (IQR / 1.349, floored).
 
-**Fit (rare, on past data only)** -> :class:`~analytics.core.engines.state.AdtkFittedState`:
-sampling step (median spacing), seasonal lag in points, likelihood statistics, seasonal
-profiles and the explanation sigma. ``fit_history_points`` is what a refit wants.
+**State** (:class:`~analytics.core.engines.state.AdtkFittedState`): the explanation fit
+(sampling step, profiles, sigma; refitted when older than ``refit_age`` and the call holds
+``history_points_for_fit`` points) and the streamed scoring statistics
+(:class:`~analytics.core.engines.state.StreamState`: the last P values (1,440 at one-minute
+data, float32 in JSON), 20 block summaries each for x, the seasonal difference and the
+spike residuals, 20 likelihood blocks, tails of 19 points for the m-point means, the
+suppression counter, the last alarm; about 1,840 numbers, ~12 KB of JSON, ~21 KB with the
+explanation profile). The scores do not depend on the explanation fit.
 
-**Full runs without a state** (``score(series)``, what the NAB harness calls) walk the
-series as production would: nothing is scored until ``min_fit_points`` points exist; a
-state fitted on the points before index i scores the following segment; it is refitted
-when the data doubles (early) or when ``refit_age`` (6 h) of data time has passed. Scores are
-strictly causal, fits included. The returned state is fitted on the whole series.
+**Full runs without a state** (``score(series)``, what the NAB harness calls and a run over
+an explicit range does) stream the statistics from the series' first point (the step is
+the median spacing of the first ``min_fit_points`` points) and fit the explanation
+profiles on the past as production would (first after ``min_fit_points`` points, again
+when the data doubles or ``refit_age`` passed). Scores are strictly causal. The returned
+state holds the statistics at the series' end. ``history_points_for_fit`` (14 days at
+one-minute data: ``fit_window``; the scores' warm-up alone is 12,490 points, see
+:meth:`AdtkEngine.warmup_points_for`) is the context such a call wants.
 
-**Incremental runs**: ``score(tail, state)`` where ``tail`` holds ``history_points``
-points before the new ones gives the new points the same scores as
-``score(full_series, state)`` (to rounding of rolling sums, ~1e-12): ``history_points``
-covers the longest look-back (the seasonal lag plus two baseline windows plus the
-largest scale plus the likelihood's short window) plus ``suppress_points`` (to see an
-earlier alarm that suppresses a new point; exact unless alarms chained back further
-than that). The long likelihood window lives in the state, not in the history.
-``analyse``/``detect`` refit a state that is older than ``refit_age`` when the series
-holds enough earlier points.
+**Incremental runs**: ``score(tail, state)`` scores the points of ``tail`` after the
+state's cursor (its last scored point) by advancing a copy of its statistics, and returns
+the advanced state; points at or before the cursor are context (score 0). The scores
+equal those of one call over all the points (to rounding of the likelihood block sums,
+~1e-12; 1e-6 through JSON, whose seasonal lag is float32), so chained 5-point calls
+reproduce a stateless full run. The context ``history_points`` (120 points at one-minute
+data) is only what the explanations look back over (``seasonal_level_window``).
 """
 
 from __future__ import annotations
@@ -111,7 +132,7 @@ _FIT_PARAMS = (
     "seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing", "spike_window",
     "seasonal_level_window", "fit_window", "relative_scale_floor", "baseline_points", "baseline_min_points",
     "scales", "range_floor", "seasonal_lag", "seasonal_lag_cycles", "level_weight", "seasonal_weight", "direction",
-    "likelihood_window", "likelihood_min_points", "likelihood_short", "spike_gain", "block_points", "likelihood_refresh", "likelihood_se",
+    "likelihood_window", "likelihood_min_points", "likelihood_short", "spike_gain", "spike_points", "block_points", "likelihood_refresh", "seasonal_reference",
     "likelihood_block", "min_fit_points",
 )
 
@@ -252,7 +273,8 @@ def _trailing_mean(ext: np.ndarray, m: int, n: int) -> np.ndarray:
     so the result does not depend on where ``ext`` starts (incremental == full)."""
     if m <= 1:
         return ext[len(ext) - n:].copy()
-    w = np.lib.stride_tricks.sliding_window_view(ext[len(ext) - n - m + 1:], m)
+    a = np.ascontiguousarray(ext[len(ext) - n - m + 1:])
+    w = np.lib.stride_tricks.as_strided(a, shape=(n, m), strides=(a.strides[0], a.strides[0]), writeable=False)
     fin = np.isfinite(w)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(fin, w, 0.0).sum(axis=1) / fin.sum(axis=1)
@@ -303,14 +325,16 @@ class AdtkEngine(AnomalyDetectionEngine):
         "likelihood_min_points": Parameter(int, 200, "past points needed before scoring", minimum=2,
                                            maximum=1_000_000),
         "likelihood_short": Parameter(int, 5, "points averaged into the recent surprise", minimum=1, maximum=1000),
-        "spike_gain": Parameter(float, 0.0, "one-point path: z = max(z, spike_gain * (u - mean) / std) lets an "
-                                "extreme single-point surprise through the likelihood_short average (0 = off)",
-                                minimum=0.0, maximum=10.0),
+        "spike_points": Parameter(int, 5, "spike component: a point against the median of this many points before "
+                                  "(0 = off; at most the largest scale - 1)", minimum=0, maximum=1000),
+        "spike_gain": Parameter(float, 0.6, "one-point path: z = max(z, spike_gain * (log1p(spike) - its mean) / "
+                                "its std) lets an extreme single point through the likelihood_short average "
+                                "(0 = off)", minimum=0.0, maximum=10.0),
         "block_points": Parameter(int, 50, "the baseline statistics (medians, scales, range) are refreshed from "
                                   "per-block summaries every this many points", minimum=1, maximum=100_000),
-        "likelihood_se": Parameter(str, "direct", "standard error of the recent surprise: direct (std of the "
-                                   "likelihood_short means themselves) or iid (std of u / sqrt(likelihood_short))",
-                                   choices=("direct", "iid")),
+        "seasonal_reference": Parameter(str, "points", "what the seasonal difference subtracts: time (the last value "
+                                        "in the same step-wide slot of the period, aligned on gappy data) or "
+                                        "points (the value seasonal_lag points earlier)", choices=("time", "points")),
         "likelihood_refresh": Parameter(int, 50, "the likelihood mean and std are refreshed every this many points "
                                         "(likelihood_block must be a multiple)", minimum=1, maximum=1_000_000),
         "likelihood_block": Parameter(int, 500, "points per block of the likelihood window's sums (a multiple of "
@@ -331,8 +355,8 @@ class AdtkEngine(AnomalyDetectionEngine):
         "seasonal_level_window": duration_parameter("2h", "explanations: long baseline of deseasonalised data"),
         # fitting
         "fit_window": duration_parameter("14d", "past data a profile fit uses (weekly seasonality needs 14d)"),
-        "refit_age": duration_parameter("6h", "refit when the state's data is older than this (the likelihood "
-                                        "statistics should follow the series)"),
+        "refit_age": duration_parameter("1d", "refit the explanation profiles when the state's fit is older than "
+                                        "this (the scores do not depend on it: their statistics are streamed)"),
         "min_fit_points": Parameter(int, 200, "points before the first fit; earlier points score 0",
                                     minimum=10, maximum=1_000_000),
     }
@@ -497,12 +521,37 @@ class AdtkEngine(AnomalyDetectionEngine):
         if self.params["seasonal"] != "off" and self.params["seasonal_weight"] > 0:
             p = self.seasonal_lag_points_for(step)
             lag = p if p >= 2 else 0
-        tail = max(self.scale_points()) - 1
+        tail = max(max(self.scale_points()) - 1, self.params["spike_points"])
         return StreamState(
             step_seconds=step, lag=lag, lag_buffer=np.full(lag, np.nan),
             tail_x=np.full(tail, np.nan), tail_dev=np.full(tail, np.nan), tail_stats=np.full((tail, 2), np.nan),
             tail_u=np.full(self.params["likelihood_short"] - 1, np.nan),
         )
+
+    def _slot_reference(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Seasonal reference by time of period: the slot of a point is its offset in
+        the (epoch-aligned) ``seasonal_lag`` period in steps; its reference is the last
+        earlier value seen in the same slot (one period ago on regular data, equal to
+        the ``lag``-point difference; still aligned on gappy or jittered data).
+        ``st.lag_buffer[slot]`` holds the last value per slot."""
+        step_ns = int(round(st.step_seconds * 1e9))
+        slots = ((ts % (st.lag * step_ns)) // step_ns).astype(np.int64)
+        slots = np.minimum(slots, st.lag - 1)
+        order = np.argsort(slots, kind="stable")
+        ss = slots[order]
+        ref_sorted = np.empty(len(x))
+        same = np.zeros(len(x), dtype=bool)
+        same[1:] = ss[1:] == ss[:-1]
+        xs = x[order]
+        ref_sorted[1:] = np.where(same[1:], xs[:-1], np.nan)
+        ref_sorted[~same] = st.lag_buffer[ss[~same]]
+        ref = np.empty(len(x))
+        ref[order] = ref_sorted
+        last = np.ones(len(x), dtype=bool)
+        last[:-1] = ss[1:] != ss[:-1]
+        st.lag_buffer = st.lag_buffer.copy()
+        st.lag_buffer[ss[last]] = xs[last]
+        return ref
 
     def _close_block(self, st: StreamState) -> None:
         """The open block is complete: summarise it into the rings, refresh the stats."""
@@ -510,7 +559,9 @@ class AdtkEngine(AnomalyDetectionEngine):
         bx, bsd = st.open_x, st.open_sd
         base, sbase = st.stats[0], st.stats[2]
         ref = base if math.isfinite(base) else float(np.median(bx))
-        row = [float(np.median(bx)), float(np.abs(bx - ref).sum()), float(len(bx)), float(bx.min()), float(bx.max())]
+        br = st.open_r[np.isfinite(st.open_r)]
+        row = [float(np.median(bx)), float(np.abs(bx - ref).sum()), float(len(bx)), float(bx.min()), float(bx.max()),
+               float(np.abs(br).sum()), float(br.size)]
         st.ring_level = np.vstack([st.ring_level, row])[-k:]
         fin = bsd[np.isfinite(bsd)]
         if fin.size:
@@ -520,10 +571,10 @@ class AdtkEngine(AnomalyDetectionEngine):
         else:
             srow = [math.nan, 0.0, 0.0]
         st.ring_seasonal = np.vstack([st.ring_seasonal, srow])[-k:]
-        st.open_x, st.open_sd = np.zeros(0), np.zeros(0)
+        st.open_x, st.open_sd, st.open_r = np.zeros(0), np.zeros(0), np.zeros(0)
         # refresh
         h_min = self.params["baseline_min_points"]
-        stats = np.full(4, np.nan)
+        stats = np.full(5, np.nan)
         ring = st.ring_level
         cnt = ring[:, 2].sum()
         rng = float(ring[:, 4].max() - ring[:, 3].min())
@@ -531,8 +582,11 @@ class AdtkEngine(AnomalyDetectionEngine):
             med = float(np.median(ring[:, 0]))
             mad = float(ring[:, 1].sum() / cnt)
             stats[0] = med
-            stats[1] = max(MEAN_ABS_TO_SIGMA * mad, self.params["range_floor"] * rng,
-                           self.params["relative_scale_floor"] * abs(med) + 1e-9)
+            floor = max(self.params["range_floor"] * rng, self.params["relative_scale_floor"] * abs(med) + 1e-9)
+            stats[1] = max(MEAN_ABS_TO_SIGMA * mad, floor)
+            rcnt = ring[:, 6].sum()
+            if rcnt >= h_min:
+                stats[4] = max(MEAN_ABS_TO_SIGMA * float(ring[:, 5].sum() / rcnt), floor)
         sring = st.ring_seasonal
         have = sring[:, 2] > 0
         scnt = sring[have, 2].sum()
@@ -551,10 +605,10 @@ class AdtkEngine(AnomalyDetectionEngine):
             mean = tot[0] / tot[2]
             st.lik_mean = float(mean)
             st.lik_std = float(math.sqrt(max(tot[1] / tot[2] - mean * mean, 0.0)))
-            if len(tot) > 3:
-                sm = tot[3] / tot[2]
-                st.lik_short_mean = float(sm)
-                st.lik_short_std = float(math.sqrt(max(tot[4] / tot[2] - sm * sm, 0.0)))
+            smean = tot[3] / tot[2]
+            st.spike_mean = float(smean)
+            st.spike_std = float(math.sqrt(max(tot[4] / tot[2] - smean * smean, 0.0)))
+
 
     def _advance(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
         """Score new points ``x`` (after ``st.cursor_ns``) and advance ``st`` in place.
@@ -570,33 +624,43 @@ class AdtkEngine(AnomalyDetectionEngine):
         # seasonal difference x_t - x_(t - lag), lag in points
         lag = st.lag
         if lag > 0:
-            ext = np.concatenate([st.lag_buffer, x])
-            sd = x - ext[:n]
-            st.lag_buffer = ext[-lag:]
+            if self.params["seasonal_reference"] == "time":
+                sd = x - self._slot_reference(st, ts, x)
+            else:
+                ext = np.concatenate([st.lag_buffer, x])
+                sd = x - ext[:n]
+                st.lag_buffer = ext[-lag:]
             cycles = self.params["seasonal_lag_cycles"]
             if cycles > 0:
                 sd = np.where(g0 + np.arange(n) >= cycles * lag, sd, np.nan)
         else:
             sd = np.full(n, np.nan)
         # statistics in force at each point (refreshed at block boundaries)
-        stats = np.empty((n, 4))
+        # one-point residual against the median of the few points before (ADTK's PersistAD)
+        w = self.params["spike_points"]
+        ext_x = np.concatenate([st.tail_x, x])
+        t = len(st.tail_x)
+        if w > 0:  # median of the w points before each new point (exact: a selection)
+            r = x - bn.move_median(ext_x[t - w:t - 1 + n], w, min_count=1)[w - 1:]
+        else:
+            r = np.full(n, np.nan)
+        stats = np.empty((n, 5))
         i = 0
         while i < n:
             j = min(n, i + b - (g0 + i) % b)
             stats[i:j] = st.stats
             st.open_x = np.concatenate([st.open_x, x[i:j]])
             st.open_sd = np.concatenate([st.open_sd, sd[i:j]])
+            st.open_r = np.concatenate([st.open_r, r[i:j]])
             if (g0 + j) % b == 0:
                 self._close_block(st)
             i = j
-        base, scale, sbase, sscale = stats.T
+        base, scale, sbase, sscale, rscale = stats.T
         with np.errstate(invalid="ignore", divide="ignore"):
             level = np.full(n, np.nan)
-            ext_x = np.concatenate([st.tail_x, x])
             # scale m compares the mean of the last m points with the statistics in force
             # at the first of them (the baseline then holds none of the m points)
             ext_stats = np.concatenate([st.tail_stats, stats[:, :2]])
-            t = len(st.tail_x)
             if self.params["level_weight"] > 0:
                 for m in self.scale_points():
                     bs = ext_stats[t - m + 1:t - m + 1 + n]
@@ -615,9 +679,10 @@ class AdtkEngine(AnomalyDetectionEngine):
             if lag > 0:
                 for m in self.scale_points():
                     seasonal = np.fmax(seasonal, _trailing_mean(ext_dev, m, n) / sscale)
+            signed = np.abs(r) if direction == "both" else (r if direction == "up" else -r)
+            spike = np.fmax(signed, 0.0) / rscale
             d = self.params["level_weight"] * np.nan_to_num(level, nan=0.0)
             d = np.fmax(d, self.params["seasonal_weight"] * np.nan_to_num(seasonal, nan=0.0))
-            d = self._override_d(d, x, st)
             u = np.log1p(np.fmax(d, 0.0))
             ext_u = np.concatenate([st.tail_u, u])
             short = _trailing_mean(ext_u, self.params["likelihood_short"], n)
@@ -630,36 +695,31 @@ class AdtkEngine(AnomalyDetectionEngine):
         sdv = np.empty(n)
         smu = np.empty(n)
         ssd = np.empty(n)
+        us = np.log1p(np.nan_to_num(spike, nan=0.0))
         i = 0
         r = self.params["likelihood_refresh"]
         while i < n:
             j = min(n, i + r - (g0 + i) % r)
             mu[i:j], sdv[i:j] = st.lik_mean, st.lik_std
-            smu[i:j], ssd[i:j] = st.lik_short_mean, st.lik_short_std
-            seg = u[i:j]
-            sh = np.nan_to_num(short[i:j])
-            st.lik_open = st.lik_open + np.array([seg.sum(), (seg * seg).sum(), float(j - i), sh.sum(), (sh * sh).sum()])
+            smu[i:j], ssd[i:j] = st.spike_mean, st.spike_std
+            seg, sseg = u[i:j], us[i:j]
+            st.lik_open = st.lik_open + np.array([seg.sum(), (seg * seg).sum(), float(j - i), sseg.sum(),
+                                                  (sseg * sseg).sum()])
             if (g0 + j) % r == 0:
                 self._refresh_likelihood(st, close=(g0 + j) % lb == 0)
             i = j
         k = self.params["likelihood_short"]
         with np.errstate(invalid="ignore", divide="ignore"):
-            if self.params["likelihood_se"] == "direct":
-                z = (short - smu) / np.fmax(ssd, 1e-6)
-            else:
-                z = (short - mu) / np.fmax(sdv / math.sqrt(k), 1e-6)
+            z = (short - mu) / np.fmax(sdv / math.sqrt(k), 1e-6)
             gain = self.params["spike_gain"]
             if gain > 0:
-                z = np.fmax(z, gain * (u - mu) / np.fmax(sdv, 1e-6))
+                z = np.fmax(z, gain * (us - smu) / np.fmax(ssd, 1e-6))
         z = np.nan_to_num(z, nan=0.0)
         z[g0 + np.arange(n) < self.params["min_fit_points"]] = 0.0
         st.points = g0 + n
         if n:
             st.cursor_ns = int(ts[-1])
-        return {"level": level, "seasonal": seasonal, "d": d, "u": u, "z": z}
-
-    def _override_d(self, d, x, st):  # experiment hook
-        return d
+        return {"level": level, "seasonal": seasonal, "spike": spike, "d": d, "u": u, "z": z}
 
     def _score_stream(
         self, st: StreamState, ts: np.ndarray, x: np.ndarray
@@ -817,7 +877,7 @@ class AdtkEngine(AnomalyDetectionEngine):
         st = state.stream
         return (
             st is not None and state.params == self._fit_fingerprint()
-            and len(st.tail_x) == max(self.scale_points()) - 1 and len(st.tail_u) == self.params["likelihood_short"] - 1
+            and len(st.tail_x) == max(max(self.scale_points()) - 1, self.params["spike_points"]) and len(st.tail_u) == self.params["likelihood_short"] - 1
         )
 
     def score(self, series: MetricSeries, state: AdtkFittedState | None = None) -> tuple[ScoredSeries, Any]:

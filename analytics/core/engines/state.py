@@ -40,13 +40,18 @@ def _unpack(data: Mapping[str, Any]) -> np.ndarray:
     return a + float(data["offset"])
 
 
-def _floats(values: Any) -> list[float | None]:
-    return [_nan_to_none(float(v)) for v in np.asarray(values, dtype=np.float64).ravel()]
+def _floats(values: Any) -> str:
+    """A small float array as JSON: exact float64 bytes, base64 (NaN kept)."""
+    return base64.b64encode(np.ascontiguousarray(values, dtype="<f8").tobytes()).decode("ascii")
 
 
 def _array(values: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    a = np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
+    a = np.frombuffer(base64.b64decode(values), dtype="<f8").astype(np.float64)
     return a.reshape(shape) if shape is not None else a
+
+
+_ARRAYS = ("lag_buffer", "tail_x", "tail_dev", "tail_stats", "tail_u", "open_x", "open_sd", "open_r", "ring_level",
+           "ring_seasonal", "stats", "ring_likelihood", "lik_open")
 
 
 @dataclass
@@ -77,15 +82,16 @@ class StreamState:
     tail_u: np.ndarray = field(default_factory=lambda: np.zeros(0))
     open_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
     open_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    ring_level: np.ndarray = field(default_factory=lambda: np.zeros((0, 5)))
+    open_r: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ring_level: np.ndarray = field(default_factory=lambda: np.zeros((0, 7)))
     ring_seasonal: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
-    stats: np.ndarray = field(default_factory=lambda: np.full(4, np.nan))
+    stats: np.ndarray = field(default_factory=lambda: np.full(5, np.nan))
     ring_likelihood: np.ndarray = field(default_factory=lambda: np.zeros((0, 5)))
     lik_open: np.ndarray = field(default_factory=lambda: np.zeros(5))
     lik_mean: float = math.nan
     lik_std: float = math.nan
-    lik_short_mean: float = math.nan
-    lik_short_std: float = math.nan
+    spike_mean: float = math.nan
+    spike_std: float = math.nan
     since_alarm: int | None = None
     last_alarm_end_ns: int | None = None
     open_alarm: bool = False
@@ -93,17 +99,14 @@ class StreamState:
 
     def copy(self) -> StreamState:
         out = StreamState(**{f: getattr(self, f) for f in self.__dataclass_fields__})
-        for name in ("lag_buffer", "tail_x", "tail_dev", "tail_stats", "tail_u", "open_x", "open_sd", "ring_level",
-                     "ring_seasonal", "stats", "ring_likelihood", "lik_open"):
+        for name in _ARRAYS:
             setattr(out, name, np.array(getattr(self, name), dtype=np.float64, copy=True))
         out.recent_hits_ns = list(self.recent_hits_ns)
         return out
 
     def numbers(self) -> int:
         """How many numbers the state holds (its size, give or take a few scalars)."""
-        return int(sum(np.size(getattr(self, n)) for n in (
-            "lag_buffer", "tail_x", "tail_dev", "tail_stats", "tail_u", "open_x", "open_sd", "ring_level", "ring_seasonal",
-            "stats", "ring_likelihood", "lik_open")) + 8 + len(self.recent_hits_ns))
+        return int(sum(np.size(getattr(self, n)) for n in _ARRAYS)) + 8 + len(self.recent_hits_ns)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +121,7 @@ class StreamState:
             "tail_u": _floats(self.tail_u),
             "open_x": _floats(self.open_x),
             "open_sd": _floats(self.open_sd),
+            "open_r": _floats(self.open_r),
             "ring_level": _floats(self.ring_level),
             "ring_seasonal": _floats(self.ring_seasonal),
             "stats": _floats(self.stats),
@@ -125,8 +129,8 @@ class StreamState:
             "lik_open": _floats(self.lik_open),
             "lik_mean": _nan_to_none(self.lik_mean),
             "lik_std": _nan_to_none(self.lik_std),
-            "lik_short_mean": _nan_to_none(self.lik_short_mean),
-            "lik_short_std": _nan_to_none(self.lik_short_std),
+            "spike_mean": _nan_to_none(self.spike_mean),
+            "spike_std": _nan_to_none(self.spike_std),
             "since_alarm": self.since_alarm,
             "last_alarm_end_ns": self.last_alarm_end_ns,
             "open_alarm": self.open_alarm,
@@ -147,15 +151,16 @@ class StreamState:
             tail_u=_array(data["tail_u"]),
             open_x=_array(data["open_x"]),
             open_sd=_array(data["open_sd"]),
-            ring_level=_array(data["ring_level"], (-1, 5)),
+            open_r=_array(data["open_r"]),
+            ring_level=_array(data["ring_level"], (-1, 7)),
             ring_seasonal=_array(data["ring_seasonal"], (-1, 3)),
             stats=_array(data["stats"]),
             ring_likelihood=_array(data["ring_likelihood"], (-1, 5)),
             lik_open=_array(data["lik_open"]),
             lik_mean=_none_to_nan(data.get("lik_mean")),
             lik_std=_none_to_nan(data.get("lik_std")),
-            lik_short_mean=_none_to_nan(data.get("lik_short_mean")),
-            lik_short_std=_none_to_nan(data.get("lik_short_std")),
+            spike_mean=_none_to_nan(data.get("spike_mean")),
+            spike_std=_none_to_nan(data.get("spike_std")),
             since_alarm=None if data.get("since_alarm") is None else int(data["since_alarm"]),
             last_alarm_end_ns=None if data.get("last_alarm_end_ns") is None else int(data["last_alarm_end_ns"]),
             open_alarm=bool(data.get("open_alarm", False)),
@@ -190,7 +195,7 @@ class SeasonalComponent:
         return {
             "period_seconds": self.period_seconds,
             "step_seconds": self.step_seconds,
-            "profile": [float(v) for v in self.profile],
+            "profile": _pack(self.profile),
             "autocorrelation": self.autocorrelation,
         }
 
@@ -199,7 +204,7 @@ class SeasonalComponent:
         return cls(
             period_seconds=float(data["period_seconds"]),
             step_seconds=float(data["step_seconds"]),
-            profile=np.asarray(data["profile"], dtype=np.float64),
+            profile=_unpack(data["profile"]),
             autocorrelation=float(data["autocorrelation"]),
         )
 

@@ -1,0 +1,38 @@
+"""A detection batch that overruns its soft time limit fails the run with a readable
+reason, on a real worker; it is never left running, and nothing of the batch is kept.
+
+(A worker killed mid-task is covered by tests/integration/test_worker_pipeline.py.)
+The limit is FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT (seconds); 1 s here, with every
+series in one batch (a fresh worker's first batch alone takes several seconds here).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.faults.services import django_python, product_env, start_celery, wait_for
+from tests.faults.test_redis_restart import FINISHED, REQUEST, SETUP, line, run_row
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_batch_over_its_soft_time_limit_fails_the_run_with_a_reason(private_pg, fresh_database, private_redis, tmp_path):
+    db = fresh_database.rsplit("/", 1)[1]
+    env = product_env(fresh_database, private_redis.url(0), FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT=1,
+                      FLEETWATCH_DETECTION_BATCH_SIZE=250)
+    tenant, end = line(django_python(env, SETUP.format(nodes=8).replace("hours=6", "hours=24")), "SETUP")
+    worker = start_celery(env, tmp_path, "worker", "--concurrency", "1", "--pool", "prefork")
+    wait_for(lambda: " ready." in worker.output(100_000), 60, "the worker to be ready")
+    run_id = int(line(django_python(env, REQUEST.format(end=end, tenant=int(tenant))), "RUN")[0])
+
+    status, done, total, _, error = wait_for(
+        lambda: (row := run_row(private_pg, db, run_id))[0] in FINISHED and row, 90, "the run to finish")
+    assert status == "failed", (status, error, worker.output())
+    assert "exceeded the time limit of 1 s" in error and "FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT" in error, error
+    assert (done, total) == (0, 16)
+    stored = private_pg.query("SELECT count(*) FROM results_anomaly WHERE tenant_id = %s", (int(tenant),), dbname=db)[0][0]
+    assert stored == 0  # the batch's transaction was rolled back
+    assert "SoftTimeLimitExceeded" in worker.output(1_000_000)
+    assert worker.alive()
+    print(f"\nrun {run_id}: {status}: {error}")
+    worker.stop()
