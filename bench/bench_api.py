@@ -159,6 +159,48 @@ def measure(port: int, key: str, paths: list[str], connections: int, duration: f
             "statuses": {str(k): v for k, v in statuses.items()}}
 
 
+def profile_endpoints(key: str, paths: dict[str, str], repeat: int = 15) -> dict:
+    """In-process, no gunicorn: per endpoint the median of ``repeat`` requests through the
+    test client, its SQL queries (count, time) and a cProfile of one request."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    out = {}
+    for name, path in paths.items():
+        client.get(path, **auth)  # warm
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            response = client.get(path, **auth)
+            times.append(time.perf_counter() - t)
+        with CaptureQueriesContext(connection) as queries:
+            client.get(path, **auth)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        client.get(path, **auth)
+        profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(r"work/main/(?!\.venv)", 18)
+        sql = sorted(((float(q["time"]), q["sql"][:160]) for q in queries.captured_queries), reverse=True)
+        out[name] = {"path": path, "status": response.status_code, "median_ms": round(c.median(times) * 1000, 1),
+                     "queries": len(sql), "sql_ms": round(sum(t for t, _ in sql) * 1000, 1),
+                     "slowest_sql": [f"{t * 1000:.1f} ms: {q}" for t, q in sql[:4]],
+                     "bytes": len(response.content), "cprofile_project_cumulative": text.getvalue()}
+        print(f"in-process GET {path}: median {out[name]['median_ms']} ms, {len(sql)} SQL queries "
+              f"({out[name]['sql_ms']} ms), {len(response.content):,} bytes")
+        for line in out[name]["slowest_sql"]:
+            print(f"    {line}")
+        print("\n".join(line[:200] for line in text.getvalue().splitlines()[4:30]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="5 s per endpoint")
@@ -199,6 +241,8 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"GET /api/v1/{endpoint}: {r['requests_per_s']:,.0f} req/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
                   f"max {r['max_ms']} ms, errors {r['errors']} ({r['requests']} requests, {args.connections} "
                   f"connections, {args.duration:.0f} s); load {r['load']}")
+        result["in_process"] = profile_endpoints(key, {"rankings": QUERIES["rankings"][0],
+                                                       "anomalies": QUERIES["anomalies"][0]})
     finally:
         if server:
             server.stop()

@@ -394,15 +394,11 @@ def test_seasonal_break_is_found_and_explained_as_seasonal(scored_cases, name):
     assert "daily pattern" in explanation.text
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap: the engine alarms on the first ~3 h of the changed day only (the rolling scale of the "
-    "seasonal difference absorbs the rest), a one-signed stretch the classifier reads as TREND; merging "
-    "episodes closer than merge_gap does not help when there is only one. explain() over the whole day says SEASONAL",
-)
 def test_adtk_detect_labels_part_of_a_moved_peak_seasonal(scored_cases):
-    """detect() merges the on-and-off alarms of a day whose peak moved (episodes closer
-    than ``merge_gap``) into one episode, which the classifier reads as SEASONAL."""
+    """detect() reports a day whose peak moved as one SEASONAL episode: its anomalous
+    blocks do not teach the seasonal baseline (``seasonal_hold``), so it alarms most of
+    the day, and the on-and-off alarms (episodes closer than ``merge_gap``) merge into one
+    episode, which the classifier reads as SEASONAL."""
     series, day, out = scored_cases["adtk", "seasonal"]
     labels = {r.anomaly_label for r in out.results
               if r.is_anomaly and series.timestamps[day.start] <= r.window_start < series.timestamps[day.stop - 1]}

@@ -33,6 +33,9 @@ the last ``baseline_points / B`` (20) complete blocks, H = 1000 points:
                (ADTK's ``PersistAD``); feeds only the one-point path below      spike_gain
   ============ ================================================================ ==========
 
+  A block whose median seasonal deviation exceeds ``seasonal_hold`` (5) seasonal sigmas
+  is left out of the seasonal baseline (for at most one period of consecutive blocks), so
+  a day whose shape changed keeps alarming instead of being learnt within hours.
   Scales: ``s = max(1.2533 * mean |x - med in force|`` over the blocks, ``range_floor``
   (1%) of the blocks' range (max of block maxima - min of block minima),
   ``relative_scale_floor`` (1e-3) of ``|med|``); ``s'`` the same on ``sd`` (range floor
@@ -118,7 +121,12 @@ from analytics.core.engines.base import (
     parse_duration,
 )
 from analytics.core.engines.registry import register_engine
-from analytics.core.engines.state import AdtkFittedState, ComponentScale, SeasonalComponent, StreamState
+from analytics.core.engines.state import (
+    AdtkFittedState,
+    ComponentScale,
+    SeasonalComponent,
+    StreamState,
+)
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"adtk(\..*)?")
 
@@ -132,7 +140,7 @@ _FIT_PARAMS = (
     "seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing", "spike_window",
     "seasonal_level_window", "fit_window", "relative_scale_floor", "baseline_points", "baseline_min_points",
     "scales", "range_floor", "seasonal_lag", "seasonal_lag_cycles", "level_weight", "seasonal_weight", "direction",
-    "likelihood_window", "likelihood_min_points", "likelihood_short", "spike_gain", "spike_points", "block_points", "likelihood_refresh", "seasonal_reference",
+    "likelihood_window", "likelihood_min_points", "likelihood_short", "spike_gain", "spike_points", "block_points", "likelihood_refresh", "seasonal_reference", "seasonal_hold",
     "likelihood_block", "min_fit_points",
 )
 
@@ -332,6 +340,9 @@ class AdtkEngine(AnomalyDetectionEngine):
                                 "(0 = off)", minimum=0.0, maximum=10.0),
         "block_points": Parameter(int, 50, "the baseline statistics (medians, scales, range) are refreshed from "
                                   "per-block summaries every this many points", minimum=1, maximum=100_000),
+        "seasonal_hold": Parameter(float, 5.0, "a block whose median seasonal deviation exceeds this many "
+                                   "seasonal sigmas is left out of the seasonal baseline, for at most one period "
+                                   "(0 = off)", minimum=0.0, maximum=1000.0),
         "seasonal_reference": Parameter(str, "points", "what the seasonal difference subtracts: time (the last value "
                                         "in the same step-wide slot of the period, aligned on gappy data) or "
                                         "points (the value seasonal_lag points earlier)", choices=("time", "points")),
@@ -570,7 +581,15 @@ class AdtkEngine(AnomalyDetectionEngine):
             srow = [smed, float(np.abs(fin - sref).sum()), float(fin.size)]
         else:
             srow = [math.nan, 0.0, 0.0]
-        st.ring_seasonal = np.vstack([st.ring_seasonal, srow])[-k:]
+        hold = self.params["seasonal_hold"]
+        sscale = st.stats[3]
+        if (hold > 0 and fin.size and math.isfinite(sbase) and math.isfinite(sscale)
+                and float(np.median(np.abs(fin - sbase))) > hold * sscale
+                and (st.held_blocks + 1) * len(bx) <= st.lag):
+            st.held_blocks += 1  # an anomalous block does not teach the seasonal baseline (for up to a period)
+        else:
+            st.held_blocks = 0
+            st.ring_seasonal = np.vstack([st.ring_seasonal, srow])[-k:]
         st.open_x, st.open_sd, st.open_r = np.zeros(0), np.zeros(0), np.zeros(0)
         # refresh
         h_min = self.params["baseline_min_points"]
@@ -655,7 +674,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             if (g0 + j) % b == 0:
                 self._close_block(st)
             i = j
-        base, scale, sbase, sscale, rscale = stats.T
+        _, _, sbase, sscale, rscale = stats.T  # the level uses the statistics in force m - 1 points earlier
         with np.errstate(invalid="ignore", divide="ignore"):
             level = np.full(n, np.nan)
             # scale m compares the mean of the last m points with the statistics in force

@@ -92,6 +92,7 @@ class StreamState:
     lik_std: float = math.nan
     spike_mean: float = math.nan
     spike_std: float = math.nan
+    held_blocks: int = 0
     since_alarm: int | None = None
     last_alarm_end_ns: int | None = None
     open_alarm: bool = False
@@ -131,6 +132,7 @@ class StreamState:
             "lik_std": _nan_to_none(self.lik_std),
             "spike_mean": _nan_to_none(self.spike_mean),
             "spike_std": _nan_to_none(self.spike_std),
+            "held_blocks": self.held_blocks,
             "since_alarm": self.since_alarm,
             "last_alarm_end_ns": self.last_alarm_end_ns,
             "open_alarm": self.open_alarm,
@@ -161,6 +163,7 @@ class StreamState:
             lik_std=_none_to_nan(data.get("lik_std")),
             spike_mean=_none_to_nan(data.get("spike_mean")),
             spike_std=_none_to_nan(data.get("spike_std")),
+            held_blocks=int(data.get("held_blocks", 0)),
             since_alarm=None if data.get("since_alarm") is None else int(data["since_alarm"]),
             last_alarm_end_ns=None if data.get("last_alarm_end_ns") is None else int(data["last_alarm_end_ns"]),
             open_alarm=bool(data.get("open_alarm", False)),
