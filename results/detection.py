@@ -43,10 +43,6 @@ class EngineChooser:
         return self._engines[key]
 
 
-def history(engine: AnomalyDetectionEngine) -> timedelta:
-    return timedelta(seconds=engine.history_points * settings.FLEETWATCH_NOMINAL_STEP_SECONDS)
-
-
 @dataclass
 class BatchOutcome:
     summaries: list[dict] = field(default_factory=list)
@@ -71,42 +67,57 @@ def _summary(series: Series, since: datetime, results: list[AnomalyResult], stor
     }
 
 
+def context(engine: AnomalyDetectionEngine, state) -> timedelta:
+    """History to fetch before the first new point: little with a fitted state, a
+    whole fit's worth without one."""
+    points = engine.history_points if state is not None else engine.history_points_for_fit()
+    return timedelta(seconds=points * settings.FLEETWATCH_NOMINAL_STEP_SECONDS)
+
+
+@dataclass
+class _Planned:
+    since: datetime
+    engine: AnomalyDetectionEngine
+    state: object
+
+
 def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]) -> BatchOutcome:
-    """Detect over one batch of series; store anomalies, states and watermarks."""
+    """Detect over one batch of series; store anomalies, states and watermarks.
+
+    Incremental runs reuse and keep each series' fitted state ("fit rarely, detect
+    often"). A run over an explicit range fits on its own history instead: a state
+    fitted on later data would see the future, and the same range must give the same
+    rows however often it is rerun."""
     end = run.range_end
+    incremental = run.range_start is None
     first_run_start = end - timedelta(hours=settings.FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS)
-    rows = {s.pk: s for s in Series.objects.for_tenant(tenant_id).filter(pk__in=series_ids).select_related("node")}
+    rows = {s.pk: s for s in Series.objects.for_tenant(tenant_id).filter(pk__in=series_ids)}
+    saved = {
+        (s.series_id, s.engine): s.state
+        for s in EngineState.objects.for_tenant(tenant_id).filter(series_id__in=series_ids)
+    } if incremental else {}
     choose = EngineChooser(tenant_id)
     outcome = BatchOutcome()
-    plan: dict[int, tuple[datetime, AnomalyDetectionEngine]] = {}
+    plan: dict[int, _Planned] = {}
     for series in rows.values():
         since = run.range_start or series.analysed_until or first_run_start
         if since >= end:
             outcome.skipped += 1
             continue
-        plan[series.pk] = (since, choose(series.metric_name))
+        engine = choose(series.metric_name)
+        state = saved.get((series.pk, engine.name))
+        plan[series.pk] = _Planned(since, engine, engine.load_state(state) if state else None)
     if not plan:
         return outcome
-    fetch_start = min(since - history(engine) for since, engine in plan.values())
-    fetched = get_metric_series_batch(tenant_id, list(plan), fetch_start, end)
-    # Incremental runs reuse and keep each series' fitted state ("fit rarely, detect
-    # often"). A run over an explicit range fits on its own history instead: a state
-    # fitted on later data would see the future, and the same range must give the same
-    # rows however often it is rerun.
-    incremental = run.range_start is None
-    states = {
-        (s.series_id, s.engine): s.state
-        for s in EngineState.objects.for_tenant(tenant_id).filter(series_id__in=list(plan))
-    } if incremental else {}
+    fetch_start = min(p.since - context(p.engine, p.state) for p in plan.values())
     results: list[AnomalyResult] = []
     new_states: list[EngineState] = []
     now = timezone.now()
-    for data in fetched:
+    for data in get_metric_series_batch(tenant_id, list(plan), fetch_start, end):
         series = rows[data.metadata["series_id"]]
-        since, engine = plan[series.pk]
-        data = data.slice(since - history(engine), end)
-        saved = states.get((series.pk, engine.name))
-        output = engine.analyse(data, since=since, state=engine.load_state(saved) if saved else None)
+        p = plan[series.pk]
+        data = data.slice(p.since - context(p.engine, p.state), end)
+        output = p.engine.analyse(data, since=p.since, state=p.state)
         if not output.results:
             outcome.skipped += 1
             continue
@@ -114,10 +125,10 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
         outcome.windows += len(output.results)
         results.extend(output.results)
         anomalies = sum(r.is_anomaly for r in output.results)
-        outcome.summaries.append(_summary(series, since, output.results, anomalies))
-        dumped = engine.dump_state(output.state) if incremental else None
+        outcome.summaries.append(_summary(series, p.since, output.results, anomalies))
+        dumped = p.engine.dump_state(output.state) if incremental else None
         if dumped is not None:
-            new_states.append(EngineState(tenant_id=tenant_id, series_id=series.pk, engine=engine.name, state=dumped, fitted_at=now))
+            new_states.append(EngineState(tenant_id=tenant_id, series_id=series.pk, engine=p.engine.name, state=dumped, fitted_at=now))
     series_keys = {(tenant_id, s.cluster_id, s.node_id, s.metric_name): s.pk for s in rows.values()}
     store_anomaly_results(tenant_id, results, series_keys, run_id=run.pk)
     EngineState.objects.for_tenant(tenant_id).bulk_create(
