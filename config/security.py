@@ -104,7 +104,7 @@ class StatementTimeoutMiddleware:
             return
         try:
             raw.execute("RESET statement_timeout")
-        except Exception:  # noqa: BLE001 - e.g. an aborted transaction: rolled back or closed at request end
+        except Exception:  # e.g. an aborted transaction: rolled back or closed at request end
             logger.debug("could not reset statement_timeout", exc_info=True)
 
     def process_exception(self, request, exception):
