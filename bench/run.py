@@ -209,6 +209,13 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
             add("|" + " ---: |" * len(p["stages_ms"]))
             add("| " + " | ".join(str(v) for v in p["stages_ms"].values()) + " |")
             add("")
+            if "write_points_outside_scope_ms" in p:
+                add(f"The same request in-process through Django's whole stack (test client: middleware, API-key auth, "
+                    f"throttling, DRF, the view; no gunicorn): {p.get('django_request_ms')} ms. `write_points` of one "
+                    f"body outside any tenant scope (the direct-COPY path; inside a tenant scope, as the API runs, "
+                    f"row-level security sends the batch through a staging table and `INSERT ... SELECT`): "
+                    f"{p['write_points_outside_scope_ms']} ms vs {p['stages_ms'].get('write_points')} ms in scope.")
+                add("")
         elif name == "pipeline":
             if fd:
                 add(f"Part 1: {fd['series']:,} series x 1 day ({fd['points']:,} points, simulated fleet with anomalies), "
@@ -224,6 +231,11 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
                 add(f"| pipeline per worker process | {fd['pipeline_series_per_s_per_process']:,} | wall / concurrency |")
                 add(f"| pipeline per worker CPU-second | {fd['pipeline_series_per_worker_cpu_s']} | CPU of the worker's "
                     "process group (excludes PostgreSQL) |")
+                add("")
+                best = min(fd["runs"], key=lambda x: x["wall_s"])
+                add(f"Best run: worker CPU {best['worker_cpu_s']:.1f} s, sum of batch times {best['detect_seconds_sum']:.1f} s "
+                    f"(over {fd['concurrency']} processes), {best['anomalies']} anomalies stored; the in-process fetch of "
+                    f"the same {fd['series']:,} series takes {fd['fetch_in_process_s']} s.")
                 add("")
             if inc:
                 add(f"Part 2: {inc['series']:,} series, {inc['history_points']:,} points of history each "
@@ -254,6 +266,11 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
                 add(f"| GET /api/v1/{ep} | {e['requests_per_s']:,} | {e['p50_ms']} | {e['p99_ms']} | {e['max_ms']} | "
                     f"{e['errors']} | {e['load']} |")
             add("")
+            for ep, e in (d.get("in_process") or {}).items():
+                add(f"In-process (test client, one request at a time, no gunicorn) `GET {e['path']}`: median "
+                    f"{e['median_ms']} ms, {e['queries']} SQL statements through Django's cursor ({e['sql_ms']} ms), "
+                    f"{e['bytes']:,} bytes.")
+                add("")
         elif name == "scaling":
             add("Each row is its own child process; peak RSS is that process's `ru_maxrss` (before the step: after "
                 "imports and data generation). Ingestion: parse_batch + resolve_series + write_points in-process, "
@@ -315,7 +332,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", help="comma-separated names: ingest,pipeline,api,scaling,read,engines,nab,quality")
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--doc", default=str(DOC))
+    parser.add_argument("--from-summary", help="only re-render the document from a run's summary.json (var/bench/<run>/)")
     args = parser.parse_args(argv)
+    if args.from_summary:
+        path = Path(args.from_summary)
+        meta = json.loads((path.parent / "meta.json").read_text())
+        write_doc(json.loads(path.read_text()), meta["quick"], meta["started"], meta["total_s"], Path(args.doc))
+        print(f"wrote {args.doc} from {path}")
+        return {}
 
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
     out_dir = c.LOG_DIR / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -335,6 +359,7 @@ def main(argv: list[str] | None = None) -> dict:
         c._admin_execute(f'DROP DATABASE IF EXISTS "{read_db}" WITH (FORCE)')
     total = time.perf_counter() - t0
     (out_dir / "summary.json").write_text(json.dumps(results, indent=2, default=str))
+    (out_dir / "meta.json").write_text(json.dumps({"quick": args.quick, "started": started, "total_s": total}))
     if not args.no_doc:
         write_doc(results, args.quick, started, total, Path(args.doc))
         print(f"wrote {args.doc}")

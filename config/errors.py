@@ -67,7 +67,18 @@ def database_unavailable(exc: BaseException | None) -> bool:
 
 
 def database_unavailable_body(exc: BaseException) -> dict[str, Any]:
+    """The answer's body; also drops this process's database connections, because an
+    error raised by psycopg directly (the raw COPY and row-level-security paths) does not
+    mark Django's connection as failed, and a persistent connection (CONN_MAX_AGE) would
+    otherwise answer "the connection is closed" to every later request."""
+    from django.db import connections
+
     logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    for conn in connections.all(initialized_only=True):
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - already broken; it is gone either way
+            conn.connection = None
     return error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE.format(cause=type(exc).__name__))
 
 

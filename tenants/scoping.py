@@ -122,4 +122,5 @@ class TenantOwned(models.Model):
         abstract = True
 
 
-from tenants import rls as _rls  # noqa: E402  (after the scope: rls reads it; connects the connection signals)
+# At the end: tenants.rls reads the scope above; importing it connects its connection signals.
+from tenants import rls as _rls
