@@ -184,7 +184,8 @@ def part_full_day(worker, args, engine) -> dict:
           f"worker process; ratio per core {ratio:.0%} (target >= {TARGET_RATIO:.0%}: "
           f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}); unnormalised {pipe_rate / bare_rate:.0%}; "
           f"per CPU-second {cpu_ratio:.0%}")
-    return {"series": n, "points": points, "engine": engine.name, "concurrency": args.concurrency,
+    profile = profile_full_day_batch(tenant.pk, ids[: args.profile_series], day, end)
+    return {"profile": profile, "series": n, "points": points, "engine": engine.name, "concurrency": args.concurrency,
             "bare_series_per_s": round(bare_rate, 1), "bare_series_per_cpu_s": round(n / min(bare_cpu), 1),
             "fetch_in_process_s": round(fetch_s, 2),
             "pipeline_series_per_s": round(pipe_rate, 1), "pipeline_series_per_s_per_process": round(per_core, 1),
@@ -192,6 +193,44 @@ def part_full_day(worker, args, engine) -> dict:
             "ratio_per_core": round(ratio, 3), "ratio_unnormalised": round(pipe_rate / bare_rate, 3),
             "ratio_per_cpu_s": round(cpu_ratio, 3), "runs": runs, "met": ratio >= TARGET_RATIO,
             "target": f">= {TARGET_RATIO:.0%} of bare engine (per core)"}
+
+
+def profile_full_day_batch(tenant_id: int, series_ids: list[int], start: datetime, end: datetime) -> dict:
+    """detect_series_batch of one batch in-process under cProfile (as the worker runs it, in the
+    tenant's scope and a transaction, rolled back afterwards): where a batch's time goes."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import transaction
+
+    from results.detection import detect_series_batch
+    from results.models import DetectionRun
+    from tenants.scoping import tenant_scope
+
+    run = DetectionRun.objects.unscoped().create(tenant_id=tenant_id, trigger="manual", status="running",
+                                                 range_start=start, range_end=end)
+    profiler = cProfile.Profile()
+    t0 = time.perf_counter()
+    with tenant_scope(tenant_id):
+        try:
+            with transaction.atomic():
+                profiler.enable()
+                detect_series_batch(tenant_id, run, series_ids)
+                profiler.disable()
+                seconds = time.perf_counter() - t0
+                raise _Rollback
+        except _Rollback:
+            pass
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(r"work/main/(?!\.venv)|psycopg/connection.py.*wait", 25)
+    print(f"  in-process detect_series_batch of {len(series_ids)} series (cProfile on, rolled back): {seconds:.2f} s")
+    print("\n".join(line[:170] for line in text.getvalue().splitlines()[6:40]))
+    return {"series": len(series_ids), "seconds": round(seconds, 2), "cprofile_project_cumulative": text.getvalue()}
+
+
+class _Rollback(Exception):
+    pass
 
 
 def part_incremental(worker, args, engine) -> dict:

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Count, Max
 
+from analytics.core.explain import format_duration
 from analytics.models import NodeDailyCounter, TenantDailyCounter
 from tenants.models import Node
 
@@ -55,14 +56,7 @@ class NodeHealth:
         age = self.age
         if age is None:
             return f"no points in {LOOKBACK_DAYS} days"
-        seconds = max(0, int(age.total_seconds()))
-        if seconds < 120:
-            return f"{seconds} s"
-        if seconds < 7200:
-            return f"{seconds // 60} min"
-        if seconds < 2 * 86400:
-            return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-        return f"{seconds // 86400} days"
+        return format_duration(max(age, timedelta(0)))
 
 
 @dataclass

@@ -18,28 +18,17 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
+
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("FLEETWATCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
-    """Poll until ``predicate`` is truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def free_port() -> int:

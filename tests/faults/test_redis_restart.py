@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from tests.faults.services import django_python, product_env, start_celery, wait_for
+from tests.faults.services import django_python, product_env, start_celery
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.faults.services import django_python, product_env, start_celery, wait_for
+from tests.faults.services import django_python, product_env, start_celery
+from tests.polling import wait_for
 from tests.faults.test_redis_restart import FINISHED, REQUEST, SETUP, line, run_row
 
 pytestmark = pytest.mark.integration

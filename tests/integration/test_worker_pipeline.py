@@ -8,7 +8,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from results.models import AggregatedScore, Anomaly, DetectionRun
 from results.schedules import detection_entry_name
 from tenants.scoping import tenant_scope
-from tests.integration.processes import wait_for
+from tests.polling import wait_for
 from tests.results.fleet import fleet_now, ingest, make_fleet
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

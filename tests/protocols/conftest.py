@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-
-import pytest
 
 from analytics.models import Point, Series
 
@@ -43,17 +40,6 @@ def read_series(tenant, ids: tuple[int, int], metric: str, start: datetime, end:
     series = get_metric_series(tenant.pk, ids[0], ids[1], metric, start, end)
     return [(ts.to_pydatetime(), float(v)) for ts, v in zip(series.timestamps, series.values, strict=True)]
 
-
-def wait_for(condition: Callable[[], object], *, timeout: float, what: str, interval: float = 0.2):
-    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def free_port() -> int:

@@ -25,8 +25,8 @@ from tests.protocols.conftest import (
     series_ids,
     series_of,
     stored_points,
-    wait_for,
 )
+from tests.polling import wait_for
 
 URL = "/api/v1/prometheus/write"
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", prometheus.STALE_NAN_BITS))[0]
