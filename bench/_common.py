@@ -73,7 +73,7 @@ def median(xs):
 def percentile(sorted_xs: list[float], p: float) -> float:
     if not sorted_xs:
         return float("nan")
-    k = min(len(sorted_xs) - 1, max(0, int(round(p / 100 * (len(sorted_xs) - 1)))))
+    k = min(len(sorted_xs) - 1, max(0, round(p / 100 * (len(sorted_xs) - 1))))
     return sorted_xs[k]
 
 
@@ -113,7 +113,11 @@ def setup_django(name: str, *, broker: bool = False, migrate: bool = True) -> st
     if migrate:
         from django.core.management import call_command
 
-        call_command("migrate", verbosity=0)
+        try:
+            call_command("migrate", verbosity=0)
+        except BaseException:
+            drop_database(url)
+            raise
     return url
 
 
@@ -225,7 +229,7 @@ class Worker:
         peak = 0.0
         try:
             pids = [self.process.pid] + [int(p) for p in subprocess.run(
-                ["pgrep", "-g", str(self.process.pid)], capture_output=True, text=True).stdout.split()]
+                ["pgrep", "-g", str(self.process.pid)], capture_output=True, text=True, check=False).stdout.split()]
         except OSError:
             pids = [self.process.pid]
         for pid in set(pids):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _common as c  # noqa: E402
+from bench import _common as c
 
 QUERIES = {
     "rankings": ["/api/v1/rankings", "/api/v1/rankings?level=node&strategy=weighted&top=50",
@@ -181,7 +181,7 @@ def profile_endpoints(key: str, paths: dict[str, str], repeat: int = 15) -> dict
             times.append(time.perf_counter() - t)
         captured: list[tuple[float, str]] = []
 
-        def timer(execute, sql, params, many, context):
+        def timer(execute, sql, params, many, context, captured=captured):
             t0 = time.perf_counter()
             try:
                 return execute(sql, params, many, context)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _common as c  # noqa: E402
+from bench import _common as c
 
 TARGET_RATIO = 0.40
 
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  write_points of one body outside any tenant scope (direct COPY, no row-level security path): "
               f"{prof['write_points_outside_scope_ms']} ms (inside the scope, median above: {st.get('write_points')} ms)")
         print(f"  HTTP round trip median {api_ms:.0f} ms; one POST through Django in-process (test client, "
-              f"no gunicorn) {prof['django_request_ms']} ms; store_batch stages {st.get('total', 0)} ms")
+              f"no gunicorn, under cProfile) {prof['django_request_ms']} ms; store_batch stages {st.get('total', 0)} ms")
         print("cProfile of one store_batch call (top by own time):")
         print("\n".join(prof["cprofile_top_tottime"].splitlines()[:70]))
         print("cProfile of one POST through Django in-process (top by cumulative time):")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _common as c  # noqa: E402
+from bench import _common as c
 
 
 def main(argv: list[str] | None = None) -> dict:

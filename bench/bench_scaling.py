@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _common as c  # noqa: E402
+from bench import _common as c
 
 HERE = Path(__file__).resolve()
 
@@ -133,7 +133,7 @@ def child_ingest(n: int, points: int, batch: int) -> dict:
 def run_child(kind: str, n: int, points: int, extra: list[str], timeout: float) -> dict:
     cmd = [c.PYTHON, str(HERE), "--child", kind, "--n", str(n), "--child-points", str(points), *extra]
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=c.ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=c.ROOT, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} n={n}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])

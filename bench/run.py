@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import _common as c  # noqa: E402
+from bench import _common as c
 
 NAB_DIR = (c.ROOT / ".." / "shared" / "datasets" / "nab").resolve()
 DOC = c.ROOT / "docs" / "benchmarks.md"
@@ -156,7 +156,7 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
     add("")
     add("| target | measured | result |")
     add("| --- | --- | --- |")
-    ing, pipe, api = r.get("ingest", {}), r.get("pipeline", {}), r.get("api", {})
+    ing, pipe = r.get("ingest", {}), r.get("pipeline", {})
     if ing:
         add(f"| ingestion API >= 40 % of raw COPY | API {ing['api_points_per_s']:,} points/s vs copy_raw "
             f"{ing['raw_copy_write_row_points_per_s']:,} = {ing['ratio']:.0%} (vs numpy COPY "
@@ -211,7 +211,7 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
             add("")
             if "write_points_outside_scope_ms" in p:
                 add(f"The same request in-process through Django's whole stack (test client: middleware, API-key auth, "
-                    f"throttling, DRF, the view; no gunicorn): {p.get('django_request_ms')} ms. `write_points` of one "
+                    f"throttling, DRF, the view; no gunicorn), one request under cProfile (which inflates it): {p.get('django_request_ms')} ms. `write_points` of one "
                     f"body outside any tenant scope (the direct-COPY path; inside a tenant scope, as the API runs, "
                     f"row-level security sends the batch through a staging table and `INSERT ... SELECT`): "
                     f"{p['write_points_outside_scope_ms']} ms vs {p['stages_ms'].get('write_points')} ms in scope.")
