@@ -147,7 +147,7 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
     add(f"- {m['nproc']} CPUs: {m['cpu']}; {m['mem_gib']} GiB memory; Python {m['python']}; PostgreSQL 15, Redis, "
         "all on loopback.")
     loads = "; ".join(f"{k} {v['load_before']} -> {v['load_after']}" for k, v in results.items())
-    add(f"- **Shared machine**: other engineers ran tests at the same time. Load average (1, 5, 15 min) before -> after "
+    add(f"- Load average (1, 5, 15 min) before -> after "
         f"each benchmark: {loads}. A load above 2 on 2 cores means the benchmark got less than the whole machine: "
         "wall-clock figures are pessimistic and noisy. Scripts report best-of or median runs where they repeat, and "
         "the pipeline also per CPU-second of the worker.")
