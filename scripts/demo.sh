@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the embedded default (SQLite, in-process tasks): set up, create the
-# demo tenant, print its API key and a curl line, and serve on http://127.0.0.1:8000.
+# The main job on the embedded default (SQLite, in-process tasks): set up, create the demo
+# tenants, simulate a week, detect, print the logins and an API key, and serve on :8000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
