@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         times.append(time.perf_counter() - t0)
         cpu.append(time.thread_time() - c0)
     print(f"vector score_batch [{batch} x {DAY}], best of 5:", rate(batch, min(times)))
-    print(f"                                 median of 5:", rate(batch, float(np.median(times))))
+    print("                                 median of 5:", rate(batch, float(np.median(times))))
     # CPU time of this thread: excludes time spent waiting for a core on a loaded machine
-    print(f"                       CPU time, best of 5:", rate(batch, min(cpu)))
+    print("                       CPU time, best of 5:", rate(batch, min(cpu)))
     big7 = make_values(rng, batch // 10, 8 * DAY)
     index7 = EPOCH + pd.to_timedelta(np.arange(8 * DAY), unit="min")
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ that sets X-Forwarded-Proto; DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS are requ
 import os
 
 from config.env import ConfigError, env_bool, env_int
-from config.settings import *
+from config.settings import *  # noqa: F403  (production = the defaults + the overrides below)
 
 DEBUG = False
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
@@ -27,4 +27,4 @@ SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_AGE = env_int("DJANGO_SESSION_COOKIE_AGE", 12 * 3600, minimum=60)
-CSRF_TRUSTED_ORIGINS = [f"https://{host.lstrip('.')}" for host in ALLOWED_HOSTS if host != "*"]
+CSRF_TRUSTED_ORIGINS = [f"https://{host.lstrip('.')}" for host in ALLOWED_HOSTS if host != "*"]  # noqa: F405
