@@ -28,22 +28,23 @@ class TenantScopedMixin:
         self._scope = tenant_scope(self.tenant)
         self._scope.__enter__()
 
-    def finalize_response(self, request, response, *args, **kwargs):
+    def _leave_scope(self) -> None:
         scope = getattr(self, "_scope", None)
         if scope is not None:
-            billing.meter_api_request(self.tenant.pk)  # usage: one upsert per authenticated request, in its scope
             self._scope = None
             scope.__exit__(None, None, None)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if getattr(self, "_scope", None) is not None:
+            billing.meter_api_request(self.tenant.pk)  # usage: one upsert per authenticated request, in its scope
+        self._leave_scope()
         return super().finalize_response(request, response, *args, **kwargs)
 
     def dispatch(self, request, *args, **kwargs):
         try:
             return super().dispatch(request, *args, **kwargs)
         finally:  # an unhandled exception skips finalize_response: never leak the scope
-            scope = getattr(self, "_scope", None)
-            if scope is not None:
-                self._scope = None
-                scope.__exit__(None, None, None)
+            self._leave_scope()
 
 
 class TenantAPIView(TenantScopedMixin, APIView):
