@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import orjson
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
 NAME_MAX_LENGTH = 128
@@ -80,30 +81,59 @@ class BatchRejected(ValueError):
 
 @dataclass
 class ParsedBatch:
+    """The valid batch: series keys (and units), then its points in batch order as
+    chunks of (key index, timestamp ns, value) arrays."""
+
     keys: list[SeriesKey] = field(default_factory=list)
     units: dict[SeriesKey, str] = field(default_factory=dict)
-    key_index: list[int] = field(default_factory=list)
-    ts_ns: list[int] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return sum(len(values) for _, _, values in self.chunks)
+
+    def add_chunk(self, key_index, ts_ns, values) -> None:
+        if len(values):
+            self.chunks.append((
+                np.asarray(key_index, dtype=np.int64), np.asarray(ts_ns, dtype=np.int64),
+                np.asarray(values, dtype=np.float64),
+            ))
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return (
-            np.asarray(self.key_index, dtype=np.int64),
-            np.asarray(self.ts_ns, dtype=np.int64),
-            np.asarray(self.values, dtype=np.float64),
-        )
+        if not self.chunks:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+        return tuple(np.concatenate(parts) for parts in zip(*self.chunks, strict=True))  # type: ignore[return-value]
 
 
 def decode_json(body: bytes) -> object:
-    """Decode a body. The NaN/Infinity literals some clients send decode to floats, so
-    the validation can name the point and field instead of failing the whole body."""
+    """Decode a body: orjson (about twice as fast as json on a 10,000-point body), and
+    the standard library for what orjson refuses. That decodes the NaN/Infinity literals
+    some clients send to floats, so the validation can name the point and field instead
+    of failing the whole body, and words the error of a malformed body."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
     try:
         return json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BatchRejected([Problem(None, "body", f"malformed JSON: {exc}")]) from None
+
+
+def name_problem(value: object) -> str | None:
+    """Why ``value`` is not a valid cluster, node or metric name, or None."""
+    if value is None:
+        return "required"
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) > NAME_MAX_LENGTH:
+        return f"longer than {NAME_MAX_LENGTH} characters"
+    if not NAME_RE.fullmatch(value):
+        return "only letters, digits and _ . : - allowed, starting with a letter or digit"
+    return None
+
+
+def unit_is_valid(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= UNIT_MAX_LENGTH and value.isprintable()
 
 
 class _Parser:
@@ -113,27 +143,22 @@ class _Parser:
         self.problems: list[Problem] = []
         self.key_ids: dict[SeriesKey, int] = {}
         self.index = 0
+        self.pending: tuple[list[int], list[int], list[float]] = ([], [], [])  # per-point path, not yet chunked
 
     def problem(self, index: int | None, field: str, reason: str) -> None:
         self.problems.append(Problem(index, field, reason))
 
     def name(self, obj: dict, key: str, path: str, index: int | None) -> str | None:
         value = obj.get(key)
-        if value is None:
-            self.problem(index, f"{path}.{key}", "required")
-        elif not isinstance(value, str):
-            self.problem(index, f"{path}.{key}", "must be a string")
-        elif len(value) > NAME_MAX_LENGTH:
-            self.problem(index, f"{path}.{key}", f"longer than {NAME_MAX_LENGTH} characters")
-        elif not NAME_RE.fullmatch(value):
-            self.problem(index, f"{path}.{key}", "only letters, digits and _ . : - allowed, starting with a letter or digit")
-        else:
-            return value
-        return None
+        reason = name_problem(value)
+        if reason:
+            self.problem(index, f"{path}.{key}", reason)
+            return None
+        return value
 
     def unit(self, obj: dict, path: str, index: int | None) -> str | None:
         value = obj.get("unit", "")
-        if not isinstance(value, str) or len(value) > UNIT_MAX_LENGTH or not value.isprintable():
+        if not unit_is_valid(value):
             self.problem(index, f"{path}.unit", f"must be a printable string of at most {UNIT_MAX_LENGTH} characters")
             return None
         return value
@@ -204,9 +229,65 @@ class _Parser:
 
     def add(self, key_id: int | None, ts: int | None, value: float | None) -> None:
         if key_id is not None and ts is not None and value is not None:
-            self.batch.key_index.append(key_id)
-            self.batch.ts_ns.append(ts)
-            self.batch.values.append(value)
+            key_index, ts_ns, values = self.pending
+            key_index.append(key_id)
+            ts_ns.append(ts)
+            values.append(value)
+
+    def flush(self) -> None:
+        """Chunk the points added one by one, keeping the batch order."""
+        self.batch.add_chunk(*self.pending)
+        self.pending = ([], [], [])
+
+    def numeric_series(self, series: list) -> bool:
+        """The bulk case, checked and converted for the whole list at once: every entry
+        a valid series object whose points are [number, number] pairs of epoch seconds
+        and finite values within the limits. Adds the points and returns True;
+        otherwise adds nothing and returns False, and the per-point path (the
+        reference, which names each problem) takes the list."""
+        entries = []
+        for obj in series:
+            if type(obj) is not dict or not obj.keys() <= SERIES_FIELDS:
+                return False
+            key = (obj.get("cluster"), obj.get("node"), obj.get("metric"))
+            points, unit = obj.get("points"), obj.get("unit", "")
+            if type(points) is not list or not points or not all(type(part) is str for part in (*key, unit)):
+                return False
+            entries.append((key, unit, points))
+        # Names repeat across series (a node's metrics, a cluster's nodes): check each once.
+        if any(map(name_problem, {part for key, _, _ in entries for part in key})):
+            return False
+        if not all(map(unit_is_valid, {unit for _, unit, _ in entries})):
+            return False
+        flat = [pair for _, _, points in entries for pair in points]
+        if not all(type(p) is list and len(p) == 2 for p in flat):
+            return False
+        raw_ts = [p[0] for p in flat]
+        raw_values = [p[1] for p in flat]
+        number = {int, float}  # exact types: bool (an int subclass) is not a number here
+        ts_types = set(map(type, raw_ts))
+        if not ts_types <= number or not set(map(type, raw_values)) <= number:
+            return False
+        try:
+            values = np.array(raw_values, dtype=np.float64)
+            seconds = np.array(raw_ts, dtype=np.int64 if ts_types == {int} else np.float64)
+        except OverflowError:  # an integer beyond int64 or the float range
+            return False
+        low, high = self.limits.min_ts_ns // NS, -(-self.limits.max_ts_ns // NS)
+        if not (np.isfinite(values).all() and np.isfinite(seconds).all()
+                and seconds.min() >= low - 1 and seconds.max() <= high + 1):
+            return False
+        if seconds.dtype == np.int64:
+            ts_ns = seconds * NS
+        else:  # as the per-point path: rounded to microseconds (exact in this range)
+            ts_ns = np.round(seconds * 1_000_000).astype(np.int64) * 1000
+        if ts_ns.min() < self.limits.min_ts_ns or ts_ns.max() > self.limits.max_ts_ns:
+            return False
+        key_ids = [self.key_id(key, unit) for key, unit, _ in entries]
+        self.flush()
+        self.batch.add_chunk(np.repeat(key_ids, [len(points) for _, _, points in entries]), ts_ns, values)
+        self.index += len(flat)
+        return True
 
     def series_key(self, obj: dict, path: str, index: int | None) -> tuple[SeriesKey | None, str | None]:
         cluster = self.name(obj, "cluster", path, index)
@@ -236,6 +317,8 @@ class _Parser:
             self.add(self.key_id(key, unit) if key else None, ts, value)
 
     def series_objects(self, series: list) -> None:
+        if series and self.numeric_series(series):
+            return
         for position, obj in enumerate(series):
             path = f"series[{position}]"
             if not isinstance(obj, dict):
@@ -280,8 +363,9 @@ def parse_batch(payload: object, limits: Limits) -> ParsedBatch:
         )
     parser.point_objects(points)
     parser.series_objects(series)
+    parser.flush()
     if parser.problems:
         raise BatchRejected(parser.problems)
-    if not parser.batch.values:
+    if not len(parser.batch):
         raise BatchRejected([Problem(None, "points", "the batch is empty")])
     return parser.batch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -10,8 +9,8 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from analytics.ingest import NS, BatchRejected, Limits, Problem, decode_json, parse_batch
-from analytics.store.write import record_rejection, resolve_series, write_points
+from analytics.ingest import NS, BatchRejected, Limits, ParsedBatch, Problem, decode_json, parse_batch
+from analytics.store.write import UnknownSeries, record_rejection, resolve_series, write_points
 from config.errors import ApiError
 from config.schema import error_responses
 from tenants import billing, quotas
@@ -74,11 +73,19 @@ def read_body(request) -> bytes:
 def store_batch(tenant, payload: object) -> dict[str, int]:
     """Validate and store a decoded batch for ``tenant``; all or nothing."""
     batch = parse_batch(payload, ingestion_limits(tenant, timezone.now()))
+    try:
+        return _store(tenant, batch)
+    except UnknownSeries:  # an id this process remembered went stale (its series was deleted): resolve afresh
+        return _store(tenant, batch)
+
+
+def _store(tenant, batch: ParsedBatch) -> dict[str, int]:
     key_index, ts_ns, values = batch.arrays()
     with quotas.points_quota(tenant, len(batch)), transaction.atomic():  # over the hard limit: 429, counted
-        series_ids, new_series = resolve_series(tenant.pk, batch.keys, batch.units)
-        accepted = write_points(tenant.pk, series_ids[key_index], ts_ns, values)
-        billing.meter_points(tenant.pk, len(batch), series_ids[key_index])  # usage; the exact quota check
+        resolved, new_series = resolve_series(tenant.pk, batch.keys, batch.units)
+        series_ids = resolved[key_index]
+        accepted = write_points(tenant.pk, series_ids, ts_ns, values)
+        billing.meter_points(tenant.pk, len(batch), series_ids)  # usage; the exact quota check
     return {"accepted": accepted, "new_series": new_series}
 
 

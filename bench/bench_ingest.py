@@ -62,9 +62,9 @@ def build_bodies(keys, t0_s: int, minutes: int, batch: int, rng) -> tuple[list[b
 
 
 def write_outside_scope(tenant, body: bytes) -> float:
-    """write_points of one body outside any tenant scope (the direct-COPY path that
-    operators and system tasks take; inside a tenant scope row-level security routes the
-    batch through a staging table). Series resolved first, not timed."""
+    """write_points of one body outside any tenant scope (the direct-COPY path a login
+    that bypasses row-level security takes; inside a tenant scope the policies refuse
+    COPY and the batch goes by INSERT). Series resolved first, not timed."""
     from django.db import transaction
     from django.utils import timezone
 

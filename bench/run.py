@@ -213,7 +213,7 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
                 add(f"The same request in-process through Django's whole stack (test client: middleware, API-key auth, "
                     f"throttling, DRF, the view; no gunicorn), one request under cProfile (which inflates it): {p.get('django_request_ms')} ms. `write_points` of one "
                     f"body outside any tenant scope (the direct-COPY path; inside a tenant scope, as the API runs, "
-                    f"row-level security sends the batch through a staging table and `INSERT ... SELECT`): "
+                    f"row-level security refuses COPY and the batch goes by `INSERT ... SELECT unnest(...)`): "
                     f"{p['write_points_outside_scope_ms']} ms vs {p['stages_ms'].get('write_points')} ms in scope.")
                 add("")
         elif name == "pipeline":

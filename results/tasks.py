@@ -80,19 +80,36 @@ def run_tenant_detection(tenant_id: int, start: str | None = None, end: str | No
 def detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[dict]:
     """Fetch, detect, classify, explain and store one batch of series; return each
     series' worst window for the aggregation."""
-    run = runs.runs(tenant_id).get(pk=run_id)
-    if run.status != DetectionRun.Status.RUNNING:
-        return []  # cancelled or already finished
-    started = time.perf_counter()
     try:
-        with transaction.atomic():
-            outcome = detect_series_batch(tenant_id, run, series_ids)
-    except SoftTimeLimitExceeded:  # too slow: a retry would be too; fail the run and say why
+        return _detect_batch(tenant_id, run_id, series_ids)
+    except Exception as exc:
+        if not _struck_by_soft_limit(exc):
+            raise
+        # Too slow: a retry would be too. Fail the run and say why.
         runs.finish(tenant_id, run_id, DetectionRun.Status.FAILED, error=(
             f"a detection batch of {len(series_ids)} series exceeded the time limit of {BATCH_SOFT_LIMIT} s "
             "(FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT); its results were rolled back. Raise the limit or "
             "lower FLEETWATCH_DETECTION_BATCH_SIZE."))
         raise
+
+
+def _struck_by_soft_limit(exc: BaseException | None) -> bool:
+    """The soft time limit, raised wherever the task was: itself, or the cause of what it
+    became (during an import, Python wraps it in a RuntimeError, e.g. from __set_name__)."""
+    while exc is not None:
+        if isinstance(exc, SoftTimeLimitExceeded):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[dict]:
+    run = runs.runs(tenant_id).get(pk=run_id)
+    if run.status != DetectionRun.Status.RUNNING:
+        return []  # cancelled or already finished
+    started = time.perf_counter()
+    with transaction.atomic():
+        outcome = detect_series_batch(tenant_id, run, series_ids)
     runs.record_progress(
         tenant_id, run_id, series=len(series_ids) - outcome.skipped, skipped=outcome.skipped,
         points=outcome.points, windows=outcome.windows, seconds=time.perf_counter() - started,

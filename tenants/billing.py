@@ -41,6 +41,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 from django.db import connection
+from django.db.models import Subquery
 
 from tenants.models import Plan, Tenant, UsageDaily, UsageMonth
 from tenants.scoping import _tenant_id
@@ -109,31 +110,41 @@ def bump_daily(tenant_id: int, day: date | None = None, **increments: int) -> No
 
 
 def _activate_series(tenant_id: int, month: date, day: date, series_ids: Sequence[int]) -> tuple[int, int]:
-    """Record that the series got points on ``day``; return (new this day, new this month)."""
-    ids = np.unique(np.asarray(series_ids, dtype=np.int64)).tolist()  # sorted: one lock order for every writer
-    if not ids:
+    """Record that the series got points on ``day``; return (new this day, new this month).
+
+    Series already active on ``day`` are filtered out by a plain read first: the upsert
+    locks every row it matches, even one it then leaves alone."""
+    ids = np.unique(np.asarray(series_ids, dtype=np.int64))  # sorted: one lock order for every writer
+    if not len(ids):
         return 0, 0
+    upsert = """
+        INSERT INTO tenants_seriesactivity (tenant_id, month, series_id, first_day, last_day)
+        {source}
+        ON CONFLICT (tenant_id, month, series_id) DO UPDATE SET last_day = excluded.last_day
+        WHERE tenants_seriesactivity.last_day < excluded.last_day
+        RETURNING first_day
+    """
     if _is_postgresql():
-        source = "SELECT %s, %s, u.id, %s, %s FROM unnest(%s::bigint[]) AS u(id)"
-        ids_param: object = ids
+        from analytics.store.pg import ArrayParam, server_cursor
+
+        source = """
+            SELECT %s, %s, u.id, %s, %s FROM unnest(%s) AS u(id)
+            WHERE NOT EXISTS (SELECT 1 FROM tenants_seriesactivity a
+                              WHERE a.tenant_id = %s AND a.month = %s AND a.series_id = u.id AND a.last_day >= %s)
+            ORDER BY u.id
+        """
+        with server_cursor() as cur:
+            cur.execute(upsert.format(source=source),
+                        [tenant_id, month, day, day, ArrayParam("int8", ids), tenant_id, month, day])
+            firsts = [row[0] for row in cur.fetchall()]
     else:  # SQLite: the ids as one JSON parameter; "WHERE true" keeps the upsert unambiguous
         import json
 
-        source = "SELECT %s, %s, value, %s, %s FROM json_each(%s) WHERE true"
-        ids_param = json.dumps(ids)
-    with connection.cursor() as cur:
-        cur.execute(
-            f"""
-            INSERT INTO tenants_seriesactivity (tenant_id, month, series_id, first_day, last_day)
-            {source}
-            ON CONFLICT (tenant_id, month, series_id) DO UPDATE SET last_day = excluded.last_day
-            WHERE tenants_seriesactivity.last_day < excluded.last_day
-            RETURNING first_day
-            """,
-            [tenant_id, _adapt(month), _adapt(day), _adapt(day), ids_param],
-        )
-        firsts = [str(row[0]) for row in cur.fetchall()]
-    return len(firsts), sum(1 for first in firsts if first == day.isoformat())
+        with connection.cursor() as cur:
+            cur.execute(upsert.format(source="SELECT %s, %s, value, %s, %s FROM json_each(%s) WHERE true"),
+                        [tenant_id, _adapt(month), _adapt(day), _adapt(day), json.dumps(ids.tolist())])
+            firsts = [date.fromisoformat(str(row[0])) for row in cur.fetchall()]
+    return len(firsts), sum(1 for first in firsts if first == day)
 
 
 def meter_points(tenant_id: int, points: int, series_ids: Sequence[int], *, day: date | None = None) -> None:
@@ -176,8 +187,13 @@ def meter_points(tenant_id: int, points: int, series_ids: Sequence[int], *, day:
 def month_points_and_limit(tenant_id: int, month: date | None = None) -> tuple[int, int | None]:
     """(points ingested this month, the plan's hard limit or None): read fresh, no cache."""
     month = month or month_of(today())
-    used = UsageMonth.objects.for_tenant(tenant_id).filter(month=month).values_list("points_ingested", flat=True).first()
-    limit = Plan.objects.filter(tenants=tenant_id).values_list("hard_limit_points_per_month", flat=True).first()
+    row = (
+        Tenant.objects.filter(pk=tenant_id)
+        .annotate(used=Subquery(UsageMonth.objects.for_tenant(tenant_id).filter(month=month).values("points_ingested")))
+        .values_list("used", "plan__hard_limit_points_per_month")
+        .first()
+    )
+    used, limit = row or (None, None)
     return int(used or 0), limit
 
 

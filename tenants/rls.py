@@ -235,10 +235,6 @@ DECLARE
     rel regclass;
     role text;
 BEGIN
-    -- Usually held through PUBLIC already: only granted when missing (needs ownership).
-    IF NOT has_database_privilege('{TENANT_ROLE}', current_database(), 'TEMPORARY') THEN
-        EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO {TENANT_ROLE}', current_database());
-    END IF;
     FOREACH role IN ARRAY ARRAY['{TENANT_ROLE}', '{OPERATOR_ROLE}'] LOOP
         IF NOT has_schema_privilege(role, current_schema(), 'USAGE') THEN
             EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(), role);

@@ -79,6 +79,14 @@ def api_b(key_b) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
+def _forget_series_ids():
+    """Each test starts with an empty series-id memory (it outlives transactions)."""
+    from analytics.store.series_ids import series_id_cache
+
+    series_id_cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def celery_in_process(request):
     """Tasks run in-process unless a test brings a real worker (``integration``)."""
     from config.celery import app

@@ -10,7 +10,8 @@ safe to import before Django's apps are ready):
 
 - ``write.resolve_series(tenant_id, keys, units=None)`` and
   ``write.write_points(tenant_id, series_ids, ts_ns, values)``: one batch, in the
-  caller's transaction; ``write.record_rejection(tenant_id, {reason: points})``;
+  caller's transaction (names resolved once per process: ``series_ids``);
+  ``write.record_rejection(tenant_id, {reason: points})``;
   ``write.copy_raw(...)``: the raw-COPY baseline for benchmarks.
 - ``read.get_metric_series(...)``, ``read.get_metric_series_batch(...)``,
   ``read.series_points(...)``.

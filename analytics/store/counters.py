@@ -7,13 +7,14 @@ it), so the write path upserts it last, just before the caller commits.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
+import numpy as np
 from django.db import connection, transaction
 
 from analytics.models import NodeDailyCounter, TenantDailyCounter
-from analytics.store.pg import is_postgresql, raw_connection
+from analytics.store.pg import ArrayParam, is_postgresql, raw_connection, server_cursor, us_to_datetime
 from tenants.scoping import _tenant_id
 
 
@@ -24,32 +25,30 @@ def today() -> date:
 def add_accepted(
     tenant_id: int,
     points: int,
-    node_ids: Sequence[int],
-    node_points: Sequence[int],
-    node_last: Sequence[datetime],
+    node_ids: np.ndarray,
+    node_points: np.ndarray,
+    node_last_us: np.ndarray,
     *,
     batches: int = 1,
     day: date | None = None,
 ) -> None:
-    """Count ``points`` accepted (and ``batches``) for the tenant, and per node."""
+    """Count ``points`` accepted (and ``batches``) for the tenant, and per node (arrays:
+    node ids, points, newest point in microseconds since the epoch)."""
     day = day or today()
-    order = sorted(range(len(node_ids)), key=lambda i: node_ids[i])  # one lock order for every writer
-    nodes = [int(node_ids[i]) for i in order]
-    counts = [int(node_points[i]) for i in order]
-    lasts = [node_last[i] for i in order]
+    order = np.argsort(node_ids, kind="stable")  # one lock order for every writer
+    nodes, counts, lasts = (np.asarray(a, dtype=np.int64)[order] for a in (node_ids, node_points, node_last_us))
     if is_postgresql():
-        with raw_connection().cursor() as cur:
-            if nodes:
+        with server_cursor() as cur:
+            if len(nodes):
                 cur.execute(
                     """
                     INSERT INTO analytics_nodedailycounter (tenant_id, node_id, day, points_accepted, last_point_at)
-                    SELECT %s, u.node_id, %s, u.n, u.last
-                    FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS u(node_id, n, last)
+                    SELECT %s, u.node_id, %s, u.n, u.last FROM unnest(%s, %s, %s) AS u(node_id, n, last)
                     ON CONFLICT (tenant_id, node_id, day) DO UPDATE SET
                         points_accepted = analytics_nodedailycounter.points_accepted + EXCLUDED.points_accepted,
                         last_point_at = GREATEST(analytics_nodedailycounter.last_point_at, EXCLUDED.last_point_at)
                     """,
-                    (tenant_id, day, nodes, counts, lasts),
+                    (tenant_id, day, ArrayParam("int8", nodes), ArrayParam("int8", counts), ArrayParam("timestamptz", lasts)),
                 )
             cur.execute(
                 """
@@ -65,7 +64,7 @@ def add_accepted(
         return
     ops = connection.ops
     with transaction.atomic(), connection.cursor() as cur:
-        if nodes:
+        if len(nodes):
             cur.executemany(
                 """
                 INSERT INTO analytics_nodedailycounter (tenant_id, node_id, day, points_accepted, last_point_at)
@@ -76,8 +75,8 @@ def add_accepted(
                                         excluded.last_point_at)
                 """,
                 [
-                    (tenant_id, node, ops.adapt_datefield_value(day), n, ops.adapt_datetimefield_value(last))
-                    for node, n, last in zip(nodes, counts, lasts, strict=True)
+                    (tenant_id, node, ops.adapt_datefield_value(day), n, ops.adapt_datetimefield_value(us_to_datetime(last)))
+                    for node, n, last in zip(nodes.tolist(), counts.tolist(), lasts.tolist(), strict=True)
                 ],
             )
         cur.execute(

@@ -66,6 +66,70 @@ def build_copy_payload(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
     return HEADER + records.tobytes() + TRAILER
 
 
+# Binary array parameters: element type oid, array type oid.
+_ARRAY_OIDS = {"int8": (20, 1016), "float8": (701, 1022), "timestamptz": (1184, 1185), "int4": (23, 1007)}
+
+
+class ArrayParam:
+    """A 1-d numpy array sent as one binary PostgreSQL array parameter (``kind`` as in
+    ``build_copy_payload``; ``timestamptz``: int64 microseconds since the Unix epoch).
+
+    Built by numpy like the COPY payload, so a thousand-element parameter costs no Python
+    loop; the text form of a list (what Django's client-side binding sends) costs about
+    1 ms per thousand timestamps. Only cursors that bind on the server send it: use
+    ``server_cursor()``."""
+
+    __slots__ = ("kind", "array")
+
+    def __init__(self, kind: str, array) -> None:
+        self.kind = kind
+        self.array = np.asarray(array)
+
+    def binary(self) -> bytes:
+        element_oid, _ = _ARRAY_OIDS[self.kind]
+        n = len(self.array)
+        if not n:
+            return np.array([0, 0, element_oid], dtype=">i4").tobytes()
+        header = np.array([1, 0, element_oid, n, 1], dtype=">i4").tobytes()
+        width = 4 if self.kind == "int4" else 8
+        items = np.empty(n, dtype=np.dtype([("l", ">i4"), ("v", _WIRE[self.kind])]))
+        items["l"] = width
+        items["v"] = self.array - PG_EPOCH_OFFSET_US if self.kind == "timestamptz" else self.array
+        return header + items.tobytes()
+
+
+def _array_param_dumper():
+    from psycopg import adapt, pq
+
+    class ArrayParamDumper(adapt.Dumper):
+        format = pq.Format.BINARY
+
+        def get_key(self, obj, format):
+            return (ArrayParam, obj.kind)
+
+        def upgrade(self, obj, format):
+            return kind_dumpers[obj.kind](ArrayParam)
+
+        def dump(self, obj):
+            return obj.binary()
+
+    kind_dumpers = {
+        kind: type(f"ArrayParamDumper_{kind}", (ArrayParamDumper,), {"oid": array_oid})
+        for kind, (_, array_oid) in _ARRAY_OIDS.items()
+    }
+    return ArrayParamDumper
+
+
+def server_cursor():
+    """A psycopg cursor on Django's connection (same session and transaction) that binds
+    parameters on the server, so ``ArrayParam`` travels in binary."""
+    import psycopg
+
+    conn = raw_connection()
+    conn.adapters.register_dumper(ArrayParam, _ARRAY_PARAM_DUMPER)  # per connection: each copies the global map
+    return psycopg.Cursor(conn)
+
+
 def copy_in(cursor, table: str, column_names: Sequence[str], columns: Sequence[tuple[str, np.ndarray]]) -> None:
     from psycopg import sql
 
@@ -74,6 +138,9 @@ def copy_in(cursor, table: str, column_names: Sequence[str], columns: Sequence[t
     )
     with cursor.copy(statement) as copy:
         copy.write(build_copy_payload(columns))
+
+
+_ARRAY_PARAM_DUMPER = _array_param_dumper()
 
 
 def fetch_series_arrays(cursor, source, params=None) -> list[tuple[int, int, np.ndarray, np.ndarray]]:

@@ -1,43 +1,38 @@
 """The bulk write path: resolve series names to ids, write points, count.
 
 ``resolve_series`` then ``write_points`` inside one ``transaction.atomic()`` store a
-batch all or nothing. On PostgreSQL the points go by binary COPY (payload built with
-numpy, rows sorted by series and time) straight into the hot table; a batch that
-re-sends stored points instead goes through a temporary staging table and
-``INSERT ... SELECT ... ON CONFLICT DO UPDATE``, so a re-sent point overwrites (last
-value wins). Points of
-a day that has already been compacted land in the hot table too (its partition, or the
-DEFAULT partition once the day's partition has been dropped); the next compaction
-merges them into the existing chunk, and reads let them override the chunk meanwhile.
+batch all or nothing, rows sorted by series and time. New points go into the hot table
+by binary COPY (payload built with numpy) where PostgreSQL allows it: outside any
+tenant scope, for a login role that bypasses row-level security. In a tenant's scope
+(``tenants.rls``) PostgreSQL refuses ``COPY FROM`` into the hot table, so the batch goes
+by ``INSERT ... SELECT`` from three binary array parameters, where the policies' WITH
+CHECK vets every row. A batch that re-sends stored points is upserted (``ON CONFLICT
+DO UPDATE``), so a re-sent point overwrites (last value wins). Points of a day that has
+already been compacted land in the hot table too (its partition, or the DEFAULT
+partition once the day's partition has been dropped); the next compaction merges them
+into the existing chunk, and reads let them override the chunk meanwhile.
 
-Under row-level security (PostgreSQL, inside ``tenant_scope``: see ``tenants.rls``)
-PostgreSQL refuses ``COPY FROM`` into the hot table, so a tenant's batch always goes
-through its staging table: binary COPY into the temporary table (no RLS on it), then
-``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` into the hot table, where the policies'
-WITH CHECK vets every row. Outside any scope (operators, system tasks, benchmarks) the
-direct COPY fast path stays.
+Every other statement of the write path sends its id and time lists as binary arrays
+too (``ArrayParam``): rendering a thousand timestamps as SQL text costs more than
+PostgreSQL's work on them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 
 import numpy as np
 from django.db import connection, transaction
 
 from analytics.models import Series
 from analytics.store import counters
-from analytics.store.pg import copy_in, is_postgresql, raw_connection, us_to_datetime
+from analytics.store.pg import ArrayParam, copy_in, is_postgresql, raw_connection, server_cursor, us_to_datetime
+from analytics.store.series_ids import series_id_cache
 from tenants import rls
 from tenants.models import Cluster, Node
 from tenants.scoping import ScopeError, _tenant_id
 
 SeriesKey = tuple[str, str, str]  # (cluster name, node name, metric name)
-STAGE_TABLE = "fw_point_stage"
-# The tenant role's own staging table: a temporary table belongs to the role that created
-# it, and one session alternates between the login role and the tenant role.
-TENANT_STAGE_TABLE = "fw_point_stage_tenant"
 
 
 class ResolvedSeries(dict):
@@ -54,20 +49,38 @@ class ResolvedSeries(dict):
 
 
 def _lookup(tenant_id: int, keys: set[SeriesKey]) -> dict[SeriesKey, int]:
+    """{key: series id} of the keys that exist. Two indexed lookups (nodes by
+    cluster and node name, then series by node and metric), each selecting a small
+    superset that Python narrows: one plan whatever the tables' statistics say (a single
+    join over the key list was planned badly on tables not analysed yet)."""
     if not keys:
         return {}
-    clusters = {k[0] for k in keys}
-    nodes = {k[1] for k in keys}
-    metrics = {k[2] for k in keys}
-    rows = (
-        Series.objects.for_tenant(tenant_id)
-        .filter(cluster__name__in=clusters, node__name__in=nodes, metric_name__in=metrics)
-        .values_list("id", "cluster__name", "node__name", "metric_name")
-    )
+    pairs = {(c, n) for c, n, _ in keys}
+    nodes = {}
+    for node_id, cluster, node in (
+        Node.objects.for_tenant(tenant_id)
+        .filter(cluster__name__in={c for c, _ in pairs}, name__in={n for _, n in pairs})
+        .values_list("id", "cluster__name", "name")
+    ):
+        if (cluster, node) in pairs:
+            nodes[(cluster, node)] = node_id
+    return _series_on_nodes(tenant_id, keys, nodes)
+
+
+def _series_on_nodes(tenant_id: int, keys: set[SeriesKey], node_ids: Mapping[tuple[str, str], int]) -> dict[SeriesKey, int]:
+    """{key: series id} of the keys whose node is in ``node_ids`` and whose series exists."""
+    names = {node_id: pair for pair, node_id in node_ids.items()}
+    if not names:
+        return {}
     found = {}
-    for series_id, cluster, node, metric in rows:
-        if (cluster, node, metric) in keys:
-            found[(cluster, node, metric)] = series_id
+    for series_id, node_id, metric in (
+        Series.objects.for_tenant(tenant_id)
+        .filter(node_id__in=list(names), metric_name__in={m for _, _, m in keys})
+        .values_list("id", "node_id", "metric_name")
+    ):
+        key = (*names[node_id], metric)
+        if key in keys:
+            found[key] = series_id
     return found
 
 
@@ -116,17 +129,21 @@ def resolve_series(
     created on first sight (a unit, if given, is recorded then).
 
     Returns ({key: id} with ``.ids`` in the order of ``keys``, the number of series
-    created). A handful of queries whatever the batch size: one when every series
-    exists. Race-safe: creation is ``INSERT ... ON CONFLICT DO NOTHING`` then re-select,
-    so concurrent batches naming the same new series both end up with the same id (the
-    count of new series may then count it twice; it is informational).
+    created). Ids this process has resolved before come from its memory
+    (``series_id_cache``); the others cost a handful of queries whatever the batch size: two
+    when every series exists. Race-safe: creation is ``INSERT ... ON CONFLICT DO
+    NOTHING`` then re-select, so concurrent batches naming the same new series both end
+    up with the same id (the count of new series may then count it twice; it is
+    informational).
     """
     tenant_id = _tenant_id(tenant_id)
     ordered = [tuple(k) for k in keys]
     wanted = set(ordered)
     units = units or {}
-    found = _lookup(tenant_id, wanted)
-    missing = wanted - found.keys()
+    found = series_id_cache.lookup(tenant_id, wanted)
+    unknown = wanted - found.keys()
+    fetched = _lookup(tenant_id, unknown)
+    missing = unknown - fetched.keys()
     if missing:
         cluster_ids = _ensure_clusters(tenant_id, {k[0] for k in missing})
         node_ids = _ensure_nodes(tenant_id, {(k[0], k[1]) for k in missing}, cluster_ids)
@@ -143,9 +160,11 @@ def resolve_series(
             ],
             ignore_conflicts=True,
         )
-        found.update(_lookup(tenant_id, missing))
-        if missing - found.keys():  # cannot happen unless rows vanished concurrently
-            raise RuntimeError(f"resolve_series: could not create {sorted(missing - found.keys())[:3]}")
+        fetched.update(_series_on_nodes(tenant_id, missing, node_ids))
+        if missing - fetched.keys():  # cannot happen unless rows vanished concurrently
+            raise RuntimeError(f"resolve_series: could not create {sorted(missing - fetched.keys())[:3]}")
+    series_id_cache.remember_on_commit(tenant_id, fetched)
+    found.update(fetched)
     result = ResolvedSeries((k, found[k]) for k in ordered)
     result.ids = np.fromiter((found[k] for k in ordered), dtype=np.int64, count=len(ordered))
     return result, len(missing)
@@ -176,84 +195,59 @@ def prepare_points(
     return s, t, v
 
 
-def _series_last(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per series (s sorted): ids, newest ts, point count."""
+def _series_last(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per series (s sorted): ids, newest ts."""
     ends = np.flatnonzero(np.append(s[1:] != s[:-1], True))
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    return s[ends], t[ends], ends - starts + 1
+    return s[ends], t[ends]
 
 
-def _owned(tenant_id: int, ids: np.ndarray) -> dict[int, int]:
-    """{series_id: node_id} for the ids; raises if any is not the tenant's."""
-    wanted = [int(i) for i in ids]
-    if is_postgresql():
-        with raw_connection().cursor() as cur:
-            cur.execute(
-                "SELECT id, node_id FROM analytics_series WHERE tenant_id = %s AND id = ANY(%s::bigint[])",
-                (tenant_id, wanted),
-            )
-            owned = dict(cur.fetchall())
-    else:
-        owned = dict(Series.objects.for_tenant(tenant_id).filter(id__in=wanted).values_list("id", "node_id"))
-    if len(owned) != len(wanted):
-        raise ScopeError(f"write_points: {len(wanted) - len(owned)} series id(s) are not tenant {tenant_id}'s")
-    return owned
+class UnknownSeries(ScopeError):
+    """Series ids given to ``write_points`` that are not the tenant's series (any more)."""
 
 
-def _ensure_stage(cur, table: str = STAGE_TABLE) -> None:
-    # Every call: a flag would go stale when the transaction that created it rolls back.
-    cur.execute(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} "
-        "(series_id bigint NOT NULL, ts timestamptz NOT NULL, value double precision NOT NULL) ON COMMIT DELETE ROWS"
-    )
-
-
-def _insert_staged(tenant_id: int, columns: list, stage: str, *, try_plain: bool) -> None:
-    """COPY into the staging table, then INSERT ... SELECT into the hot table (RLS, when
-    on, vets every row). ``try_plain``: a plain INSERT first, in a savepoint (the
-    staged rows stay: they were copied before it), and the upsert only if a point
-    exists already: ``ON CONFLICT DO UPDATE`` costs about twice a plain INSERT."""
-    from psycopg import errors
-
-    with raw_connection().cursor() as cur:
-        _ensure_stage(cur, stage)
-        copy_in(cur, stage, ("series_id", "ts", "value"), columns[1:])
-        select = f"INSERT INTO analytics_point (tenant_id, series_id, ts, value) SELECT %s, series_id, ts, value FROM {stage}"
-        inserted = False
-        if try_plain:
-            try:
-                with transaction.atomic():
-                    cur.execute(select, (tenant_id,))
-                inserted = True
-            except errors.UniqueViolation:
-                pass
-        if not inserted:
-            cur.execute(select + " ON CONFLICT (tenant_id, series_id, ts) DO UPDATE SET value = EXCLUDED.value", (tenant_id,))
-        cur.execute(f"DELETE FROM {stage}")  # a second call in this transaction starts empty
+def _insert_rows(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray, *, upsert: bool) -> None:
+    """``INSERT ... SELECT`` of the points from three binary array parameters (row-level
+    security, when on, vets every row); ``upsert``: a stored point is overwritten."""
+    conflict = " ON CONFLICT (tenant_id, series_id, ts) DO UPDATE SET value = EXCLUDED.value" if upsert else ""
+    with server_cursor() as cur:
+        cur.execute(
+            # unnest() in the select list: zipped like unnest(a, b, c) in FROM, without its row store
+            "INSERT INTO analytics_point (tenant_id, series_id, ts, value) SELECT %s, unnest(%s), unnest(%s), unnest(%s)"
+            + conflict,
+            (tenant_id, ArrayParam("int8", s), ArrayParam("timestamptz", t), ArrayParam("float8", v)),
+        )
 
 
 def _write_postgresql(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
-    """Fast path: binary COPY straight into the hot table, in a savepoint. If a point
-    exists already (a re-send), COPY fails on the primary key: roll back to the
-    savepoint and upsert through the staging table instead (about twice the cost, so
-    only paid by batches that do overwrite).
-
-    In a tenant's scope (row-level security on: COPY into the hot table is refused) the
-    batch goes through the tenant's staging table: COPY there, then a plain
-    ``INSERT ... SELECT`` (the upsert only for a re-send)."""
+    """New points in a savepoint, then, if a point exists already (a re-send: the primary
+    key fails the savepoint), an upsert (about twice the cost, so only paid by batches
+    that do overwrite)."""
     from psycopg import errors
 
-    columns = [("int8", np.full(len(s), tenant_id, dtype=np.int64)), ("int8", s), ("timestamptz", t), ("float8", v)]
-    if rls.tenant_role_active():
-        _insert_staged(tenant_id, columns, TENANT_STAGE_TABLE, try_plain=True)
-        return
     try:
-        with transaction.atomic(), raw_connection().cursor() as cur:
-            copy_in(cur, "analytics_point", ("tenant_id", "series_id", "ts", "value"), columns)
+        with transaction.atomic():
+            _insert_new(tenant_id, s, t, v)
         return
     except errors.UniqueViolation:
         pass
-    _insert_staged(tenant_id, columns, STAGE_TABLE, try_plain=False)
+    _insert_rows(tenant_id, s, t, v, upsert=True)
+
+
+def _insert_new(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
+    """Binary COPY straight into the hot table where PostgreSQL allows it: outside any
+    tenant scope, for a login role that bypasses row-level security. Otherwise (a
+    tenant's scope, or an operator role subject to the policies) a plain ``INSERT``."""
+    from psycopg import errors
+
+    if not rls.tenant_role_active():
+        try:
+            with transaction.atomic(), raw_connection().cursor() as cur:
+                columns = [("int8", np.full(len(s), tenant_id, dtype=np.int64)), ("int8", s), ("timestamptz", t), ("float8", v)]
+                copy_in(cur, "analytics_point", ("tenant_id", "series_id", "ts", "value"), columns)
+            return
+        except errors.FeatureNotSupported:  # "COPY FROM not supported with row-level security"
+            pass
+    _insert_rows(tenant_id, s, t, v, upsert=False)
 
 
 def _write_sqlite(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
@@ -266,36 +260,48 @@ def _write_sqlite(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray) -
         )
 
 
-def _update_last_point(tenant_id: int, ids: np.ndarray, lasts: list[datetime]) -> None:
+def _advance_last_point(tenant_id: int, ids: np.ndarray, lasts_us: np.ndarray) -> dict[int, int]:
+    """Move each series' ``last_point_at`` up to the batch's newest point; returns
+    {series id: node id} of the tenant's series among ``ids``, which is also the check
+    that every id is the tenant's (under row-level security, only its rows can match)."""
     if is_postgresql():
-        with raw_connection().cursor() as cur:
+        with server_cursor() as cur:
             cur.execute(
                 """
-                UPDATE analytics_series AS s SET last_point_at = u.last
-                FROM unnest(%s::bigint[], %s::timestamptz[]) AS u(id, last)
-                WHERE s.id = u.id AND s.tenant_id = %s AND (s.last_point_at IS NULL OR s.last_point_at < u.last)
+                UPDATE analytics_series AS s SET last_point_at = GREATEST(s.last_point_at, u.last)
+                FROM unnest(%s, %s) AS u(id, last)
+                WHERE s.id = u.id AND s.tenant_id = %s
+                RETURNING s.id, s.node_id
                 """,
-                ([int(i) for i in ids], lasts, tenant_id),
+                (ArrayParam("int8", ids), ArrayParam("timestamptz", lasts_us), tenant_id),
             )
-        return
+            return dict(cur.fetchall())
+    owned = dict(Series.objects.for_tenant(tenant_id).filter(id__in=ids.tolist()).values_list("id", "node_id"))
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cur:
         cur.executemany(
             "UPDATE analytics_series SET last_point_at = %s"
             " WHERE id = %s AND tenant_id = %s AND (last_point_at IS NULL OR last_point_at < %s)",
-            [(adapt(last), series_id, tenant_id, adapt(last)) for series_id, last in zip(ids.tolist(), lasts, strict=True)],
+            [(adapt(last), series_id, tenant_id, adapt(last))
+             for series_id, last in zip(ids.tolist(), map(us_to_datetime, lasts_us.tolist()), strict=True)],
         )
+    return owned
 
 
 def write_points(
-    tenant_id: int, series_ids: np.ndarray, ts_ns: np.ndarray, values: np.ndarray, *, count_batch: bool = True
+    tenant_id: int,
+    series_ids: np.ndarray,
+    ts_ns: np.ndarray,
+    values: np.ndarray,
+    *,
+    count_batch: bool = True,
 ) -> int:
     """Store points (int64 series ids, int64 nanoseconds since the epoch, float64 values)
     for the tenant, in the caller's transaction (a savepoint of it).
 
     Timestamps are truncated to microseconds. Within the batch the last occurrence of a
-    (series, ts) wins, and a point already stored is overwritten. Raises ``ScopeError``
-    (writing nothing) if any series id is not the tenant's, ``ValueError`` on
+    (series, ts) wins, and a point already stored is overwritten. Raises ``UnknownSeries``
+    (a ``ScopeError``; writing nothing) if any series id is not the tenant's, ``ValueError`` on
     non-finite values. Updates ``Series.last_point_at`` and the accepted-points counters
     (per tenant and per node, counting every point received), so call it last in the
     transaction: the counter rows are shared by every batch of the tenant.
@@ -305,29 +311,23 @@ def write_points(
     s, t, v = prepare_points(series_ids, ts_ns, values)
     if not len(s):
         return 0
-    ids, lasts_us, _ = _series_last(s, t)
-    received_ids, received = np.unique(np.asarray(series_ids, dtype=np.int64), return_counts=True)  # duplicates count
+    ids, lasts_us = _series_last(s, t)
+    received = np.unique(np.asarray(series_ids, dtype=np.int64), return_counts=True)[1]  # per id of ids; repeats count
     with transaction.atomic():
-        node_of = _owned(tenant_id, ids)
+        node_of = _advance_last_point(tenant_id, ids, lasts_us)
+        if len(node_of) != len(ids):  # the savepoint rolls the update back
+            series_id_cache.forget(tenant_id)  # an id may have come from there
+            raise UnknownSeries(f"write_points: {len(ids) - len(node_of)} series id(s) are not tenant {tenant_id}'s")
         if is_postgresql():
             _write_postgresql(tenant_id, s, t, v)
         else:
             _write_sqlite(tenant_id, s, t, v)
-        lasts = [us_to_datetime(x) for x in lasts_us.tolist()]
-        _update_last_point(tenant_id, ids, lasts)
-        node_points: dict[int, int] = {}
-        node_last: dict[int, datetime] = {}
-        for series_id, n in zip(received_ids.tolist(), received.tolist(), strict=True):
-            node = node_of[series_id]
-            node_points[node] = node_points.get(node, 0) + n
-        for series_id, last in zip(ids.tolist(), lasts, strict=True):
-            node = node_of[series_id]
-            node_last[node] = max(node_last.get(node, last), last)
-        nodes = list(node_points)
-        counters.add_accepted(
-            tenant_id, len(series_ids), nodes, [node_points[n] for n in nodes], [node_last[n] for n in nodes],
-            batches=1 if count_batch else 0,
-        )
+        nodes, slot = np.unique(np.fromiter(map(node_of.__getitem__, ids.tolist()), np.int64, len(ids)), return_inverse=True)
+        node_points = np.zeros(len(nodes), dtype=np.int64)
+        np.add.at(node_points, slot, received)
+        node_last = np.full(len(nodes), np.iinfo(np.int64).min)
+        np.maximum.at(node_last, slot, lasts_us)
+        counters.add_accepted(tenant_id, len(series_ids), nodes, node_points, node_last, batches=1 if count_batch else 0)
     return len(s)
 
 
@@ -363,4 +363,4 @@ def copy_raw(
     return len(values)
 
 
-__all__: Sequence[str] = ["ResolvedSeries", "copy_raw", "prepare_points", "record_rejection", "resolve_series", "write_points"]
+__all__: Sequence[str] = ["ResolvedSeries", "UnknownSeries", "copy_raw", "prepare_points", "record_rejection", "resolve_series", "write_points"]

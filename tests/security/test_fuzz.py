@@ -21,6 +21,7 @@ import os
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 import schemathesis
@@ -44,6 +45,7 @@ from analytics.ingest import (
     BatchRejected,
     Limits,
     ParsedBatch,
+    _Parser,
     parse_batch,
 )
 from analytics.models import Series
@@ -217,6 +219,59 @@ def test_the_parser_accepts_or_rejects_any_near_valid_batch(payload):
 def test_the_parser_survives_a_json_round_trip(payload):
     """What a client can send: the batch as it decodes from JSON text (NaN literals too)."""
     check_parse(json.loads(json.dumps(payload)))
+
+
+# Mostly-valid compact series, so the bulk path is taken and sometimes falls back.
+in_range_seconds = st.integers(min_value=-(-LIMITS.min_ts_ns // NS), max_value=LIMITS.max_ts_ns // NS)
+numeric_value = st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+numeric_pair = st.tuples(
+    in_range_seconds | st.builds(lambda s, ns: s + ns / NS, in_range_seconds, st.integers(0, NS - 1)), numeric_value
+).map(list)
+near_a_limit = st.builds(  # just inside or outside the oldest or newest accepted second
+    lambda s, ns: s + ns / NS, st.sampled_from([LIMITS.min_ts_ns // NS, LIMITS.max_ts_ns // NS]), st.integers(-NS, NS)
+) | st.sampled_from([LIMITS.min_ts_ns // NS - 1, LIMITS.min_ts_ns // NS, LIMITS.max_ts_ns // NS, LIMITS.max_ts_ns // NS + 1])
+odd_point = st.lists(timestamps | values, max_size=3) | st.tuples(near_a_limit, numeric_value).map(list)
+odd_field = st.tuples(st.sampled_from(["cluster", "node", "metric", "unit", "points", "extra"]), names | json_values)
+clean_series = st.fixed_dictionaries(
+    {"cluster": st.sampled_from(["prod", "edge"]), "node": st.sampled_from(["n1", "n2"]),
+     "metric": st.sampled_from(["cpu", "mem"]), "points": st.lists(numeric_pair, min_size=1, max_size=12)},
+    optional={"unit": st.sampled_from(["%", "bytes"])},
+)
+
+
+def spoil(series: list, odd_point, odd_field, at: int) -> list:
+    """The series list with, maybe, one odd point inserted and one field replaced."""
+    if odd_point is not None:
+        points = series[at % len(series)]["points"]
+        points.insert(at % (len(points) + 1), odd_point)
+    if odd_field is not None:
+        series[-at % len(series)][odd_field[0]] = odd_field[1]
+    return series
+
+
+numeric_series = st.builds(
+    spoil, st.lists(clean_series, min_size=1, max_size=4), st.none() | odd_point, st.none() | odd_field, st.integers(0, 50)
+)
+
+
+def parse_outcome(payload: object):
+    try:
+        batch = parse_batch(payload, LIMITS)
+    except BatchRejected as rejected:
+        return "rejected", rejected.status, rejected.problems
+    return "accepted", batch.keys, batch.units, [a.tolist() for a in batch.arrays()]
+
+
+@given(numeric_series, st.lists(point, max_size=3))
+@settings(max_examples=800, deadline=None, database=None)
+def test_the_bulk_path_agrees_with_the_per_point_path(series_list, point_list):
+    """``numeric_series`` converts the whole series list at once; the per-point path is the
+    reference: same points in the same order, or the same problems."""
+    payload = {"points": point_list, "series": series_list}
+    fast = parse_outcome(payload)
+    with patch.object(_Parser, "numeric_series", lambda self, series: False):
+        reference = parse_outcome(payload)
+    assert fast == reference
 
 
 @pytest.mark.parametrize("raw", [1e303, -1e303, 10**400, "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])

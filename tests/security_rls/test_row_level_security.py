@@ -222,6 +222,23 @@ def test_copy_into_the_hot_table_is_refused_but_ingestion_works(seeded, tenant_a
 
 
 @pytest.mark.django_db
+def test_an_operator_role_subject_to_the_policies_ingests_without_copy(seeded, tenant_a):
+    """Outside any scope the write path COPYs straight into the hot table, which only a
+    role that bypasses RLS may do; a non-superuser operator login falls back to INSERT."""
+    sid = seeded[tenant_a.pk]["series"].pk
+    ts = ns(D0 + timedelta(hours=3)) + np.arange(50, dtype=np.int64) * 1_000_000_000
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(f"SET LOCAL ROLE {rls.OPERATOR_ROLE}")
+        assert write_points(tenant_a.pk, np.full(50, sid), ts, np.ones(50)) == 50
+        assert write_points(tenant_a.pk, np.full(50, sid), ts, np.full(50, 3.0)) == 50  # a re-send: upserted
+        stored = Point.objects.unscoped().filter(series_id=sid, ts__gte=D0 + timedelta(hours=3))
+        assert sorted(stored.values_list("value", flat=True)) == [3.0] * 50
+        transaction.set_rollback(True)
+    assert_operator_state()
+
+
+@pytest.mark.django_db
 def test_ingestion_routes_into_a_partition_created_later(seeded, tenant_a):
     from analytics.store.partitions import create_partition, partition_name
 

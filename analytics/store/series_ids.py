@@ -1,0 +1,65 @@
+"""The write path's process-local memory of series ids by name.
+
+Agents send the same series batch after batch, and resolving 1,000 names costs two
+indexed queries (3 to 4 ms of a 10,000-point batch), so each process remembers the ids
+it has resolved. Nothing trusts an entry alone:
+
+- entries are added only once the transaction that found or created them has
+  committed (a rolled-back creation leaves no id behind);
+- ``write_points`` checks every id it writes in the same transaction (its
+  ``last_point_at`` update returns the tenant's rows it found, under row-level
+  security). An entry gone stale (an operator deleted the series, its node or its
+  cluster) fails the batch with ``UnknownSeries``, which forgets the tenant's entries;
+  ``store_batch`` then retries once, resolving from the database.
+
+Bounded by ``FLEETWATCH_SERIES_ID_CACHE`` entries: past it, it starts over empty (the
+simplest bound; refilling costs one lookup per batch and series).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from django.conf import settings
+from django.db import transaction
+
+SeriesKey = tuple[str, str, str]  # (cluster name, node name, metric name)
+
+
+class SeriesIdCache:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._ids: dict[int, dict[SeriesKey, int]] = {}
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def lookup(self, tenant_id: int, keys: Iterable[SeriesKey]) -> dict[SeriesKey, int]:
+        known = self._ids.get(tenant_id)
+        if not known:
+            return {}
+        return {key: known[key] for key in keys if key in known}
+
+    def remember_on_commit(self, tenant_id: int, ids: Mapping[SeriesKey, int]) -> None:
+        if ids and self.max_entries:
+            ids = dict(ids)
+            transaction.on_commit(lambda: self._add(tenant_id, ids))
+
+    def _add(self, tenant_id: int, ids: dict[SeriesKey, int]) -> None:
+        if self._size + len(ids) > self.max_entries:
+            self.clear()
+        known = self._ids.setdefault(tenant_id, {})
+        before = len(known)
+        known.update(ids)
+        self._size += len(known) - before
+
+    def forget(self, tenant_id: int) -> None:
+        self._size -= len(self._ids.pop(tenant_id, {}))
+
+    def clear(self) -> None:
+        self._ids.clear()
+        self._size = 0
+
+
+series_id_cache = SeriesIdCache(settings.FLEETWATCH_SERIES_ID_CACHE)
