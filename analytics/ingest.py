@@ -260,10 +260,9 @@ class _Parser:
         if not all(map(unit_is_valid, {unit for _, unit, _ in entries})):
             return False
         flat = [pair for _, _, points in entries for pair in points]
-        if not all(type(p) is list and len(p) == 2 for p in flat):
+        if set(map(type, flat)) != {list} or set(map(len, flat)) != {2}:
             return False
-        raw_ts = [p[0] for p in flat]
-        raw_values = [p[1] for p in flat]
+        raw_ts, raw_values = zip(*flat)
         number = {int, float}  # exact types: bool (an int subclass) is not a number here
         ts_types = set(map(type, raw_ts))
         if not ts_types <= number or not set(map(type, raw_values)) <= number:

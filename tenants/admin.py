@@ -184,16 +184,29 @@ class MembershipAdmin(TenantOwnedAdmin):
     search_fields = ("user__username", "user__email")
 
 
+class NamedByAgentsAdmin(TenantOwnedAdmin):
+    """Clusters and nodes are named by the agents that send points: the names (and where
+    a node belongs) are their identity, fixed once created. Ingestion remembers series ids
+    by these names (analytics/store/series_ids.py); a rename would split a series."""
+
+    identity_fields: tuple[str, ...] = ()
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), *(self.identity_fields if obj else ()))
+
+
 @admin.register(Cluster)
-class ClusterAdmin(TenantOwnedAdmin):
+class ClusterAdmin(NamedByAgentsAdmin):
     list_display = ("name", "tenant", "created_at")
     search_fields = ("name",)
+    identity_fields = ("tenant", "name")
 
 
 @admin.register(Node)
-class NodeAdmin(TenantOwnedAdmin):
+class NodeAdmin(NamedByAgentsAdmin):
     list_display = ("name", "cluster", "tenant", "created_at")
     search_fields = ("name",)
+    identity_fields = ("tenant", "cluster", "name")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("cluster")

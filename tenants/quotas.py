@@ -2,10 +2,11 @@
 
 ``store_batch`` wraps its transaction in ``points_quota(tenant_id, n)``:
 
-1. on entry, a cheap unlocked pre-check (two indexed single-row reads: the month's
-   points and the plan's limit, read fresh on every batch, so a plan changed in the
-   admin applies to the next batch): a batch that cannot fit is refused before anything
-   is written;
+1. on entry, a cheap unlocked pre-check (one query: the month's points and the plan's
+   limit, read fresh on every batch, so a plan changed in the admin applies to the next
+   batch): a batch that cannot fit is refused before anything is written. Skipped when
+   the plan loaded with the request (the API key's tenant, read fresh per request) has
+   no hard limit;
 2. the authoritative check is ``tenants.billing.meter_points`` at the end of the
    transaction: one conditional upsert of the month row that adds the batch only if the
    total stays within the limit. Concurrent batches serialise on that row and each
@@ -57,7 +58,9 @@ def check_points(tenant_id: int, points: int) -> None:
 def points_quota(tenant, points: int) -> Iterator[None]:
     """Pre-check on entry; turn a ``QuotaExceeded`` from the metering upsert into the 429."""
     tenant_id = _tenant_id(tenant)
-    check_points(tenant_id, points)
+    plan = getattr(tenant, "plan", None)  # as loaded with this request's API key
+    if plan is None or plan.hard_limit_points_per_month is not None:  # an unlimited plan has nothing to pre-check
+        check_points(tenant_id, points)
     try:
         yield
     except QuotaExceeded as exceeded:

@@ -84,6 +84,8 @@ class ArrayParam:
     def __init__(self, kind: str, array) -> None:
         self.kind = kind
         self.array = np.asarray(array)
+        if kind != "float8" and len(self.array) and not np.issubdtype(self.array.dtype, np.integer):
+            raise TypeError(f"ArrayParam({kind!r}): expected integers, got {self.array.dtype}")  # no silent truncation
 
     def binary(self) -> bytes:
         element_oid, _ = _ARRAY_OIDS[self.kind]

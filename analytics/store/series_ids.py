@@ -2,7 +2,9 @@
 
 Agents send the same series batch after batch, and resolving 1,000 names costs two
 indexed queries (3 to 4 ms of a 10,000-point batch), so each process remembers the ids
-it has resolved. Nothing trusts an entry alone:
+it has resolved. Names are a series' identity, never changed once created (the admin
+shows cluster and node names read-only; a series' own fields are not editable at all).
+Nothing trusts an entry alone:
 
 - entries are added only once the transaction that found or created them has
   committed (a rolled-back creation leaves no id behind);

@@ -268,14 +268,20 @@ def _advance_last_point(tenant_id: int, ids: np.ndarray, lasts_us: np.ndarray) -
         with server_cursor() as cur:
             cur.execute(
                 """
-                UPDATE analytics_series AS s SET last_point_at = GREATEST(s.last_point_at, u.last)
+                UPDATE analytics_series AS s SET last_point_at = u.last
                 FROM unnest(%s, %s) AS u(id, last)
-                WHERE s.id = u.id AND s.tenant_id = %s
+                WHERE s.id = u.id AND s.tenant_id = %s AND (s.last_point_at IS NULL OR s.last_point_at < u.last)
                 RETURNING s.id, s.node_id
                 """,
                 (ArrayParam("int8", ids), ArrayParam("timestamptz", lasts_us), tenant_id),
             )
-            return dict(cur.fetchall())
+            owned = dict(cur.fetchall())
+            if len(owned) < len(ids):  # not moved forward (a re-send, a backfill), or not the tenant's
+                rest = ids[~np.isin(ids, np.fromiter(owned, np.int64, len(owned)))]
+                cur.execute("SELECT id, node_id FROM analytics_series WHERE tenant_id = %s AND id = ANY(%s)",
+                            (tenant_id, ArrayParam("int8", rest)))
+                owned.update(cur.fetchall())
+            return owned
     owned = dict(Series.objects.for_tenant(tenant_id).filter(id__in=ids.tolist()).values_list("id", "node_id"))
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cur:

@@ -83,6 +83,21 @@ def test_read_only_models_cannot_be_added_or_changed(staff_client, seeded, tenan
     assert staff_client.post(f"/admin/analytics/series/{series.pk}/delete/", {"post": "yes"}).status_code == 403
 
 
+def test_cluster_and_node_names_cannot_be_changed(staff_client, seeded, tenant_a, tenant_b):
+    """Agents address series by these names (ingestion remembers ids by them)."""
+    from tenants.models import Cluster, Node
+
+    node = Node.objects.unscoped().get(tenant=tenant_a, name="node-1")
+    other = Cluster.objects.unscoped().create(tenant=tenant_a, name="edge")
+    form = staff_client.get(f"/admin/tenants/node/{node.pk}/change/").content.decode()
+    assert 'name="name"' not in form and 'name="cluster"' not in form and 'name="tenant"' not in form
+    staff_client.post(f"/admin/tenants/node/{node.pk}/change/", {"name": "renamed", "cluster": other.pk, "tenant": tenant_b.pk})
+    staff_client.post(f"/admin/tenants/cluster/{node.cluster_id}/change/", {"name": "renamed", "tenant": tenant_b.pk})
+    node.refresh_from_db()
+    assert (node.name, node.cluster_id, node.tenant_id, node.cluster.name) == ("node-1", node.cluster_id, tenant_a.pk, "prod")
+    assert 'name="name"' in staff_client.get("/admin/tenants/cluster/add/").content.decode()  # named when created
+
+
 @pytest.mark.parametrize("path", ["/admin/", "/admin/tenants/tenant/", "/admin/results/detectionrun/"])
 def test_tenant_users_cannot_open_the_admin(client, owner, tenant_a, path):
     client.force_login(owner)

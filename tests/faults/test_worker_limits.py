@@ -14,10 +14,10 @@ import signal
 import psycopg
 import pytest
 
-from tests.faults.services import django_python, product_env, start_celery
 from tenants.scoping import tenant_scope
-from tests.polling import wait_for
+from tests.faults.services import django_python, product_env, start_celery
 from tests.faults.test_redis_restart import FINISHED, REQUEST, SETUP, line, run_row
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 

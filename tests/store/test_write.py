@@ -156,3 +156,12 @@ def test_concurrent_batches_naming_the_same_new_series_agree(tenant_x):
     assert results[0] == results[1] == results[2]
     assert Series.objects.for_tenant(tenant_x).count() == 40
     assert Point.objects.for_tenant(tenant_x).count() == 120
+
+
+def test_array_parameters_refuse_to_truncate():
+    from analytics.store.pg import ArrayParam
+
+    with pytest.raises(TypeError, match="expected integers"):
+        ArrayParam("int8", np.array([1.7]))
+    assert ArrayParam("float8", np.array([1.7])).binary()  # floats where floats go
+    assert ArrayParam("int8", np.array([], dtype=np.float64)).binary()  # nothing to truncate
