@@ -8,9 +8,9 @@ Nothing trusts an entry alone:
 
 - entries are added only once the transaction that found or created them has
   committed (a rolled-back creation leaves no id behind);
-- ``write_points`` checks every id it writes in the same transaction (its
-  ``last_point_at`` update returns the tenant's rows it found, under row-level
-  security). An entry gone stale (an operator deleted the series, its node or its
+- ``write_points`` checks every id it writes in the same transaction, under row-level
+  security (its ``last_point_at`` update returns the tenant's rows it moved forward, a
+  read the others). An entry gone stale (an operator deleted the series, its node or its
   cluster) fails the batch with ``UnknownSeries``, which forgets the tenant's entries;
   ``store_batch`` then retries once, resolving from the database.
 
