@@ -55,16 +55,20 @@ def _lookup(tenant_id: int, keys: set[SeriesKey]) -> dict[SeriesKey, int]:
     join over the key list was planned badly on tables not analysed yet)."""
     if not keys:
         return {}
-    pairs = {(c, n) for c, n, _ in keys}
-    nodes = {}
+    return _series_on_nodes(tenant_id, keys, _node_ids(tenant_id, {(c, n) for c, n, _ in keys}))
+
+
+def _node_ids(tenant_id: int, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """{(cluster name, node name): node id} of the pairs that exist."""
+    found = {}
     for node_id, cluster, node in (
         Node.objects.for_tenant(tenant_id)
         .filter(cluster__name__in={c for c, _ in pairs}, name__in={n for _, n in pairs})
         .values_list("id", "cluster__name", "name")
     ):
         if (cluster, node) in pairs:
-            nodes[(cluster, node)] = node_id
-    return _series_on_nodes(tenant_id, keys, nodes)
+            found[(cluster, node)] = node_id
+    return found
 
 
 def _series_on_nodes(tenant_id: int, keys: set[SeriesKey], node_ids: Mapping[tuple[str, str], int]) -> dict[SeriesKey, int]:
@@ -97,28 +101,14 @@ def _ensure_clusters(tenant_id: int, names: set[str]) -> dict[str, int]:
 
 
 def _ensure_nodes(tenant_id: int, pairs: set[tuple[str, str]], cluster_ids: Mapping[str, int]) -> dict[tuple[str, str], int]:
-    rows = Node.objects.for_tenant(tenant_id)
-    by_cluster = {cluster_ids[c] for c, _ in pairs}
-    names = {n for _, n in pairs}
-
-    def select(node_names: set[str]) -> dict[tuple[str, str], int]:
-        wanted = {(cluster_ids[c], n): (c, n) for c, n in pairs}
-        result = {}
-        for node_id, cluster_id, name in rows.filter(cluster_id__in=by_cluster, name__in=node_names).values_list(
-            "id", "cluster_id", "name"
-        ):
-            if (cluster_id, name) in wanted:
-                result[wanted[(cluster_id, name)]] = node_id
-        return result
-
-    found = select(names)
+    found = _node_ids(tenant_id, pairs)
     missing = pairs - found.keys()
     if missing:
         Node.objects.unscoped().bulk_create(
             [Node(tenant_id=tenant_id, cluster_id=cluster_ids[c], name=n) for c, n in sorted(missing)],
             ignore_conflicts=True,
         )
-        found.update(select({n for _, n in missing}))
+        found.update(_node_ids(tenant_id, missing))
     return found
 
 
