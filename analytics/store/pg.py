@@ -45,6 +45,11 @@ def datetime_to_us(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def _wire(kind: str, array: np.ndarray) -> tuple[int, np.ndarray]:
+    """(byte width, values as sent) of a column kind: timestamps move to PostgreSQL's epoch."""
+    return (4 if kind == "int4" else 8), (array - PG_EPOCH_OFFSET_US if kind == "timestamptz" else array)
+
+
 def _record_dtype(kinds: Sequence[str]) -> np.dtype:
     fields: list[tuple[str, str]] = [("n", ">i2")]
     for i, kind in enumerate(kinds):
@@ -61,8 +66,7 @@ def build_copy_payload(columns: Sequence[tuple[str, np.ndarray]]) -> bytes:
     records = np.empty(n, dtype=_record_dtype(kinds))
     records["n"] = len(columns)
     for i, (kind, array) in enumerate(columns):
-        records[f"l{i}"] = 4 if kind == "int4" else 8
-        records[f"c{i}"] = array - PG_EPOCH_OFFSET_US if kind == "timestamptz" else array
+        records[f"l{i}"], records[f"c{i}"] = _wire(kind, array)
     return HEADER + records.tobytes() + TRAILER
 
 
@@ -93,10 +97,8 @@ class ArrayParam:
         if not n:
             return np.array([0, 0, element_oid], dtype=">i4").tobytes()
         header = np.array([1, 0, element_oid, n, 1], dtype=">i4").tobytes()
-        width = 4 if self.kind == "int4" else 8
         items = np.empty(n, dtype=np.dtype([("l", ">i4"), ("v", _WIRE[self.kind])]))
-        items["l"] = width
-        items["v"] = self.array - PG_EPOCH_OFFSET_US if self.kind == "timestamptz" else self.array
+        items["l"], items["v"] = _wire(self.kind, self.array)
         return header + items.tobytes()
 
 
