@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_quality.py            # 3 clusters x 4 nodes x 6 metrics x 7 days
     .venv/bin/python bench/bench_quality.py --quick    # 1 cluster x 2 nodes x 6 metrics x 4 days
 
-Generates a fleet with analytics/simulator.py (default seed 0, anomaly_rate 0.1 per
+Generates a fleet with analytics/simulator/ (default seed 0, anomaly_rate 0.1 per
 series per day, cluster incidents 0.15 per cluster per day, nothing in the first 2 clean
 days), runs the default engine's ``detect()`` over each whole series (no state: the
 causal walk with its own fits), and matches detected anomalous episodes (results whose
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
     from analytics.core.engines.registry import engine_registry
-    from analytics.simulator import ANOMALY_TYPES, FleetSpec, generate
+    from analytics.simulator.fleet import generate
+    from analytics.simulator.spec import ANOMALY_TYPES, FleetSpec
 
     engine = engine_registry.create(DEFAULT_ENGINE, **DEFAULT_PARAMS)
     spec = FleetSpec(clusters_per_tenant=args.clusters, nodes_per_cluster=args.nodes, days=args.days, seed=args.seed,

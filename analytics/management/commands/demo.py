@@ -12,7 +12,9 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from analytics.models import Series
-from analytics.simulator import FleetSpec, generate, send_history
+from analytics.simulator.fleet import generate
+from analytics.simulator.sender import send_history
+from analytics.simulator.spec import FleetSpec
 from analytics.views import store_batch
 from tenants.models import ApiKey, Membership, Plan, Tenant
 

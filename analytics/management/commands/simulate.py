@@ -31,18 +31,10 @@ from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analytics.simulator import (
-    DAY,
-    DEFAULT_METRICS,
-    FleetSpec,
-    HttpSender,
-    IngestError,
-    generate,
-    send_history,
-    send_live,
-    write_nab,
-    write_truth,
-)
+from analytics.simulator.export import write_nab, write_truth
+from analytics.simulator.fleet import generate
+from analytics.simulator.sender import HttpSender, IngestError, send_history, send_live
+from analytics.simulator.spec import DAY, DEFAULT_METRICS, FleetSpec
 
 RETENTION_MARGIN_SECONDS = 600
 
