@@ -293,9 +293,21 @@ class Fleet:
         return Anomaly(key.tenant, key.cluster, key.node, key.metric, KIND_TYPE[kind], kind,
                        self.when(start), self.when(end), start, end, float(magnitude), incident)
 
+    def _strength(self, rng: np.random.Generator, kind: str, metric: str) -> tuple[float, float]:
+        """(factor, sign) of a single-series anomaly: sigmas of the series (hours for a seasonal break)."""
+        if kind == "spike":
+            return rng.uniform(4, 7), 1.0
+        if kind == "dip":
+            return rng.uniform(4, 7), -1.0
+        if kind == "seasonal_break":
+            return float(rng.choice([-1, 1]) * rng.uniform(6, 12)), 1.0
+        factor = rng.uniform(3, 5) if kind == "trend" else rng.uniform(2, 3.5)
+        sign = 1.0 if metric == "memory_used" else float(rng.choice([-1.0, 1.0], p=[0.3, 0.7]))
+        return factor, sign
+
     @_memo
-    def anomalies_for(self, key: SeriesKey) -> tuple[Anomaly, ...]:
-        """Ground truth of one series, ordered by start (computed from the spec alone)."""
+    def _scheduled(self, key: SeriesKey) -> tuple[Anomaly, ...]:
+        """The series' share of its cluster's incidents and its own Poisson-drawn anomalies."""
         incidents = tuple(a for a in self._incidents(key.tenant, key.cluster) if a.key == key)
         spec = self.spec
         eligible_days = max(0.0, (self.n_points - self._clean_index) * self.step / DAY)
@@ -304,27 +316,64 @@ class Fleet:
             rng = keyed_rng(spec.seed, key.tenant, key.cluster, key.node, key.metric, "anomalies")
             count = int(rng.poisson(spec.anomaly_rate * eligible_days))
             # the whole span of every incident of the cluster is kept free
-            cluster_spans = [(a.start_index, a.end_index) for a in self._incidents(key.tenant, key.cluster)]
-            taken = list(cluster_spans)
+            taken = [(a.start_index, a.end_index) for a in self._incidents(key.tenant, key.cluster)]
             kinds, weights = list(KIND_WEIGHTS), np.array(list(KIND_WEIGHTS.values()))
             for _ in range(count):
                 kind = str(rng.choice(kinds, p=weights / weights.sum()))
                 length = self._length(rng, kind)
                 start = self._place(rng, length, taken)
-                if kind == "spike":
-                    factor, sign = rng.uniform(4, 7), 1.0
-                elif kind == "dip":
-                    factor, sign = rng.uniform(4, 7), -1.0
-                elif kind == "seasonal_break":
-                    factor, sign = float(rng.choice([-1, 1]) * rng.uniform(6, 12)), 1.0
-                else:
-                    factor = rng.uniform(3, 5) if kind == "trend" else rng.uniform(2, 3.5)
-                    sign = 1.0 if key.metric == "memory_used" else float(rng.choice([-1.0, 1.0], p=[0.3, 0.7]))
+                factor, sign = self._strength(rng, kind, key.metric)
                 if start is None:
                     continue
                 taken.append((start, start + length - 1))
                 own.append(self._anomaly(key, kind, start, start + length - 1, factor, None, sign))
-        return tuple(sorted(incidents + tuple(own), key=lambda a: a.start_index))
+        return incidents + tuple(own)
+
+    @_memo
+    def _top_up(self) -> dict[SeriesKey, tuple[Anomaly, ...]]:
+        """Extra single-series anomalies until the fleet holds ``min_anomalies_per_kind`` of
+        every kind. They come from a stream of their own, placed after the schedule, so a
+        fleet without the option (or already holding enough) is unchanged."""
+        wanted = self.spec.min_anomalies_per_kind
+        if wanted <= 0:
+            return {}
+        keys = self.keys()
+        counts = {kind: 0 for kind in KIND_WEIGHTS}
+        for key in keys:
+            for a in self._scheduled(key):
+                counts[a.kind] += 1
+        extra: dict[SeriesKey, list[Anomaly]] = {}
+        rng = keyed_rng(self.spec.seed, "top-up")
+        for kind in KIND_WEIGHTS:
+            for _ in range(max(0, wanted - counts[kind])):
+                for _attempt in range(10 * len(keys)):  # a random series with room for it
+                    key = keys[int(rng.integers(len(keys)))]
+                    taken = [(a.start_index, a.end_index)
+                             for a in (*self._incidents(key.tenant, key.cluster), *self._scheduled(key),
+                                       *extra.get(key, ()))]
+                    length = self._length(rng, kind)
+                    start = self._place(rng, length, taken)
+                    factor, sign = self._strength(rng, kind, key.metric)
+                    if start is not None:
+                        extra.setdefault(key, []).append(
+                            self._anomaly(key, kind, start, start + length - 1, factor, None, sign))
+                        break
+                else:
+                    raise ValueError(f"min_anomalies_per_kind: no room left for another {kind} in this fleet")
+        return {key: tuple(anomalies) for key, anomalies in extra.items()}
+
+    @_memo
+    def anomalies_for(self, key: SeriesKey) -> tuple[Anomaly, ...]:
+        """Ground truth of one series, ordered by start (computed from the spec alone)."""
+        return tuple(sorted(self._scheduled(key) + self._top_up().get(key, ()), key=lambda a: a.start_index))
+
+    def severity(self, anomaly: Anomaly) -> float:
+        """How strong an injected anomaly is: its size in sigmas of the clean series
+        (spikes, dips, level shifts; a ramp's final height), or the hours a seasonal
+        break moved the daily peak. Unsigned."""
+        if anomaly.kind == "seasonal_break":
+            return abs(anomaly.magnitude)
+        return abs(anomaly.magnitude) / self._params(anomaly.key).sigma
 
     @cached_property
     def ground_truth(self) -> list[Anomaly]:

@@ -74,6 +74,7 @@ class FleetSpec:
     seed: int = 0
     incident_rate: float = 0.15  # per cluster per eligible day
     clean_days: float = 2.0  # no anomaly starts before start + clean_days
+    min_anomalies_per_kind: int = 0  # top the fleet up to this many anomalies of every kind (0: off)
     tenant_prefix: str = "tenant"
     cluster_prefix: str = "cluster"
     node_prefix: str = "node"
@@ -83,8 +84,10 @@ class FleetSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {value!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed: must be a non-negative integer, got {self.seed!r}")
+        for name in ("seed", "min_anomalies_per_kind"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name}: must be a non-negative integer, got {value!r}")
         metrics = tuple(self.metrics)
         unknown = [m for m in metrics if m not in METRIC_MODELS]
         if not metrics or unknown or len(set(metrics)) != len(metrics):
@@ -179,8 +182,11 @@ def iso(value: datetime) -> str:
 
 
 def spec_dict(spec: FleetSpec) -> dict[str, Any]:
-    """The spec as JSON-able data (what the written ground truth records)."""
+    """The spec as JSON-able data (what the written ground truth records).
+    ``min_anomalies_per_kind`` only when used: files of fleets without it stay as they were."""
     data = asdict(spec)
     data["start"] = iso(spec.start)
     data["metrics"] = list(spec.metrics)
+    if not spec.min_anomalies_per_kind:
+        del data["min_anomalies_per_kind"]
     return data
