@@ -15,9 +15,8 @@ What is compared with what:
   seasonal_break -> seasonal;
 - its match window is its anomalous samples plus, after them, the margin of its NAB
   window (``nab_margin_seconds``: max(1 h, half its duration));
-- its severity is ``Fleet.severity``: sigmas of the clean series for spikes, dips,
-  ramps and level shifts, hours moved for a seasonal break (so the pooled Spearman
-  mixes two units; the per-type figures do not);
+- its severity is ``Fleet.severity``: the largest change it makes to the latent
+  series, in sigmas of the clean series (the same unit for every kind);
 - a detection is an ``AnomalyResult`` whose label is not NORMAL; its span is the
   result's ``[window_start, window_end)`` and its score ``anomaly_score``.
 
@@ -174,7 +173,7 @@ def format_report(report: SimulatedReport) -> str:
         f"{'delay min':>10} {'spearman':>9}  type accuracy (spike/trend/seasonal)",
     ]
     for seed, q in report.per_seed.items():
-        delay = q.median_delay_seconds
+        delay = q.median_delay_seconds()
         lines.append(
             f"{seed:>6} {q.events:>7} {q.detections:>11} {f(q.precision):>10} {f(q.recall):>7} "
             f"{f(q.false_alarms_per_series_day, '.4f'):>14} {f(None if delay is None else delay / 60, '.1f'):>10} "

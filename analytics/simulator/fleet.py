@@ -368,12 +368,13 @@ class Fleet:
         return tuple(sorted(self._scheduled(key) + self._top_up().get(key, ()), key=lambda a: a.start_index))
 
     def severity(self, anomaly: Anomaly) -> float:
-        """How strong an injected anomaly is: its size in sigmas of the clean series
-        (spikes, dips, level shifts; a ramp's final height), or the hours a seasonal
-        break moved the daily peak. Unsigned."""
-        if anomaly.kind == "seasonal_break":
-            return abs(anomaly.magnitude)
-        return abs(anomaly.magnitude) / self._params(anomaly.key).sigma
+        """How strong an injected anomaly is, the same way for every kind: the largest change
+        it makes to the latent series, in sigmas of the clean series (a spike's, dip's or
+        level shift's size, a ramp's final height, a seasonal break's widest gap between
+        the moved and the usual daily curve)."""
+        i0, i1 = anomaly.start_index, anomaly.end_index + 1
+        added = self._added(anomaly, self._node_state(anomaly.key.node_key, i0, i1), i0, i0, i1)
+        return float(np.max(np.abs(added))) / self._params(anomaly.key).sigma
 
     @cached_property
     def ground_truth(self) -> list[Anomaly]:
@@ -439,18 +440,19 @@ class Fleet:
         if not clean:
             for a in self.anomalies_for(key):
                 lo, hi = max(a.start_index, i0), min(a.end_index + 1, i1)
-                if lo >= hi:
-                    continue
-                sl = slice(lo - i0, hi - i0)
-                if a.kind in ("spike", "dip", "level_shift"):
-                    z[sl] += a.magnitude
-                elif a.kind == "trend":
-                    n = a.end_index - a.start_index + 1
-                    z[sl] += a.magnitude * (np.arange(lo, hi) - a.start_index + 1) / n
-                elif a.kind == "seasonal_break":
-                    offsets = self._break_offsets(key, a)[lo - a.start_index : hi - a.start_index]
-                    z[sl] += self._break_shape(key, a, state, sl) + offsets
+                if lo < hi:
+                    z[lo - i0 : hi - i0] += self._added(a, state, i0, lo, hi)
         return np.round(self._transform(key, z), METRIC_MODELS[key.metric].decimals)
+
+    def _added(self, a: Anomaly, state: dict[str, np.ndarray], i0: int, lo: int, hi: int) -> np.ndarray | float:
+        """What anomaly ``a`` adds to the latent series at points [lo, hi) (``state`` starts at ``i0``)."""
+        if a.kind == "trend":
+            n = a.end_index - a.start_index + 1
+            return a.magnitude * (np.arange(lo, hi) - a.start_index + 1) / n
+        if a.kind == "seasonal_break":
+            offsets = self._break_offsets(a.key, a)[lo - a.start_index : hi - a.start_index]
+            return self._break_shape(a.key, a, state, slice(lo - i0, hi - i0)) + offsets
+        return a.magnitude  # spike, dip, level_shift
 
     def values(self, key: SeriesKey, i0: int = 0, i1: int | None = None, *, clean: bool = False) -> np.ndarray:
         """Values of one series for point indices [i0, i1) (clean=True: without anomalies)."""

@@ -47,8 +47,9 @@ def test_known_matches_give_known_figures():
     assert q.detections_per_matched_event == 1.5
     assert (q.clean_series, q.clean_series_days, q.clean_detections) == (1, 2.0, 2)
     assert q.false_alarms_per_series_day == 1.0
-    assert sorted(q.delays_seconds) == [0.0, 1800.0]
-    assert q.median_delay_seconds == 900.0
+    assert sorted(q.delays_seconds) == [("spike", 0.0), ("trend", 1800.0)]
+    assert q.median_delay_seconds() == 900.0
+    assert (q.median_delay_seconds("trend"), q.median_delay_seconds("seasonal")) == (1800.0, None)
     assert q.confusion == {
         "spike": {"spike": 1, "trend": 0, "seasonal": 0, "normal": 0},
         "trend": {"spike": 0, "trend": 0, "seasonal": 1, "normal": 0},
@@ -61,7 +62,7 @@ def test_known_matches_give_known_figures():
     # the score of an event is the best of its detections: the ramp's 0.7, not 0.6
     assert sorted(q.severity_score) == [("spike", 5.0, 0.9), ("trend", 4.0, 0.7)]
     text = format_quality(q)
-    assert "event precision  0.500 (3/6" in text and "7.00 per series-week" in text and "15.0 min" in text
+    assert "event precision  0.500 (3/6" in text and "7.00 per series-week" in text and "median delay     15.0 min (spike 0.0 min, trend 30.0 min, seasonal n/a)" in text
 
 
 def test_spans_are_half_open_and_the_grace_period_counts():
@@ -72,7 +73,7 @@ def test_spans_are_half_open_and_the_grace_period_counts():
     assert score_events(ev, after_grace, {"a": 1.0}).matched_events == 0
     in_grace = [detection("a", 14 + 59 / 60, 15.5, "trend", 0.9)]
     q = score_events(ev, in_grace, {"a": 1.0})
-    assert q.matched_events == 1 and q.median_delay_seconds == pytest.approx(2 * 3600 + 59 * 60)
+    assert q.matched_events == 1 and q.median_delay_seconds() == pytest.approx(2 * 3600 + 59 * 60)
 
 
 def test_one_detection_over_two_events_counts_once_and_labels_both():
@@ -122,6 +123,6 @@ def test_bad_input_names_the_field():
 
 def test_nothing_to_score_gives_no_ratios():
     q = score_events([], [], {"a": 1.0})
-    assert q.precision is None and q.recall is None and q.median_delay_seconds is None
+    assert q.precision is None and q.recall is None and q.median_delay_seconds() is None
     assert q.false_alarms_per_series_day == 0.0
     assert "n/a" in format_quality(q)

@@ -8,6 +8,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 
+import numpy as np
 import pytest
 from django.core.management import execute_from_command_line
 
@@ -41,14 +42,19 @@ def test_top_up_refuses_a_fleet_without_room():
         tiny.ground_truth  # noqa: B018
 
 
-def test_severity_is_in_sigmas_or_hours():
+def test_severity_is_the_largest_latent_change_in_sigmas():
     fleet = generate(FleetSpec(clusters_per_tenant=2, nodes_per_cluster=3, days=6, seed=21, min_anomalies_per_kind=5))
     by_kind: dict[str, list[float]] = {}
     for a in fleet.ground_truth:
         by_kind.setdefault(a.kind, []).append(fleet.severity(a))
-    assert all(4 <= s <= 7 for s in by_kind["spike"] + by_kind["dip"])
-    assert all(6 <= s <= 12 for s in by_kind["seasonal_break"])
-    assert all(2 <= s <= 5 for s in by_kind["level_shift"] + by_kind["trend"])
+        if a.metric in ("disk_io", "latency_ms"):  # log-transformed: the latent change is log(value / clean value)
+            span = slice(a.start_index, a.end_index + 1)
+            change = np.log(fleet.values(a.key)[span] / fleet.values(a.key, clean=True)[span])
+            assert fleet.severity(a) == pytest.approx(np.abs(change).max() / fleet._params(a.key).sigma, rel=2e-3)
+    assert all(4 <= s <= 7 for s in by_kind["spike"] + by_kind["dip"])  # the drawn sizes
+    assert all(2 <= s <= 3.5 for s in by_kind["level_shift"])
+    assert all(3 <= s <= 5 for s in by_kind["trend"])
+    assert all(0.5 < s < 5 for s in by_kind["seasonal_break"])
 
 
 # --------------------------------------------------------------------------- the driver and the command

@@ -97,7 +97,7 @@ class EventQuality:
     clean_series: int
     clean_series_days: float
     clean_detections: int
-    delays_seconds: list[float] = field(repr=False)
+    delays_seconds: list[tuple[str, float]] = field(repr=False)  # (type, delay) per matched event
     confusion: dict[str, dict[str, int]]  # true type -> label -> events
     confusion_by_kind: dict[str, dict[str, int]]  # event kind -> label -> events
     kind_types: dict[str, str]  # event kind -> its true type
@@ -115,9 +115,10 @@ class EventQuality:
     def false_alarms_per_series_day(self) -> float | None:
         return _ratio(self.clean_detections, self.clean_series_days)
 
-    @property
-    def median_delay_seconds(self) -> float | None:
-        return statistics.median(self.delays_seconds) if self.delays_seconds else None
+    def median_delay_seconds(self, type_: str | None = None) -> float | None:
+        """Over the matched events (of one type, or all)."""
+        delays = [d for t, d in self.delays_seconds if type_ is None or t == type_]
+        return statistics.median(delays) if delays else None
 
     @property
     def detections_per_matched_event(self) -> float | None:
@@ -154,7 +155,8 @@ class EventQuality:
             "clean_series_days": r(self.clean_series_days, 2),
             "clean_detections": self.clean_detections,
             "false_alarms_per_series_day": r(self.false_alarms_per_series_day, 4),
-            "median_delay_seconds": r(self.median_delay_seconds, 1),
+            "median_delay_seconds": r(self.median_delay_seconds(), 1),
+            "median_delay_seconds_by_type": {t: r(self.median_delay_seconds(t), 1) for t in TYPES},
             "spearman_severity_score": r(self.spearman()),
             "spearman_by_type": {t: r(self.spearman(t)) for t in TYPES},
             "type_accuracy": {t: r(self.type_accuracy(t)) for t in TYPES},
@@ -193,7 +195,7 @@ def score_events(
             raise ValueError(f"events: kind {e.kind!r} appears with types {kind_types[e.kind]!r} and {e.type!r}")
 
     true_ids: set[int] = set()
-    delays: list[float] = []
+    delays: list[tuple[str, float]] = []
     confusion = {t: dict.fromkeys(LABELS, 0) for t in TYPES}
     by_kind: dict[str, dict[str, int]] = {}
     severity_score: list[tuple[str, float, float]] = []
@@ -203,7 +205,7 @@ def score_events(
         if found:
             true_ids.update(id(d) for d in found)
             first = min(found, key=lambda d: d.start)
-            delays.append(max(0.0, (first.start - e.start).total_seconds()))
+            delays.append((e.type, max(0.0, (first.start - e.start).total_seconds())))
             best = max(found, key=lambda d: (_overlap(d.start, d.end, e.start, e.match_end), -d.start.timestamp()))
             label = best.label
             severity_score.append((e.type, e.severity, max(d.score for d in found)))
@@ -234,7 +236,9 @@ def format_quality(q: EventQuality) -> str:
     def f(value: float | None, spec: str = ".3f") -> str:
         return "n/a" if value is None else format(value, spec)
 
-    delay = q.median_delay_seconds
+    def minutes(seconds: float | None) -> str:
+        return "n/a" if seconds is None else f"{seconds / 60:.1f} min"
+
     lines = [
         f"events {q.events}, detections {q.detections}",
         f"  event recall     {f(q.recall)} ({q.matched_events}/{q.events} events matched by a detection)",
@@ -244,7 +248,8 @@ def format_quality(q: EventQuality) -> str:
         f"({q.clean_detections} in {q.clean_series_days:g} series-days, {q.clean_series} series; "
         f"{f(None if q.false_alarms_per_series_day is None else 7 * q.false_alarms_per_series_day, '.2f')} "
         "per series-week)",
-        f"  median delay     {'n/a' if delay is None else f'{delay / 60:.1f} min'}",
+        f"  median delay     {minutes(q.median_delay_seconds())} ("
+        + ", ".join(f"{t} {minutes(q.median_delay_seconds(t))}" for t in TYPES) + ")",
         f"  severity~score   Spearman {f(q.spearman())} over matched events ("
         + ", ".join(f"{t} {f(q.spearman(t))}" for t in TYPES) + ")",
         "  type confusion (rows: true type or kind; columns: label; normal = missed):",
