@@ -329,7 +329,7 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
             add("| true type | " + " | ".join(next(iter(p["confusion"].values()))) + " | type accuracy |")
             add("| --- |" + " ---: |" * (len(next(iter(p["confusion"].values()))) + 1))
             for t, row in p["confusion"].items():
-                add(f"| {t} | " + " | ".join(str(v) for v in row.values()) + f" | {p['type_accuracy'][t]} |")
+                add(f"| {t} | " + " | ".join(str(v) for v in row.values()) + f" | {p['by_type'][t]['type_accuracy']} |")
             add("")
     path.write_text("\n".join(L) + "\n")
 

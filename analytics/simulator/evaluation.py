@@ -39,7 +39,7 @@ from typing import Any
 
 from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
 from analytics.core.engines.registry import engine_registry
-from analytics.core.evaluation.events import Detection, Event, EventQuality, format_quality, score_events
+from analytics.core.evaluation.events import TYPES, Detection, Event, EventQuality, format_quality, score_events
 from analytics.simulator.export import nab_margin_seconds
 from analytics.simulator.fleet import generate
 from analytics.simulator.spec import DAY, FleetSpec, SeriesKey
@@ -175,9 +175,9 @@ def format_report(report: SimulatedReport) -> str:
     for seed, q in report.per_seed.items():
         delay = q.median_delay_seconds()
         lines.append(
-            f"{seed:>6} {q.events:>7} {q.detections:>11} {f(q.precision):>10} {f(q.recall):>7} "
+            f"{seed:>6} {q.events:>7} {q.detections:>11} {f(q.precision):>10} {f(q.recall()):>7} "
             f"{f(q.false_alarms_per_series_day, '.4f'):>14} {f(None if delay is None else delay / 60, '.1f'):>10} "
-            f"{f(q.spearman()):>9}  " + " / ".join(f(q.type_accuracy(t), ".2f") for t in ("spike", "trend", "seasonal"))
+            f"{f(q.spearman()):>9}  " + " / ".join(f(q.accuracy(t), ".2f") for t in TYPES)
         )
     lines += ["", "pooled over the seeds: " + format_quality(report.pooled)]
     return "\n".join(lines)

@@ -42,12 +42,11 @@ DETECTIONS = [
 
 def test_known_matches_give_known_figures():
     q = score_events(EVENTS, DETECTIONS, DAYS)
-    assert (q.events, q.matched_events, q.recall) == (3, 2, pytest.approx(2 / 3))
+    assert (q.events, q.matched_events, q.recall()) == (3, 2, pytest.approx(2 / 3))
     assert (q.detections, q.true_detections, q.precision) == (6, 3, 0.5)
     assert q.detections_per_matched_event == 1.5
     assert (q.clean_series, q.clean_series_days, q.clean_detections) == (1, 2.0, 2)
     assert q.false_alarms_per_series_day == 1.0
-    assert sorted(q.delays_seconds) == [("spike", 0.0), ("trend", 1800.0)]
     assert q.median_delay_seconds() == 900.0
     assert (q.median_delay_seconds("trend"), q.median_delay_seconds("seasonal")) == (1800.0, None)
     assert q.confusion == {
@@ -55,14 +54,15 @@ def test_known_matches_give_known_figures():
         "trend": {"spike": 0, "trend": 0, "seasonal": 1, "normal": 0},
         "seasonal": {"spike": 0, "trend": 0, "seasonal": 0, "normal": 1},
     }
-    assert (q.type_accuracy("spike"), q.type_accuracy("trend"), q.type_accuracy("seasonal")) == (1.0, 0.0, None)
-    assert (q.recall_of("spike"), q.recall_of("seasonal")) == (1.0, 0.0)
+    assert (q.accuracy("spike"), q.accuracy("trend"), q.accuracy("seasonal"), q.accuracy()) == (1.0, 0.0, None, 0.5)
+    assert (q.recall("spike"), q.recall("seasonal"), q.recall(kind="trend")) == (1.0, 0.0, 1.0)
     assert list(q.confusion_by_kind) == ["spike", "trend", "seasonal_break"]  # grouped by type
-    assert q.kind_accuracy("seasonal_break") is None
+    assert q.accuracy(kind="seasonal_break") is None and q.median_delay_seconds(kind="trend") == 1800.0
     # the score of an event is the best of its detections: the ramp's 0.7, not 0.6
-    assert sorted(q.severity_score) == [("spike", 5.0, 0.9), ("trend", 4.0, 0.7)]
+    assert [(o.type, o.severity, o.score) for o in q.outcomes if o.matched] == [("spike", 5.0, 0.9), ("trend", 4.0, 0.7)]
     text = format_quality(q)
-    assert "event precision  0.500 (3/6" in text and "7.00 per series-week" in text and "median delay     15.0 min (spike 0.0 min, trend 30.0 min, seasonal n/a)" in text
+    assert "event precision  0.500 (3/6" in text and "7.00 per series-week" in text and "median delay     15.0 min" in text
+    assert "      seasonal_break        0        0        0        1    0.000      n/a       n/a" in text
 
 
 def test_spans_are_half_open_and_the_grace_period_counts():
@@ -123,6 +123,6 @@ def test_bad_input_names_the_field():
 
 def test_nothing_to_score_gives_no_ratios():
     q = score_events([], [], {"a": 1.0})
-    assert q.precision is None and q.recall is None and q.median_delay_seconds() is None
+    assert q.precision is None and q.recall() is None and q.median_delay_seconds() is None
     assert q.false_alarms_per_series_day == 0.0
     assert "n/a" in format_quality(q)

@@ -19,7 +19,7 @@ series. How they meet:
 - **Label** of a matched event: the label of the matching detection overlapping its
   match window most (the earliest on a tie); ``normal`` when no detection matches
   (missed). The confusion matrix counts events by (true type, label); **type
-  accuracy** of a type = correct labels / matched events of that type.
+  accuracy** of a type (or kind) = correct labels / its matched events.
 - **Severity vs score**: Spearman rank correlation, over matched events, between the
   event's injected severity and the highest score of its matching detections.
 """
@@ -86,26 +86,45 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
     return float(pd.Series(x, dtype=float).corr(pd.Series(y, dtype=float), method="spearman"))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one event: its label (``normal`` = missed) and, when matched, its
+    delay and the best score of its matching detections."""
+
+    type: str
+    kind: str
+    severity: float
+    label: str
+    delay_seconds: float | None = None
+    score: float | None = None
+
+    @property
+    def matched(self) -> bool:
+        return self.label != AnomalyType.NORMAL.value
+
+
 @dataclass
 class EventQuality:
-    """The figures of one evaluation; see the module doc for their definitions."""
+    """The figures of one evaluation; see the module doc for their definitions. The
+    per-event figures take a ``type_`` or ``kind`` to restrict them to those events."""
 
-    events: int
-    matched_events: int
+    outcomes: list[Outcome] = field(repr=False)
     detections: int
     true_detections: int
     clean_series: int
     clean_series_days: float
     clean_detections: int
-    delays_seconds: list[tuple[str, float]] = field(repr=False)  # (type, delay) per matched event
-    confusion: dict[str, dict[str, int]]  # true type -> label -> events
-    confusion_by_kind: dict[str, dict[str, int]]  # event kind -> label -> events
-    kind_types: dict[str, str]  # event kind -> its true type
-    severity_score: list[tuple[str, float, float]] = field(repr=False)  # (type, severity, score) per matched event
+
+    def _of(self, type_: str | None = None, kind: str | None = None) -> list[Outcome]:
+        return [o for o in self.outcomes if (type_ is None or o.type == type_) and (kind is None or o.kind == kind)]
 
     @property
-    def recall(self) -> float | None:
-        return _ratio(self.matched_events, self.events)
+    def events(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def matched_events(self) -> int:
+        return sum(o.matched for o in self.outcomes)
 
     @property
     def precision(self) -> float | None:
@@ -115,29 +134,49 @@ class EventQuality:
     def false_alarms_per_series_day(self) -> float | None:
         return _ratio(self.clean_detections, self.clean_series_days)
 
-    def median_delay_seconds(self, type_: str | None = None) -> float | None:
-        """Over the matched events (of one type, or all)."""
-        delays = [d for t, d in self.delays_seconds if type_ is None or t == type_]
-        return statistics.median(delays) if delays else None
-
     @property
     def detections_per_matched_event(self) -> float | None:
         return _ratio(self.true_detections, self.matched_events)
 
+    def recall(self, type_: str | None = None, kind: str | None = None) -> float | None:
+        outcomes = self._of(type_, kind)
+        return _ratio(sum(o.matched for o in outcomes), len(outcomes))
+
+    def accuracy(self, type_: str | None = None, kind: str | None = None) -> float | None:
+        """Correct labels / matched events."""
+        matched = [o for o in self._of(type_, kind) if o.matched]
+        return _ratio(sum(o.label == o.type for o in matched), len(matched))
+
+    def median_delay_seconds(self, type_: str | None = None, kind: str | None = None) -> float | None:
+        delays = [o.delay_seconds for o in self._of(type_, kind) if o.delay_seconds is not None]
+        return statistics.median(delays) if delays else None
+
     def spearman(self, type_: str | None = None) -> float | None:
-        """Severity vs score over the matched events (of one type, or all)."""
-        pairs = [(s, c) for t, s, c in self.severity_score if type_ is None or t == type_]
-        return spearman([s for s, _ in pairs], [c for _, c in pairs])
+        """Severity vs score over the matched events."""
+        matched = [o for o in self._of(type_) if o.score is not None]
+        return spearman([o.severity for o in matched], [o.score for o in matched])
 
-    def type_accuracy(self, type_: str) -> float | None:
-        return _accuracy(self.confusion[type_], type_)
+    def _confusion(self, outcomes: Iterable[Outcome], rows: Iterable[str], row_of: str) -> dict[str, dict[str, int]]:
+        table = {row: dict.fromkeys(LABELS, 0) for row in rows}
+        for o in outcomes:
+            table[getattr(o, row_of)][o.label] += 1
+        return table
 
-    def kind_accuracy(self, kind: str) -> float | None:
-        return _accuracy(self.confusion_by_kind[kind], self.kind_types[kind])
+    @property
+    def confusion(self) -> dict[str, dict[str, int]]:
+        """True type -> label -> events."""
+        return self._confusion(self.outcomes, TYPES, "type")
 
-    def recall_of(self, type_: str) -> float | None:
-        row = self.confusion[type_]
-        return _ratio(sum(row.values()) - row[AnomalyType.NORMAL.value], sum(row.values()))
+    @property
+    def kinds(self) -> list[str]:
+        """The event kinds, grouped by type."""
+        types = {o.kind: o.type for o in self.outcomes}
+        return sorted(types, key=lambda kind: (TYPES.index(types[kind]), kind))
+
+    @property
+    def confusion_by_kind(self) -> dict[str, dict[str, int]]:
+        """Event kind -> label -> events."""
+        return self._confusion(self.outcomes, self.kinds, "kind")
 
     def to_dict(self) -> dict[str, Any]:
         def r(value: float | None, digits: int = 3) -> float | None:
@@ -146,7 +185,7 @@ class EventQuality:
         return {
             "events": self.events,
             "matched_events": self.matched_events,
-            "recall": r(self.recall),
+            "recall": r(self.recall()),
             "detections": self.detections,
             "true_detections": self.true_detections,
             "precision": r(self.precision),
@@ -156,20 +195,15 @@ class EventQuality:
             "clean_detections": self.clean_detections,
             "false_alarms_per_series_day": r(self.false_alarms_per_series_day, 4),
             "median_delay_seconds": r(self.median_delay_seconds(), 1),
-            "median_delay_seconds_by_type": {t: r(self.median_delay_seconds(t), 1) for t in TYPES},
             "spearman_severity_score": r(self.spearman()),
-            "spearman_by_type": {t: r(self.spearman(t)) for t in TYPES},
-            "type_accuracy": {t: r(self.type_accuracy(t)) for t in TYPES},
-            "kind_accuracy": {k: r(self.kind_accuracy(k)) for k in self.confusion_by_kind},
-            "recall_by_type": {t: r(self.recall_of(t)) for t in TYPES},
+            "by_type": {t: {"recall": r(self.recall(t)), "type_accuracy": r(self.accuracy(t)),
+                            "median_delay_seconds": r(self.median_delay_seconds(t), 1),
+                            "spearman_severity_score": r(self.spearman(t))} for t in TYPES},
+            "by_kind": {k: {"recall": r(self.recall(kind=k)), "type_accuracy": r(self.accuracy(kind=k)),
+                            "median_delay_seconds": r(self.median_delay_seconds(kind=k), 1)} for k in self.kinds},
             "confusion": self.confusion,
             "confusion_by_kind": self.confusion_by_kind,
         }
-
-
-def _accuracy(row: Mapping[str, int], truth: str) -> float | None:
-    """Correct labels / matched events of one confusion row."""
-    return _ratio(row[truth], sum(row.values()) - row[AnomalyType.NORMAL.value])
 
 
 def _overlap(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> float:
@@ -195,71 +229,59 @@ def score_events(
             raise ValueError(f"events: kind {e.kind!r} appears with types {kind_types[e.kind]!r} and {e.type!r}")
 
     true_ids: set[int] = set()
-    delays: list[tuple[str, float]] = []
-    confusion = {t: dict.fromkeys(LABELS, 0) for t in TYPES}
-    by_kind: dict[str, dict[str, int]] = {}
-    severity_score: list[tuple[str, float, float]] = []
+    outcomes: list[Outcome] = []
     for e in events:
         found = [d for d in by_series.get(e.series, ()) if _overlap(d.start, d.end, e.start, e.match_end) > 0]
-        label = AnomalyType.NORMAL.value
-        if found:
-            true_ids.update(id(d) for d in found)
-            first = min(found, key=lambda d: d.start)
-            delays.append((e.type, max(0.0, (first.start - e.start).total_seconds())))
-            best = max(found, key=lambda d: (_overlap(d.start, d.end, e.start, e.match_end), -d.start.timestamp()))
-            label = best.label
-            severity_score.append((e.type, e.severity, max(d.score for d in found)))
-        confusion[e.type][label] += 1
-        by_kind.setdefault(e.kind, dict.fromkeys(LABELS, 0))[label] += 1
+        if not found:
+            outcomes.append(Outcome(e.type, e.kind, e.severity, AnomalyType.NORMAL.value))
+            continue
+        true_ids.update(id(d) for d in found)
+        first = min(found, key=lambda d: d.start)
+        best = max(found, key=lambda d: (_overlap(d.start, d.end, e.start, e.match_end), -d.start.timestamp()))
+        outcomes.append(Outcome(e.type, e.kind, e.severity, best.label,
+                                max(0.0, (first.start - e.start).total_seconds()), max(d.score for d in found)))
 
     with_events = {e.series for e in events}
     clean = [s for s in series_days if s not in with_events]
     return EventQuality(
-        events=len(events),
-        matched_events=len(delays),
+        outcomes=outcomes,
         detections=sum(len(ds) for ds in by_series.values()),
         true_detections=len(true_ids),
         clean_series=len(clean),
         clean_series_days=float(sum(series_days[s] for s in clean)),
         clean_detections=sum(len(by_series.get(s, ())) for s in clean),
-        delays_seconds=delays,
-        confusion=confusion,
-        confusion_by_kind=dict(sorted(by_kind.items(), key=lambda item: (TYPES.index(kind_types[item[0]]), item[0]))),
-        kind_types=kind_types,
-        severity_score=severity_score,
     )
 
 
 def format_quality(q: EventQuality) -> str:
-    """The figures as a few lines of text (the confusion matrix as a table)."""
+    """The figures as a few lines of text, then the confusion matrix by type and by kind."""
 
     def f(value: float | None, spec: str = ".3f") -> str:
         return "n/a" if value is None else format(value, spec)
 
     def minutes(seconds: float | None) -> str:
-        return "n/a" if seconds is None else f"{seconds / 60:.1f} min"
+        return "n/a" if seconds is None else f"{seconds / 60:.1f}"
 
+    fa = q.false_alarms_per_series_day
     lines = [
         f"events {q.events}, detections {q.detections}",
-        f"  event recall     {f(q.recall)} ({q.matched_events}/{q.events} events matched by a detection)",
+        f"  event recall     {f(q.recall())} ({q.matched_events}/{q.events} events matched by a detection)",
         f"  event precision  {f(q.precision)} ({q.true_detections}/{q.detections} detections match an event; "
         f"{f(q.detections_per_matched_event, '.2f')} detections per matched event)",
-        f"  false alarms     {f(q.false_alarms_per_series_day, '.4f')} per series-day on anomaly-free series "
+        f"  false alarms     {f(fa, '.4f')} per series-day on anomaly-free series "
         f"({q.clean_detections} in {q.clean_series_days:g} series-days, {q.clean_series} series; "
-        f"{f(None if q.false_alarms_per_series_day is None else 7 * q.false_alarms_per_series_day, '.2f')} "
-        "per series-week)",
-        f"  median delay     {minutes(q.median_delay_seconds())} ("
-        + ", ".join(f"{t} {minutes(q.median_delay_seconds(t))}" for t in TYPES) + ")",
+        f"{f(None if fa is None else 7 * fa, '.2f')} per series-week)",
+        f"  median delay     {minutes(q.median_delay_seconds())} min",
         f"  severity~score   Spearman {f(q.spearman())} over matched events ("
         + ", ".join(f"{t} {f(q.spearman(t))}" for t in TYPES) + ")",
-        "  type confusion (rows: true type or kind; columns: label; normal = missed):",
-        "    " + f"{'':<16}" + "".join(f"{label:>10}" for label in LABELS) + f"{'accuracy':>10}",
+        "  type confusion (rows: true type, then kind; columns: label; normal = missed):",
+        "    " + f"{'':<16}" + "".join(f"{label:>9}" for label in LABELS)
+        + f"{'recall':>9}{'accuracy':>9}{'delay min':>10}",
     ]
-    for t in TYPES:
-        row = q.confusion[t]
-        lines.append("    " + f"{t:<16}" + "".join(f"{row[label]:>10}" for label in LABELS)
-                     + f"{f(q.type_accuracy(t)):>10}")
-    for kind, row in q.confusion_by_kind.items():
-        lines.append("    " + f"  {kind:<14}" + "".join(f"{row[label]:>10}" for label in LABELS)
-                     + f"{f(q.kind_accuracy(kind)):>10}")
+    rows = [(t, q.confusion[t], {"type_": t}) for t in TYPES]
+    rows += [(f"  {k}", q.confusion_by_kind[k], {"kind": k}) for k in q.kinds]
+    for name, row, which in rows:
+        lines.append("    " + f"{name:<16}" + "".join(f"{row[label]:>9}" for label in LABELS)
+                     + f"{f(q.recall(**which)):>9}{f(q.accuracy(**which)):>9}"
+                     + f"{minutes(q.median_delay_seconds(**which)):>10}")
     return "\n".join(lines)
