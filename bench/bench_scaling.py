@@ -96,8 +96,8 @@ def child_ingest(n: int, points: int, batch: int) -> dict:
         from django.utils import timezone
 
         from analytics.ingest import parse_batch
+        from analytics.ingestion import limits as ingestion_limits
         from analytics.store.write import resolve_series, write_points
-        from analytics.views import ingestion_limits
 
         tenant = c.make_tenant("bench-scaling")
         now_s = int(time.time()) // 60 * 60

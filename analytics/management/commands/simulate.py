@@ -30,6 +30,7 @@ import time
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from analytics.simulator.export import write_nab, write_truth
 from analytics.simulator.fleet import generate
@@ -173,6 +174,4 @@ class Command(BaseCommand):
 
 
 def _bar(total: int, desc: str):
-    from tqdm import tqdm
-
     return tqdm(total=total, desc=desc, unit="pt", unit_scale=True, dynamic_ncols=True)
