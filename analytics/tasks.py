@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import psycopg
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
@@ -15,12 +16,8 @@ from analytics.store.compaction import compact
 from analytics.store.partitions import ensure_partitions
 from analytics.store.retention import apply_retention
 
-try:  # the store also talks to psycopg directly: its lock timeouts and deadlocks are not wrapped by Django
-    from psycopg import OperationalError as PsycopgOperationalError
-
-    TRANSIENT: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PsycopgOperationalError)
-except ImportError:  # SQLite-only installs
-    TRANSIENT = (OperationalError, InterfaceError)
+# The store also talks to psycopg directly: its lock timeouts and deadlocks are not wrapped by Django.
+TRANSIENT: tuple[type[Exception], ...] = (OperationalError, InterfaceError, psycopg.OperationalError)
 RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": True, "retry_backoff_max": 600, "max_retries": 5, "acks_late": True}
 
 

@@ -69,8 +69,8 @@ def write_outside_scope(tenant, body: bytes) -> float:
     from django.utils import timezone
 
     from analytics.ingest import decode_json, parse_batch
+    from analytics.ingestion import limits as ingestion_limits
     from analytics.store.write import resolve_series, write_points
-    from analytics.views import ingestion_limits
 
     batch = parse_batch(decode_json(body), ingestion_limits(tenant, timezone.now()))
     key_index, ts_ns, values = batch.arrays()
@@ -104,13 +104,14 @@ def profile_request(key: str, body: bytes) -> dict:
 
 
 def profile_store_batch(tenant, bodies: list[bytes]) -> dict:
-    """Stage timings of store_batch (as analytics.views does it) per body, and a cProfile of one."""
+    """Stage timings of store_batch (as analytics.ingestion does it) per body, and a cProfile of one."""
     from django.db import transaction
     from django.utils import timezone
 
     from analytics.ingest import decode_json, parse_batch
+    from analytics.ingestion import limits as ingestion_limits
+    from analytics.ingestion import store_batch
     from analytics.store.write import resolve_series, write_points
-    from analytics.views import ingestion_limits, store_batch
     from tenants import billing, quotas
     from tenants.scoping import tenant_scope
 
@@ -124,7 +125,8 @@ def profile_store_batch(tenant, bodies: list[bytes]) -> dict:
                 batch = parse_batch(payload, ingestion_limits(tenant, timezone.now()))
             with c.stage(t, "arrays"):
                 key_index, ts_ns, values = batch.arrays()
-            with quotas.points_quota(tenant, len(batch)), transaction.atomic():
+            quotas.precheck(tenant, len(batch))
+            with transaction.atomic():
                 with c.stage(t, "resolve_series"):
                     series_ids, _ = resolve_series(tenant.pk, batch.keys, batch.units)
                 with c.stage(t, "write_points"):

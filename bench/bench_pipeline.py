@@ -8,7 +8,7 @@ broker, and starts one real Celery worker subprocess (prefork, ``--concurrency``
 default 2) as tests/integration/processes.py does. The engine is whatever
 analytics/core/engines/defaults.py names (plus EngineSetting: none here).
 
-Part 1, full day: a simulated fleet (analytics/simulator.py, with anomalies) of
+Part 1, full day: a simulated fleet (analytics/simulator/, with anomalies) of
 ``--series`` series x one day of one-minute points is written by ``copy_raw``; then
 ``run_tenant_detection(tenant, day_start, day_end)`` is queued and timed until the run
 row says finished (fetch, detect, classify, explain, persist anomalies, aggregate at
@@ -133,7 +133,8 @@ def run_and_wait(worker, tenant_id: int, start: datetime | None, end: datetime, 
 
 
 def part_full_day(worker, args, engine) -> dict:
-    from analytics.simulator import DEFAULT_METRICS, FleetSpec, generate
+    from analytics.simulator.fleet import generate
+    from analytics.simulator.spec import DEFAULT_METRICS, FleetSpec
     from analytics.store.read import get_metric_series_batch
 
     metrics = DEFAULT_METRICS[:5]
@@ -239,7 +240,8 @@ def part_incremental(worker, args, engine) -> dict:
     from django.db import connection
 
     from analytics.models import Series
-    from analytics.simulator import DEFAULT_METRICS, FleetSpec, generate
+    from analytics.simulator.fleet import generate
+    from analytics.simulator.spec import DEFAULT_METRICS, FleetSpec
     from analytics.store.write import copy_raw, resolve_series
     from results.models import EngineState
 

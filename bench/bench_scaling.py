@@ -14,7 +14,7 @@ measured step) belongs to that step alone. Sizes (one-minute points):
   one day (1,440 points), at the sizes in ``--default-sizes`` (1k: 10k takes minutes).
 - ingestion, write path in-process: ``parse_batch`` + ``resolve_series`` +
   ``write_points`` per 10,000-point body (bodies of whole series, 60 points = one hour
-  per series, as analytics/simulator.py batches them); the first body of a series
+  per series, as analytics/simulator/sender.py batches them); the first body of a series
   creates it. Database bench_scaling_ingest_<pid>, dropped after each size. Body
   construction (Python dicts) is not timed.
 
@@ -96,8 +96,8 @@ def child_ingest(n: int, points: int, batch: int) -> dict:
         from django.utils import timezone
 
         from analytics.ingest import parse_batch
+        from analytics.ingestion import limits as ingestion_limits
         from analytics.store.write import resolve_series, write_points
-        from analytics.views import ingestion_limits
 
         tenant = c.make_tenant("bench-scaling")
         now_s = int(time.time()) // 60 * 60

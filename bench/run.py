@@ -4,11 +4,13 @@
     .venv/bin/python bench/run.py              # full sizes (~20 min on 2 shared cores)
     .venv/bin/python bench/run.py --only ingest,api --no-doc
 
-Benchmarks: bench_ingest, bench_pipeline, bench_api, bench_scaling, bench_quality (each
+Benchmarks: bench_ingest, bench_pipeline, bench_api, bench_scaling (each
 ``main(argv) -> dict``, run as ``python bench/<name>.py [--quick] --json-out FILE``), the
 existing bench_read.py (its own database, created and dropped here) and
-bench_engines.py (their printed figures are parsed), and the NAB evaluation
-(``python -m analytics.core.evaluation.harness --data ../shared/datasets/nab --json``).
+bench_engines.py (their printed figures are parsed), the NAB evaluation
+(``python -m analytics.core.evaluation.harness --data ../shared/datasets/nab --json``) and
+the fleet-level quality on simulated fleets (``python manage.py evaluate --simulated
+--json``, the acceptance seeds 101-105; one seed with ``--quick``).
 Logs and JSON go to var/bench/<timestamp>/. A benchmark that fails or runs out of time
 is reported as such and the rest still run.
 """
@@ -48,7 +50,9 @@ def benchmarks(quick: bool, db_url: str) -> list[dict]:
         {"name": "nab", "cmd": [*py, "-m", "analytics.core.evaluation.harness", "--data", "../shared/datasets/nab",
                                 "--json", *(["--files", "artificialWithAnomaly/*"] if quick else [])],
          "json": "stdout", "timeout": 900},
-        {"name": "quality", "cmd": [*py, "bench/bench_quality.py", *q], "json": True, "timeout": 600},
+        {"name": "quality", "cmd": [*py, "manage.py", "evaluate", "--simulated", "--json",
+                                    *(["--seeds", "101"] if quick else [])],
+         "json": "stdout", "timeout": 900},
     ]
 
 
@@ -312,16 +316,20 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
                     f"{p.get('f1')} | {p.get('tp_windows')} | {p.get('fn_windows')} | {p.get('fp_events')} |")
             add("")
         elif name == "quality":
-            add(f"Fleet {d['fleet']} ({d['series']} series), engine `{d['engine']}` `detect()` per whole series.")
+            p = d["pooled"]
+            add(f"Engine `{d['engine']}` params {json.dumps(d['params'])}, seeds {d['seeds']}, fleet per seed: "
+                f"{d['fleet']}; definitions in docs/evaluation.md (Simulated fleet).")
             add("")
-            add("| truth type | anomalies | recall |")
-            add("| --- | ---: | ---: |")
-            for t, n in d["truth"].items():
-                add(f"| {t} | {n} | {d['recall'][t]} |")
-            add(f"| all | {sum(d['truth'].values())} | {d['recall_overall']} |")
+            add("| events | detections | precision | recall | false alarms per series-day | median delay s | "
+                "Spearman severity~score |")
+            add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            add(f"| {p['events']} | {p['detections']} | {p['precision']} | {p['recall']} | "
+                f"{p['false_alarms_per_series_day']} | {p['median_delay_seconds']} | {p['spearman_severity_score']} |")
             add("")
-            add(f"Precision {d['precision']} ({d['detections']} detected episodes); type accuracy {d['type_accuracy']}; "
-                f"truth type -> detected label counts: `{json.dumps(d['confusion_truth_to_label'])}`.")
+            add("| true type | " + " | ".join(next(iter(p["confusion"].values()))) + " | type accuracy |")
+            add("| --- |" + " ---: |" * (len(next(iter(p["confusion"].values()))) + 1))
+            for t, row in p["confusion"].items():
+                add(f"| {t} | " + " | ".join(str(v) for v in row.values()) + f" | {p['by_type'][t]['type_accuracy']} |")
             add("")
     path.write_text("\n".join(L) + "\n")
 

@@ -1,6 +1,10 @@
-"""One error format for the whole API:
+"""One error format for the whole API, and the answers of a database that cannot serve.
 
     {"error": {"code": "...", "message": "...", "details": [{"field", "reason", "index"?}]}}
+
+A statement cancelled by the web statement timeout, or a database out of reach, answers
+503 with ``Retry-After`` (JSON under /api/, plain text elsewhere), from the API's
+exception handler, ``handler500`` and ``config.security``'s timeout middleware alike.
 """
 
 from __future__ import annotations
@@ -9,6 +13,10 @@ import logging
 import sys
 from typing import Any
 
+import psycopg
+from django.db import InterfaceError, OperationalError, connections
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
@@ -45,25 +53,28 @@ def error_body(code: str, message: str, details: list[dict[str, Any]] | None = N
 
 logger = logging.getLogger(__name__)
 
-DATABASE_RETRY_AFTER_SECONDS = 5
+# What a 503 asks clients to wait, whichever way the database failed them.
+RETRY_AFTER_SECONDS = 5
+TIMEOUT_MESSAGE = "The query took too long and was cancelled; narrow the range or retry later."
 DATABASE_UNAVAILABLE_MESSAGE = (
     "The database is unavailable ({cause}); the request was not completed. Retry after Retry-After seconds: "
     "re-sent points overwrite stored ones, so a retry never duplicates."
 )
 
 
+def is_statement_timeout(exc: BaseException | None) -> bool:
+    """A statement cancelled by statement_timeout (SQLSTATE 57014, query_canceled):
+    ``FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS`` fired (``config.security``)."""
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) == "57014" or "statement timeout" in str(exc)
+
+
 def database_unavailable(exc: BaseException | None) -> bool:
     """The database refused or dropped the connection (Django's or psycopg's own error,
-    the latter from the raw COPY path). Statement timeouts are answered before this."""
-    from django.db import InterfaceError, OperationalError
-
-    try:
-        import psycopg
-
-        raw: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
-    except ImportError:  # pragma: no cover - SQLite-only installs
-        raw = ()
-    return isinstance(exc, (OperationalError, InterfaceError, *raw))
+    the latter from the raw COPY path)."""
+    return isinstance(exc, OperationalError | InterfaceError | psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def database_unavailable_body(exc: BaseException) -> dict[str, Any]:
@@ -71,8 +82,6 @@ def database_unavailable_body(exc: BaseException) -> dict[str, Any]:
     error raised by psycopg directly (the raw COPY and row-level-security paths) does not
     mark Django's connection as failed, and a persistent connection (CONN_MAX_AGE) would
     otherwise answer "the connection is closed" to every later request."""
-    from django.db import connections
-
     logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
     for conn in connections.all(initialized_only=True):
         try:
@@ -82,45 +91,44 @@ def database_unavailable_body(exc: BaseException) -> dict[str, Any]:
     return error_body("database_unavailable", DATABASE_UNAVAILABLE_MESSAGE.format(cause=type(exc).__name__))
 
 
-def server_error(request):
-    """handler500: a database that cannot be reached answers 503 with Retry-After (JSON
-    under /api/), wherever it failed (a middleware, authentication, the view, metering);
-    anything else is Django's plain 500 page."""
-    from django.http import HttpResponse, JsonResponse
-    from django.views import defaults
+def unavailable_body(exc: BaseException | None) -> dict[str, Any] | None:
+    """The 503 body for what the database did to a request (a statement cancelled by the
+    timeout, or the database out of reach); None for any other error."""
+    if is_statement_timeout(exc):
+        return error_body("statement_timeout", TIMEOUT_MESSAGE)
+    if exc is not None and database_unavailable(exc):
+        return database_unavailable_body(exc)
+    return None
 
-    exc = sys.exc_info()[1]
-    if not database_unavailable(exc):
-        return defaults.server_error(request)
-    body = database_unavailable_body(exc)
+
+def unavailable_response(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
+    """A 503 outside DRF, with Retry-After: the JSON body under /api/, its message as
+    plain text elsewhere."""
     if request.path.startswith("/api/"):
         response: HttpResponse = JsonResponse(body, status=503)
     else:
         response = HttpResponse(body["error"]["message"], status=503, content_type="text/plain; charset=utf-8")
-    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: a database that cannot serve answers 503 with Retry-After, wherever it
+    failed (a middleware, authentication, the view, metering); anything else is Django's
+    plain 500 page."""
+    body = unavailable_body(sys.exc_info()[1])
+    if body is None:
+        return defaults.server_error(request)
+    return unavailable_response(request, body)
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApiError):
-        response = Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
-        if getattr(exc, "retry_after", None):
-            response["Retry-After"] = str(exc.retry_after)
-        return response
-    from config.security import (
-        RETRY_AFTER_SECONDS,
-        TIMEOUT_MESSAGE,
-        is_statement_timeout,
-    )
-
-    if is_statement_timeout(exc):  # FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS fired
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    body = unavailable_body(exc)
+    if body is not None:
         set_rollback()
-        return Response(error_body("statement_timeout", TIMEOUT_MESSAGE), status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    if database_unavailable(exc):  # PostgreSQL down or restarting
-        set_rollback()
-        return Response(database_unavailable_body(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     response = exception_handler(exc, context)
     if response is None:
         return None

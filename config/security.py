@@ -20,10 +20,15 @@ import logging
 import re
 
 from django.conf import settings
-from django.db import OperationalError, connection
-from django.http import HttpResponse, JsonResponse
+from django.db import connection
+from django.http import JsonResponse
 
-from config.errors import error_body
+from config.errors import (
+    TIMEOUT_MESSAGE,
+    error_body,
+    is_statement_timeout,
+    unavailable_response,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,27 +60,6 @@ class ContentSecurityPolicyMiddleware:
             policy = CSP.format(script="", style="")
         response["Content-Security-Policy"] = policy
         return response
-
-
-def is_statement_timeout(exc: BaseException) -> bool:
-    """A statement cancelled by statement_timeout (SQLSTATE 57014, query_canceled)."""
-    if not isinstance(exc, OperationalError):
-        return False
-    cause = exc.__cause__
-    return getattr(cause, "sqlstate", None) == "57014" or "statement timeout" in str(exc)
-
-
-RETRY_AFTER_SECONDS = 5
-TIMEOUT_MESSAGE = "The query took too long and was cancelled; narrow the range or retry later."
-
-
-def timeout_response(request) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse(error_body("statement_timeout", TIMEOUT_MESSAGE), status=503)
-    else:
-        response = HttpResponse(TIMEOUT_MESSAGE, status=503, content_type="text/plain; charset=utf-8")
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
 
 
 class StatementTimeoutMiddleware:
@@ -110,7 +94,7 @@ class StatementTimeoutMiddleware:
     def process_exception(self, request, exception):
         if is_statement_timeout(exception):
             logger.warning("statement timeout on %s %s", request.method, request.path)
-            return timeout_response(request)
+            return unavailable_response(request, error_body("statement_timeout", TIMEOUT_MESSAGE))
         return None
 
 

@@ -3,7 +3,8 @@
 A fixed-window counter per (scope, tenant, window) in Django's cache: Redis when it is
 configured (so every web process and machine counts together; ``cache.incr`` is
 atomic there), local memory otherwise. Two scopes: ``ingest`` (the ingestion
-endpoints) and ``api`` (everything else: reads, detection requests). Over the limit:
+endpoints, whose base view sets ``throttle_scope``) and ``api`` (everything else:
+reads, detection requests). Over the limit:
 429 in the API's JSON error format with ``Retry-After`` (seconds to the next window).
 
 If the cache is unreachable the request is let through and a warning logged: losing
@@ -50,14 +51,8 @@ def throttle_key(scope: str, tenant_id: int, window: int) -> str:
 
 
 def view_scope(view) -> str:
-    scope = getattr(view, "throttle_scope", None)
-    if scope:
-        return scope
-    from analytics.views import (
-        MetricsIngestView,  # the JSON, OTLP and remote-write endpoints
-    )
-
-    return "ingest" if isinstance(view, MetricsIngestView) else "api"
+    """``ingest`` for the ingestion endpoints (their base view says so), ``api`` for the rest."""
+    return getattr(view, "throttle_scope", None) or "api"
 
 
 class TenantRateThrottle:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from analytics.core.engines.registry import engine_registry
 from results.models import Anomaly, DetectionRun, EngineSetting
-from results.runs import request_run
+from results.tasks import request_run
 from tenants.admin import ReadOnlyAdmin, TenantOwnedAdmin
 
 

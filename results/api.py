@@ -18,7 +18,7 @@ from config.schema import error_responses
 from results import serializers as s
 from results.filters import AnomalyFilter, RunFilter, ScoreFilter, SeriesFilter
 from results.models import AggregatedScore, Anomaly, DetectionRun
-from results.runs import request_run
+from results.tasks import request_run
 from tenants.api import TenantAPIView, TenantGenericViewSet, TenantReadOnlyViewSet
 
 MAX_POINTS_RANGE = timedelta(days=31)

@@ -6,6 +6,8 @@ class ResultsConfig(AppConfig):
     name = "results"
 
     def ready(self):
+        # Imported here, as Django documents: the receivers' module imports models, which
+        # cannot load while the app registry is still being populated.
         from results import signals
 
         post_migrate.connect(signals.install_system_schedules, sender=self)

@@ -1,30 +1,19 @@
-"""Detection runs: ask for one (enqueued only after commit), claim it, finish it."""
+"""Detection runs: claim one, record its progress, finish it (asking for one, which
+enqueues its task, is ``results.tasks.request_run``)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from analytics.models import Series
 from results.models import DetectionRun
 from tenants import billing
 
 Status = DetectionRun.Status
-
-
-def request_run(tenant_id: int, trigger: str, start: datetime | None = None, end: datetime | None = None) -> DetectionRun:
-    """Create a queued run and enqueue its task once the row is committed."""
-    from results.tasks import run_tenant_detection
-
-    with transaction.atomic():
-        run = DetectionRun.objects.for_tenant(tenant_id).create(
-            tenant_id=tenant_id, trigger=trigger, range_start=start, range_end=end
-        )
-        transaction.on_commit(lambda: run_tenant_detection.delay(tenant_id, run_id=run.pk))
-    return run
 
 
 def runs(tenant_id: int):
@@ -49,8 +38,6 @@ def window_floor(moment: datetime) -> datetime:
 def prepare(tenant_id: int, run_id: int) -> list[list[int]] | None:
     """Claim the run, fix its end, and split the tenant's series into batches; None if
     the run already finished (a redelivered task)."""
-    from analytics.models import Series
-
     if not claim(tenant_id, run_id):
         return None
     run = runs(tenant_id).get(pk=run_id)

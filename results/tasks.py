@@ -76,6 +76,16 @@ def run_tenant_detection(tenant_id: int, start: str | None = None, end: str | No
     return run_id
 
 
+def request_run(tenant_id: int, trigger: str, start: datetime | None = None, end: datetime | None = None) -> DetectionRun:
+    """Create a queued run and enqueue its task once the row is committed."""
+    with transaction.atomic():
+        run = DetectionRun.objects.for_tenant(tenant_id).create(
+            tenant_id=tenant_id, trigger=trigger, range_start=start, range_end=end
+        )
+        transaction.on_commit(lambda: run_tenant_detection.delay(tenant_id, run_id=run.pk))
+    return run
+
+
 @shared_task(**TASK_OPTIONS, soft_time_limit=BATCH_SOFT_LIMIT, time_limit=BATCH_SOFT_LIMIT + 60)
 def detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[dict]:
     """Fetch, detect, classify, explain and store one batch of series; return each

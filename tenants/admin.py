@@ -1,9 +1,9 @@
 """The operators' console for tenancy. Staff work across tenants (the middleware opens
 an all-tenants scope for them); querysets say so explicitly with ``unscoped()``.
 
-Besides the models: the tenant list shows ingestion health per tenant (from the
-counters), and each tenant has an ingestion-health page and a monthly statement (HTML
-and CSV) at ``/admin/tenants/tenant/<id>/health/`` and ``.../statement/``.
+Besides the models: each tenant has a monthly statement (HTML and CSV) at
+``/admin/tenants/tenant/<id>/statement/``. The metric store adds ingestion health to
+the tenant list and a health page per tenant (``analytics.admin``).
 """
 
 from __future__ import annotations
@@ -11,15 +11,23 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html_join
 
-from tenants import billing, health
-from tenants.models import ApiKey, Cluster, Membership, Node, Plan, Tenant, UsageDaily, UsageMonth
+from tenants import billing
+from tenants.models import (
+    ApiKey,
+    Cluster,
+    Membership,
+    Node,
+    Plan,
+    Tenant,
+    UsageDaily,
+    UsageMonth,
+)
 
 
 class TenantOwnedAdmin(admin.ModelAdmin):
@@ -56,17 +64,6 @@ class PlanAdmin(admin.ModelAdmin):
     )
 
 
-class TenantHealthChangeList(ChangeList):
-    """Loads the page's ingestion health in a few queries, not a few per row."""
-
-    def get_results(self, request):
-        super().get_results(request)
-        self.result_list = list(self.result_list)
-        by_id = health.overview(t.pk for t in self.result_list)
-        for tenant in self.result_list:
-            tenant.health = by_id[tenant.pk]
-
-
 def parse_month(value: str | None) -> date:
     """``YYYY-MM`` (default: the current month); 404 on anything else."""
     if not value:
@@ -80,62 +77,33 @@ def parse_month(value: str | None) -> date:
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "plan", "is_active", "points_24h", "stale_nodes", "last_point",
-                    "rejected_24h", "console_links")
+    list_display = ("slug", "name", "plan", "is_active", "console_links")
     list_filter = ("plan", "is_active")
     search_fields = ("slug", "name")
     list_select_related = ("plan",)
     change_form_template = "admin/tenants/tenant/change_form.html"
-
-    def get_changelist(self, request, **kwargs):
-        return TenantHealthChangeList
-
-    @admin.display(description="points, last 24 h (≈)")
-    def points_24h(self, tenant):
-        return f"{tenant.health.points_24h:,}"
-
-    @admin.display(description="stale nodes")
-    def stale_nodes(self, tenant):
-        h = tenant.health
-        text = f"{h.nodes_stale} of {h.nodes_total}"
-        return format_html('<strong style="color:#ba2121">{}</strong>', text) if h.nodes_stale else text
-
-    @admin.display(description="newest point")
-    def last_point(self, tenant):
-        return tenant.health.last_point_at or "—"
-
-    @admin.display(description="rejected, last 24 h (≈)")
-    def rejected_24h(self, tenant):
-        h = tenant.health
-        if not h.rejected_by_reason:
-            return f"{h.rejected_24h:,}"
-        reasons = "; ".join(f"{reason}: {count}" for reason, count in sorted(h.rejected_by_reason.items()))
-        return format_html('{} <span title="today and yesterday, by reason">({})</span>', f"{h.rejected_24h:,}", reasons)
+    console_pages: tuple[tuple[str, str], ...] = (("statement", "admin:tenants_tenant_statement"),)  # (link, url name)
 
     @admin.display(description="console")
     def console_links(self, tenant):
-        return format_html(
-            '<a href="{}">health</a> · <a href="{}">statement</a>',
-            reverse("admin:tenants_tenant_health", args=[tenant.pk]),
-            reverse("admin:tenants_tenant_statement", args=[tenant.pk]),
-        )
+        return format_html_join(" · ", '<a href="{}">{}</a>',
+                                ((reverse(url_name, args=[tenant.pk]), label) for label, url_name in self.console_pages))
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
-            path("<int:tenant_id>/health/", view(self.health_view), name="tenants_tenant_health"),
             path("<int:tenant_id>/statement/", view(self.statement_view), name="tenants_tenant_statement"),
             path("<int:tenant_id>/statement.csv", view(self.statement_csv_view), name="tenants_tenant_statement_csv"),
             *super().get_urls(),
         ]
 
-    def _tenant(self, request, tenant_id: int) -> Tenant:
+    def console_tenant(self, request, tenant_id: int) -> Tenant:
         tenant = get_object_or_404(Tenant.objects.select_related("plan"), pk=tenant_id)
         if not self.has_view_permission(request, tenant):
             raise Http404
         return tenant
 
-    def _context(self, request, tenant: Tenant, title: str) -> dict:
+    def console_context(self, request, tenant: Tenant, title: str) -> dict:
         return {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -145,22 +113,12 @@ class TenantAdmin(admin.ModelAdmin):
             "subtitle": tenant.slug,
         }
 
-    def health_view(self, request, tenant_id: int):
-        tenant = self._tenant(request, tenant_id)
-        detail = health.tenant_detail(tenant)
-        context = {
-            **self._context(request, tenant, f"Ingestion health: {tenant.name}"),
-            "detail": detail,
-            "stale_minutes": int(health.STALE_AFTER.total_seconds() // 60),
-        }
-        return TemplateResponse(request, "admin/tenants/tenant/health.html", context)
-
     def statement_view(self, request, tenant_id: int):
-        tenant = self._tenant(request, tenant_id)
+        tenant = self.console_tenant(request, tenant_id)
         month = parse_month(request.GET.get("month"))
         statement = billing.statement(tenant, month)
         context = {
-            **self._context(request, tenant, f"Statement {month:%Y-%m}: {tenant.name}"),
+            **self.console_context(request, tenant, f"Statement {month:%Y-%m}: {tenant.name}"),
             "statement": statement,
             "months": billing.months_with_usage(tenant),
             "month_value": f"{month:%Y-%m}",
@@ -169,7 +127,7 @@ class TenantAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/tenants/tenant/statement.html", context)
 
     def statement_csv_view(self, request, tenant_id: int):
-        tenant = self._tenant(request, tenant_id)
+        tenant = self.console_tenant(request, tenant_id)
         month = parse_month(request.GET.get("month"))
         body = billing.statement_csv(billing.statement(tenant, month))
         response = HttpResponse(body, content_type="text/csv; charset=utf-8")

@@ -5,4 +5,6 @@ class TenantsConfig(AppConfig):
     name = "tenants"
 
     def ready(self):
-        from tenants import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        # Imported once the apps are loaded, where drf-spectacular's extensions are meant
+        # to be registered (the module is only imported for that side effect).
+        from tenants import schema  # noqa: F401

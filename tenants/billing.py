@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -43,8 +44,8 @@ import numpy as np
 from django.db import connection
 from django.db.models import Subquery
 
+from config.pg import ArrayParam, server_cursor
 from tenants.models import Plan, Tenant, UsageDaily, UsageMonth
-from tenants.scoping import _tenant_id
 
 CENT = Decimal("0.01")
 MILLION = Decimal(1_000_000)
@@ -53,12 +54,21 @@ DAILY_COLUMNS = ("points_ingested", "active_series", "series_analysed", "detecti
 
 
 class QuotaExceeded(Exception):
-    """A batch would take the month's points past the plan's hard limit (raised inside the
-    batch's transaction, which then rolls back; ``tenants.quotas`` turns it into a 429)."""
+    """A batch would take the month's points past the plan's hard limit: refused by the
+    pre-check (``tenants.quotas``) or inside the batch's transaction, which then rolls
+    back. The ingestion service counts it and answers 429 (``analytics.ingestion``)."""
 
     def __init__(self, points: int, used: int, limit: int) -> None:
         self.points, self.used, self.limit = points, used, limit
-        super().__init__(f"{points} points over the limit {limit} ({used} used)")
+        super().__init__(self.reason)
+
+    @property
+    def reason(self) -> str:
+        room = max(0, self.limit - self.used)
+        return (
+            f"the plan's hard_limit_points_per_month is {self.limit}; {self.used} points were ingested this month, "
+            f"so {room} more fit and this batch of {self.points} would exceed it"
+        )
 
 
 def today() -> date:
@@ -105,7 +115,7 @@ def bump_daily(tenant_id: int, day: date | None = None, **increments: int) -> No
             f"INSERT INTO tenants_usagedaily (tenant_id, day, {', '.join(columns + defaults)})"
             f" VALUES (%s, %s, {', '.join(['%s'] * len(columns) + ['0'] * len(defaults))})"
             f" ON CONFLICT (tenant_id, day) DO UPDATE SET {sets}",
-            [_tenant_id(tenant_id), _adapt(day or today()), *values],
+            [tenant_id, _adapt(day or today()), *values],
         )
 
 
@@ -125,8 +135,6 @@ def _activate_series(tenant_id: int, month: date, day: date, series_ids: Sequenc
         RETURNING first_day
     """
     if _is_postgresql():
-        from analytics.store.pg import ArrayParam, server_cursor
-
         source = """
             SELECT %s, %s, u.id, %s, %s FROM unnest(%s) AS u(id)
             WHERE NOT EXISTS (SELECT 1 FROM tenants_seriesactivity a
@@ -138,8 +146,6 @@ def _activate_series(tenant_id: int, month: date, day: date, series_ids: Sequenc
                         [tenant_id, month, day, day, ArrayParam("int8", ids), tenant_id, month, day])
             firsts = [row[0] for row in cur.fetchall()]
     else:  # SQLite: the ids as one JSON parameter; "WHERE true" keeps the upsert unambiguous
-        import json
-
         with connection.cursor() as cur:
             cur.execute(upsert.format(source="SELECT %s, %s, value, %s, %s FROM json_each(%s) WHERE true"),
                         [tenant_id, _adapt(month), _adapt(day), _adapt(day), json.dumps(ids.tolist())])
@@ -155,7 +161,6 @@ def meter_points(tenant_id: int, points: int, series_ids: Sequence[int], *, day:
 
     Cost: three single-statement upserts on rows keyed by the tenant (four with no
     usage row yet), whatever the batch size."""
-    tenant_id = _tenant_id(tenant_id)
     points = int(points)
     if points <= 0:
         return
@@ -180,7 +185,7 @@ def meter_points(tenant_id: int, points: int, series_ids: Sequence[int], *, day:
         )
         if cur.fetchone() is None:
             used, limit = month_points_and_limit(tenant_id, month)
-            raise QuotaExceeded(points, used, limit if limit is not None else NO_LIMIT)
+            raise QuotaExceeded(points, used, limit if limit is not None else 0)
     bump_daily(tenant_id, day, points_ingested=points, active_series=new_today)
 
 

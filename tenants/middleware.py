@@ -8,6 +8,7 @@
   ``request.tenant = None``; the dashboard views answer 404 (staff go to the admin).
 """
 
+from tenants.models import Membership
 from tenants.scoping import all_tenants, tenant_scope
 
 SESSION_TENANT_KEY = "fleetwatch_tenant_id"
@@ -19,8 +20,6 @@ def memberships_of(user) -> list:
 
     Crossing tenants by user is the one legitimate unscoped read here: a login has to
     find its tenants before any is in scope (Membership is indexed by user for this)."""
-    from tenants.models import Membership
-
     return list(
         Membership.objects.unscoped()
         .filter(user_id=user.pk, tenant__is_active=True)

@@ -15,8 +15,8 @@ Roles (cluster-global, NOLOGIN, created idempotently by migration
 RLS is ENABLEd and FORCEd on every tenant-owned table, so the table owner is subject to
 the policies too (a superuser still bypasses RLS: never connect as one in production).
 
-The connection follows the scope (``tenants.scoping`` calls ``sync_connection`` on every
-scope entry and exit, on the thread's default connection):
+The connection follows the scope (``tenants.scope_state``: ``tenants.scoping`` calls
+``sync_connection`` on every scope entry and exit, on the thread's default connection):
 
 - inside ``tenant_scope(t)``: ``SET ROLE fleetwatch_tenant`` and ``app.tenant_id = t``;
 - outside any scope and inside ``all_tenants(reason)``: ``SET ROLE NONE`` (the login role,
@@ -41,7 +41,12 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connection as default_connection
+from django.db import connections, migrations
 from django.db.backends.signals import connection_created
+from django.db.models.signals import post_migrate
+from psycopg import pq
+
+from tenants.scope_state import scoped_tenant_id
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +69,9 @@ def enabled(conn=default_connection) -> bool:
     return conn.vendor == "postgresql" and getattr(settings, "FLEETWATCH_RLS", True)
 
 
-def _wanted() -> int | None:
-    from tenants.scoping import _scope
-
-    scope = _scope.get()
-    return None if scope is None else scope.tenant_id
-
-
 def tenant_role_active(conn=default_connection) -> bool:
     """Whether statements on the connection run as the tenant role (RLS enforced)."""
-    return enabled(conn) and _wanted() is not None
+    return enabled(conn) and scoped_tenant_id() is not None
 
 
 def applied_tenant(conn=default_connection):
@@ -85,8 +83,6 @@ def applied_tenant(conn=default_connection):
 
 
 def _apply(conn, tenant_id: int | None) -> None:
-    from psycopg import pq
-
     raw = conn.connection
     if raw.info.transaction_status == pq.TransactionStatus.INERROR:
         # The rollback that must follow restores the enclosing scope's state; re-apply
@@ -110,7 +106,7 @@ def sync_connection(conn=default_connection, *, exiting: bool = False) -> None:
     is doomed to roll back, and either way the scope cannot outlive it."""
     if not enabled(conn) or conn.connection is None:
         return
-    wanted = _wanted()
+    wanted = scoped_tenant_id()
     if applied_tenant(conn) == wanted:
         return
     try:
@@ -131,8 +127,8 @@ def _guard(execute, sql, params, many, context):
     current scope, whatever happened to it (a reconnect, a skipped transition, a
     scope entered on another thread's connection)."""
     conn = context["connection"]
-    if enabled(conn) and conn.connection is not None and applied_tenant(conn) != _wanted():
-        _apply(conn, _wanted())
+    if enabled(conn) and conn.connection is not None and applied_tenant(conn) != scoped_tenant_id():
+        _apply(conn, scoped_tenant_id())
     return execute(sql, params, many, context)
 
 
@@ -141,28 +137,13 @@ def _on_connection_created(sender, connection, **kwargs) -> None:
         return
     if not any(wrapper is _guard for wrapper in connection.execute_wrappers):
         connection.execute_wrappers.insert(0, _guard)  # first: execute_wrapper() pops the last
-    _apply(connection, _wanted())  # explicit even for a fresh session (pools may hand out used ones)
+    _apply(connection, scoped_tenant_id())  # explicit even for a fresh session (pools may hand out used ones)
 
 
 connection_created.connect(_on_connection_created, dispatch_uid="fleetwatch_rls_connection_created")
 
 
-# -- schema: which tables, the DDL, the grants ------------------------------------------
-
-
-def tenant_owned_tables() -> list[str]:
-    """Tables of every concrete tenant-owned model (from the model registry)."""
-    from django.apps import apps
-
-    from tenants.scoping import TenantOwned
-
-    return sorted(
-        {
-            model._meta.db_table
-            for model in apps.get_models()
-            if issubclass(model, TenantOwned) and not model._meta.proxy and not model._meta.abstract
-        }
-    )
+# -- schema: the DDL and the grants (tables: ``tenants.scoping.tenant_owned_tables``) ----
 
 
 def _q(name: str) -> str:
@@ -282,8 +263,6 @@ def sync_grants(conn=default_connection) -> None:
 
 
 def _on_post_migrate(sender, app_config=None, using="default", **kwargs) -> None:
-    from django.db import connections
-
     if app_config is None or app_config.label != "tenants":
         return
     conn = connections[using]
@@ -293,8 +272,6 @@ def _on_post_migrate(sender, app_config=None, using="default", **kwargs) -> None
 
 def forwards(tables: Iterable[str]):
     """A migration operation: RLS on these tenant-owned tables (PostgreSQL only)."""
-    from django.db import migrations
-
     tables = list(tables)
 
     def run(apps, schema_editor):
@@ -318,10 +295,4 @@ def forwards(tables: Iterable[str]):
     return migrations.RunPython(run, back, elidable=False)
 
 
-def _connect_post_migrate() -> None:
-    from django.db.models.signals import post_migrate
-
-    post_migrate.connect(_on_post_migrate, dispatch_uid="fleetwatch_rls_post_migrate")
-
-
-_connect_post_migrate()
+post_migrate.connect(_on_post_migrate, dispatch_uid="fleetwatch_rls_post_migrate")

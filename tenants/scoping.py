@@ -17,24 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
+from django.apps import apps
 from django.db import models
+
+from tenants import rls
+from tenants.scope_state import Scope, current
 
 
 class ScopeError(RuntimeError):
     """A tenant-owned model was queried with no tenant in scope."""
-
-
-@dataclass(frozen=True)
-class _Scope:
-    tenant_id: int | None  # None: all tenants (explicitly requested)
-    reason: str = ""
-
-
-_scope: ContextVar[_Scope | None] = ContextVar("fleetwatch_tenant_scope", default=None)
 
 
 def _tenant_id(tenant: Any) -> int:
@@ -48,13 +41,13 @@ def _tenant_id(tenant: Any) -> int:
 def tenant_scope(tenant: Any) -> Iterator[int]:
     """Run a block with one tenant in scope (always reset on exit)."""
     tenant_id = _tenant_id(tenant)
-    token = _scope.set(_Scope(tenant_id))
+    token = current.set(Scope(tenant_id))
     try:
-        _rls.sync_connection()
+        rls.sync_connection()
         yield tenant_id
     finally:
-        _scope.reset(token)
-        _rls.sync_connection(exiting=True)
+        current.reset(token)
+        rls.sync_connection(exiting=True)
 
 
 @contextmanager
@@ -62,18 +55,18 @@ def all_tenants(reason: str) -> Iterator[None]:
     """Run a block that may read every tenant's rows; say why."""
     if not reason:
         raise ScopeError("all_tenants: a reason is required")
-    token = _scope.set(_Scope(None, reason))
+    token = current.set(Scope(None, reason))
     try:
-        _rls.sync_connection()
+        rls.sync_connection()
         yield
     finally:
-        _scope.reset(token)
-        _rls.sync_connection(exiting=True)
+        current.reset(token)
+        rls.sync_connection(exiting=True)
 
 
 def current_tenant_id() -> int | None:
     """The tenant in scope; None inside ``all_tenants``; raises with no scope at all."""
-    scope = _scope.get()
+    scope = current.get()
     if scope is None:
         raise ScopeError("no tenant in scope")
     return scope.tenant_id
@@ -86,7 +79,7 @@ class TenantQuerySet(models.QuerySet):
 
 class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: ignore[misc]
     def get_queryset(self) -> TenantQuerySet:
-        scope = _scope.get()
+        scope = current.get()
         if scope is None:
             raise ScopeError(
                 f"{self.model.__name__}: query with no tenant in scope; "
@@ -97,7 +90,7 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):  # type: igno
 
     def for_tenant(self, tenant: Any) -> TenantQuerySet:
         tenant_id = _tenant_id(tenant)
-        scope = _scope.get()
+        scope = current.get()
         if scope is not None and scope.tenant_id is not None and scope.tenant_id != tenant_id:
             raise ScopeError(f"{self.model.__name__}: tenant {tenant_id} requested inside tenant {scope.tenant_id}'s scope")
         return super().get_queryset().filter(tenant_id=tenant_id)
@@ -122,5 +115,13 @@ class TenantOwned(models.Model):
         abstract = True
 
 
-# At the end: tenants.rls reads the scope above; importing it connects its connection signals.
-from tenants import rls as _rls
+def tenant_owned_tables() -> list[str]:
+    """Tables of every concrete tenant-owned model (from the model registry): the tables
+    row-level security must cover (tests/security_rls checks each one)."""
+    return sorted(
+        {
+            model._meta.db_table
+            for model in apps.get_models()
+            if issubclass(model, TenantOwned) and not model._meta.proxy and not model._meta.abstract
+        }
+    )

@@ -2,8 +2,8 @@
 
 Each protocol module decodes its message and translates it into the batch payload of
 ``analytics.ingest`` (the ``series`` form), which then goes through the very same
-``store_batch`` as ``POST /api/v1/metrics``: same validation, atomicity, idempotency,
-quotas and error format. The helpers here are shared by both translations.
+ingestion service as ``POST /api/v1/metrics`` (``analytics.ingestion``): same
+validation, atomicity, idempotency, quotas and error format. The helpers here are shared by both translations.
 
 Names
     Cluster, node and metric names are sanitised: every character outside

@@ -1,8 +1,9 @@
 """The protocol endpoints: OTLP/HTTP metrics and Prometheus remote write 1.0.
 
 Both decode their message, translate it into the JSON endpoint's batch payload and hand
-it to ``store_batch``: the same API-key auth and tenant scope, validation, atomicity,
-idempotency, quotas, body-size limit and error format as ``POST /api/v1/metrics``.
+it to the ingestion service (``analytics.ingestion``): the same API-key auth and tenant
+scope, validation, atomicity, idempotency, quotas, body-size limit, rate limit and error
+format as ``POST /api/v1/metrics``.
 Errors are our JSON error body; OTLP and Prometheus clients only read the status
 (both retry 429 and 5xx; Prometheus drops a batch answered with another 4xx).
 """
@@ -18,10 +19,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from analytics import ingestion
 from analytics.ingest import BatchRejected
 from analytics.protocols import ProtocolError, Translation, otlp, prometheus
-from analytics.store.write import record_rejection
-from analytics.views import IngestResultSerializer, MetricsIngestView, read_body, store_batch
+from analytics.views import IngestResultSerializer, IngestView
 from config.errors import ApiError
 from config.schema import ErrorEnvelopeSerializer, error_responses
 
@@ -32,32 +33,27 @@ def _header(request, name: str) -> str:
     return request.META.get(name, "").split(";")[0].strip().lower()
 
 
-class ProtocolIngestView(MetricsIngestView):
-    """Shared flow: read the body (size limit), decode, translate, ``store_batch``."""
+class ProtocolIngestView(IngestView):
+    """Shared flow: read the body (size limit), decode, translate, store."""
 
     def perform_content_negotiation(self, request, force=False):
         # Protocol clients may send Accept: application/x-protobuf; our (JSON) error
         # bodies are answered regardless, as the status is all these clients read.
         return super().perform_content_negotiation(request, force=True)
 
-    def reject(self, rejected: BatchRejected):
-        record_rejection(self.tenant.pk, rejected.reason_counts())
-        return ApiError(rejected.status, rejected.code, str(rejected), [p.as_dict() for p in rejected.problems])
-
     def ingest(self, decode) -> tuple[Translation, dict[str, int]]:
-        """``decode(body) -> Translation``; stores it all or nothing, raises ApiError."""
+        """``decode(body) -> Translation``; stores it all or nothing. A refused message
+        raises what the base view answers (its problems named by protocol field)."""
         try:
-            translation = decode(read_body(self.request))
+            translation = decode(ingestion.read_body(self.request))
         except ProtocolError as error:
-            raise self.reject(error.rejected) from None
-        except BatchRejected as rejected:  # read_body: body too large
-            raise self.reject(rejected) from None
+            raise error.rejected from None
         if translation.point_count == 0:  # metadata only, or every point skipped
             return translation, {"accepted": 0, "new_series": 0}
         try:
-            result = store_batch(self.tenant, translation.payload())
+            result = ingestion.store_batch(self.tenant, translation.payload())
         except BatchRejected as rejected:
-            raise self.reject(translation.relabel(rejected)) from None
+            raise translation.relabel(rejected) from None
         if translation.skipped:
             logger.debug("%s: skipped %d points (tenant %s)", type(self).__name__, translation.skipped, self.tenant.pk)
         return translation, result

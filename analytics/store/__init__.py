@@ -10,13 +10,12 @@ safe to import before Django's apps are ready):
 
 - ``write.resolve_series(tenant_id, keys, units=None)`` and
   ``write.write_points(tenant_id, series_ids, ts_ns, values)``: one batch, in the
-  caller's transaction (names resolved once per process: ``series_ids``);
-  ``write.record_rejection(tenant_id, {reason: points})``;
-  ``write.copy_raw(...)``: the raw-COPY baseline for benchmarks.
+  caller's transaction (names resolved once per process: ``series_ids``); the
+  ingestion service (``analytics.ingestion``) is their caller.
 - ``read.get_metric_series(...)``, ``read.get_metric_series_batch(...)``,
   ``read.series_points(...)``.
 - ``partitions.ensure_partitions()``, ``compaction.compact()``,
   ``retention.apply_retention()``: run by the tasks in ``analytics.tasks``.
-- ``counters.tenant_rejections()``, ``counters.tenant_usage()``,
-  ``counters.node_last_seen()``: ingestion counters for the console and billing.
+- ``counters.add_accepted()`` (by ``write_points``), ``counters.add_rejected()`` (by
+  the ingestion service): the ingestion counters, read by ``analytics.health``.
 """

@@ -25,11 +25,25 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
+from psycopg import sql
 
 from analytics.models import Chunk, Point, Rollup
-from analytics.store.codec import decode_timestamps, decode_values, encode_timestamps, encode_values
-from analytics.store.partitions import COMPACTION_LOCK, DEFAULT, daily_partitions, drop_partition_if_empty
-from analytics.store.pg import (
+from analytics.store.codec import (
+    decode_timestamps,
+    decode_values,
+    encode_timestamps,
+    encode_values,
+)
+from analytics.store.partitions import (
+    COMPACTION_LOCK,
+    DEFAULT,
+    daily_partitions,
+    drop_partition_if_empty,
+    partition_name,
+)
+from analytics.store.read import merge_points
+from analytics.store.rollups import WIDTHS_S, RollupRows, compute_rollups
+from config.pg import (
     US_PER_DAY,
     build_copy_payload,
     datetime_to_us,
@@ -38,8 +52,6 @@ from analytics.store.pg import (
     raw_connection,
     us_to_datetime,
 )
-from analytics.store.read import merge_points
-from analytics.store.rollups import WIDTHS_S, RollupRows, compute_rollups
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +118,6 @@ def compact(before: datetime | None = None, *, now: datetime | None = None) -> C
 
 
 def _take_points_postgresql(cur, day: date, partitioned: bool) -> list[np.ndarray]:
-    from psycopg import sql
-
-    from analytics.store.partitions import partition_name
-
     lo, hi = _day_start(day), _day_start(day) + timedelta(days=1)
     source = None
     if partitioned:
@@ -202,10 +210,6 @@ def compact_day(day: date, *, partitioned: bool = False) -> tuple[int, int, int]
             _upsert_chunks_postgresql(cur, chunks)
             _upsert_rollups_postgresql(cur, rollups, day_us)
             if partitioned:
-                from psycopg import sql
-
-                from analytics.store.partitions import partition_name
-
                 cur.execute("SELECT to_regclass(%s) IS NOT NULL", (partition_name(day),))
                 if cur.fetchone()[0]:
                     cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(partition_name(day))))

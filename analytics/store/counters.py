@@ -12,10 +12,16 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 from django.db import connection, transaction
+from psycopg.types.json import Jsonb
 
-from analytics.models import NodeDailyCounter, TenantDailyCounter
-from analytics.store.pg import ArrayParam, is_postgresql, raw_connection, server_cursor, us_to_datetime
-from tenants.scoping import _tenant_id
+from analytics.models import TenantDailyCounter
+from config.pg import (
+    ArrayParam,
+    is_postgresql,
+    raw_connection,
+    server_cursor,
+    us_to_datetime,
+)
 
 
 def today() -> date:
@@ -98,8 +104,6 @@ def add_rejected(tenant_id: int, reasons: Mapping[str, int], *, batches: int = 1
     reasons = {str(k): int(v) for k, v in reasons.items() if int(v)}
     total = sum(reasons.values())
     if is_postgresql():
-        from psycopg.types.json import Jsonb
-
         with raw_connection().cursor() as cur:
             cur.execute(
                 """
@@ -133,49 +137,3 @@ def add_rejected(tenant_id: int, reasons: Mapping[str, int], *, batches: int = 1
         row.points_rejected += total
         row.rejected_batches += batches
         row.save(update_fields=["rejected_by_reason", "points_rejected", "rejected_batches"])
-
-
-# Readers (admin console, billing, stale-node detection).
-
-def tenant_rejections(tenant, start: date | None = None, end: date | None = None) -> dict[str, int]:
-    """Rejected points by reason, summed over days in [start, end] (all days by default)."""
-    rows = TenantDailyCounter.objects.for_tenant(_tenant_id(tenant))
-    if start:
-        rows = rows.filter(day__gte=start)
-    if end:
-        rows = rows.filter(day__lte=end)
-    totals: dict[str, int] = {}
-    for reasons in rows.values_list("rejected_by_reason", flat=True):
-        for reason, count in (reasons or {}).items():
-            totals[reason] = totals.get(reason, 0) + int(count)
-    return totals
-
-
-def tenant_usage(tenant, start: date, end: date) -> dict[str, int]:
-    """Points accepted/rejected and batches over the days in [start, end]."""
-    from django.db.models import Sum
-
-    totals = (
-        TenantDailyCounter.objects.for_tenant(_tenant_id(tenant))
-        .filter(day__gte=start, day__lte=end)
-        .aggregate(
-            points_accepted=Sum("points_accepted"),
-            points_rejected=Sum("points_rejected"),
-            batches=Sum("batches"),
-            rejected_batches=Sum("rejected_batches"),
-        )
-    )
-    return {key: int(value or 0) for key, value in totals.items()}
-
-
-def node_last_seen(tenant, since: date) -> dict[int, datetime]:
-    """Newest point time per node among counters from ``since`` on (stale-node detection)."""
-    from django.db.models import Max
-
-    rows = (
-        NodeDailyCounter.objects.for_tenant(_tenant_id(tenant))
-        .filter(day__gte=since)
-        .values("node_id")
-        .annotate(last=Max("last_point_at"))
-    )
-    return {row["node_id"]: row["last"] for row in rows if row["last"] is not None}

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
-from analytics.store.pg import is_postgresql
+from config.pg import is_postgresql
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,6 @@ def drop_partition_if_empty(day: date) -> bool:
     """Drop ``day``'s partition if it holds no rows (after compaction). Takes a brief
     ACCESS EXCLUSIVE lock on the parent, so it gives up after a short lock timeout
     rather than stall ingestion; a later run retries."""
-    from django.db.utils import OperationalError
-
     name = partition_name(day)
     try:
         with transaction.atomic(), connection.cursor() as cur:

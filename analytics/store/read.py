@@ -24,7 +24,7 @@ import pandas as pd
 from analytics.core.contracts import MetricSeries
 from analytics.models import Chunk, Point, Rollup, Series
 from analytics.store.codec import decode_timestamps, decode_values
-from analytics.store.pg import (
+from config.pg import (
     US_PER_DAY,
     datetime_to_us,
     fetch_series_arrays,
@@ -32,7 +32,6 @@ from analytics.store.pg import (
     raw_connection,
     us_to_datetime,
 )
-from tenants.scoping import _tenant_id
 
 RESOLUTIONS = {"5m": 300, "1h": 3600}
 _EMPTY_I = np.empty(0, dtype=np.int64)
@@ -248,7 +247,6 @@ def get_metric_series(
     """One series' points in [start, end) (raw, or bucket means with ``resolution``
     "5m"/"1h"), hot and cold stitched. Metadata: cluster and node names, unit,
     series_id. Raises ``Series.DoesNotExist`` if the tenant has no such series."""
-    tenant_id = _tenant_id(tenant_id)
     series_id = (
         Series.objects.for_tenant(tenant_id)
         .filter(cluster_id=cluster_id, node_id=node_id, metric_name=metric_name)
@@ -262,7 +260,6 @@ def get_metric_series(
 
 def series_points(tenant_id: int, series_id: int, start: datetime, end: datetime, resolution: str | None = None) -> MetricSeries:
     """Like ``get_metric_series`` for a series id (for APIs that address series by id)."""
-    tenant_id = _tenant_id(tenant_id)
     metas = _metas(tenant_id, [series_id])
     if series_id not in metas:
         raise Series.DoesNotExist(f"no series {series_id}")
@@ -275,7 +272,6 @@ def get_metric_series_batch(
     """Many series in [start, end): one query for their metadata, one round trip for
     hot points (binary COPY into numpy), one for cold chunks. In the order of
     ``series_ids``; ids that are not the tenant's are left out."""
-    tenant_id = _tenant_id(tenant_id)
     unique = list(dict.fromkeys(int(i) for i in series_ids))
     metas = _metas(tenant_id, unique)
     return _read(tenant_id, [metas[i] for i in unique if i in metas], start, end, resolution)

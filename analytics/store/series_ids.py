@@ -12,7 +12,7 @@ Nothing trusts an entry alone:
   security (its ``last_point_at`` update returns the tenant's rows it moved forward, a
   read the others). An entry gone stale (an operator deleted the series, its node or its
   cluster) fails the batch with ``UnknownSeries``, which forgets the tenant's entries;
-  ``store_batch`` then retries once, resolving from the database.
+  ``analytics.ingestion.store_batch`` then retries once, resolving from the database.
 
 Bounded by ``FLEETWATCH_SERIES_ID_CACHE`` entries: past it, it starts over empty (the
 simplest bound; refilling costs one lookup per batch and series).

@@ -23,14 +23,22 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from django.db import connection, transaction
+from psycopg import errors
 
 from analytics.models import Series
 from analytics.store import counters
-from analytics.store.pg import ArrayParam, copy_in, is_postgresql, raw_connection, server_cursor, us_to_datetime
 from analytics.store.series_ids import series_id_cache
+from config.pg import (
+    ArrayParam,
+    copy_in,
+    is_postgresql,
+    raw_connection,
+    server_cursor,
+    us_to_datetime,
+)
 from tenants import rls
 from tenants.models import Cluster, Node
-from tenants.scoping import ScopeError, _tenant_id
+from tenants.scoping import ScopeError
 
 SeriesKey = tuple[str, str, str]  # (cluster name, node name, metric name)
 
@@ -126,7 +134,6 @@ def resolve_series(
     up with the same id (the count of new series may then count it twice; it is
     informational).
     """
-    tenant_id = _tenant_id(tenant_id)
     ordered = [tuple(k) for k in keys]
     wanted = set(ordered)
     units = units or {}
@@ -212,8 +219,6 @@ def _write_postgresql(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarra
     """New points in a savepoint, then, if a point exists already (a re-send: the primary
     key fails the savepoint), an upsert (about twice the cost, so only paid by batches
     that do overwrite)."""
-    from psycopg import errors
-
     try:
         with transaction.atomic():
             _insert_new(tenant_id, s, t, v)
@@ -227,8 +232,6 @@ def _insert_new(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray) -> 
     """Binary COPY straight into the hot table where PostgreSQL allows it: outside any
     tenant scope, for a login role that bypasses row-level security. Otherwise (a
     tenant's scope, or an operator role subject to the policies) a plain ``INSERT``."""
-    from psycopg import errors
-
     if not rls.tenant_role_active():
         try:
             with transaction.atomic(), raw_connection().cursor() as cur:
@@ -303,7 +306,6 @@ def write_points(
     transaction: the counter rows are shared by every batch of the tenant.
     Returns the number of distinct points written.
     """
-    tenant_id = _tenant_id(tenant_id)
     s, t, v = prepare_points(series_ids, ts_ns, values)
     if not len(s):
         return 0
@@ -325,11 +327,6 @@ def write_points(
         np.maximum.at(node_last, slot, lasts_us)
         counters.add_accepted(tenant_id, len(series_ids), nodes, node_points, node_last, batches=1 if count_batch else 0)
     return len(s)
-
-
-def record_rejection(tenant_id: int, reasons: Mapping[str, int], *, batches: int = 1) -> None:
-    """Count a rejected batch's points by reason ({reason: points}) for today (UTC)."""
-    counters.add_rejected(_tenant_id(tenant_id), reasons, batches=batches)
 
 
 def copy_raw(
@@ -359,4 +356,4 @@ def copy_raw(
     return len(values)
 
 
-__all__: Sequence[str] = ["ResolvedSeries", "UnknownSeries", "copy_raw", "prepare_points", "record_rejection", "resolve_series", "write_points"]
+__all__: Sequence[str] = ["ResolvedSeries", "UnknownSeries", "copy_raw", "prepare_points", "resolve_series", "write_points"]

@@ -135,7 +135,7 @@ def test_ingestion_health_shows_counters_nodes_and_rejections(staff_client, seed
 
 
 def test_the_24h_estimate_prorates_yesterday():
-    from tenants.health import last_24h
+    from analytics.health import last_24h
 
     assert last_24h(100, 240, datetime(2026, 3, 2, 6, 0, tzinfo=UTC)) == 100 + 180
     assert last_24h(100, 240, datetime(2026, 3, 2, 0, 0, tzinfo=UTC)) == 340

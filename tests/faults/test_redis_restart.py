@@ -23,7 +23,7 @@ FINISHED = ("succeeded", "failed", "cancelled")
 
 SETUP = """
 from tests.results.fleet import fleet_now, make_fleet
-from analytics.views import store_batch
+from analytics.ingestion import store_batch
 from tenants.models import Plan, Tenant
 plan = Plan.objects.create(slug="faults", name="Faults", hot_retention_days=7)
 tenant = Tenant.objects.create(slug="acme", name="Acme", plan=plan)
@@ -36,7 +36,7 @@ print("SETUP", tenant.pk, end.isoformat())
 
 REQUEST = """
 from datetime import datetime, timedelta
-from results.runs import request_run
+from results.tasks import request_run
 end = datetime.fromisoformat({end!r})
 print("RUN", request_run({tenant}, "manual", end - timedelta(hours=6), end).pk)
 """

@@ -37,7 +37,13 @@ from tenants.models import (
     UsageDaily,
     UsageMonth,
 )
-from tenants.scoping import ScopeError, TenantOwned, all_tenants, tenant_scope
+from tenants.scoping import (
+    ScopeError,
+    TenantOwned,
+    all_tenants,
+    tenant_owned_tables,
+    tenant_scope,
+)
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql",
@@ -45,7 +51,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 D0 = datetime(2026, 1, 10, tzinfo=UTC)
-TABLES = rls.tenant_owned_tables()
+TABLES = tenant_owned_tables()
 MODELS = sorted(
     (m for m in apps.get_models() if issubclass(m, TenantOwned)),
     key=lambda m: m._meta.label,

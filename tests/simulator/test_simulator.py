@@ -16,23 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from analytics.simulator import (
-    DAY,
-    KIND_TYPE,
-    MIN_GAP_SECONDS,
-    FleetSpec,
-    HttpSender,
-    IngestError,
-    aligned_start,
-    batch_size,
-    batches,
-    generate,
-    nab_margin_seconds,
-    send_history,
-    send_live,
-    write_nab,
-    write_truth,
-)
+from analytics.simulator.export import nab_margin_seconds, write_nab, write_truth
+from analytics.simulator.fleet import generate
+from analytics.simulator.sender import HttpSender, IngestError, batch_size, batches, send_history, send_live
+from analytics.simulator.spec import DAY, KIND_TYPE, MIN_GAP_SECONDS, FleetSpec
 
 SPEC = FleetSpec(clusters_per_tenant=2, nodes_per_cluster=4, days=7, seed=7)
 # larger and anomaly-rich, for the rate/type statistics
@@ -87,7 +74,7 @@ def test_a_series_regenerated_alone_equals_the_fleet_copy(fleet):
     for i0, i1 in [(0, 1), (1000, 1030), (1023, 2049), (5000, fleet.n_points)]:
         assert np.array_equal(generate(SPEC).values(key, i0, i1), copies[key].values[i0:i1])
     t0 = int(copies[key].timestamps[3000])
-    window = {s.key: s for s in fleet.window(t0, t0 + 600)}
+    window = {s.key: s for s in fleet.iter_series(*fleet.index_range(t0, t0 + 600))}
     assert len(window) == len(fleet)
     assert np.array_equal(window[key].values, copies[key].values[3000:3010])
     assert np.array_equal(window[key].timestamps, copies[key].timestamps[3000:3010])
@@ -340,9 +327,11 @@ def test_multi_tenant_nab_dirs_and_truth_file(tmp_path):
 # --------------------------------------------------------------------------- sending
 
 def small_live_spec(days=0.25, step=300):
-    now = datetime.now(UTC)
+    """A small fleet whose last point is the last step boundary before now."""
+    last = int(datetime.now(UTC).timestamp()) // step * step
+    start = datetime.fromtimestamp(last - (int(days * DAY // step) - 1) * step, UTC)
     return FleetSpec(clusters_per_tenant=1, nodes_per_cluster=2, metrics=("cpu_usage", "memory_used"),
-                     start=aligned_start(now, days, step), days=days, step_seconds=step, seed=3)
+                     start=start, days=days, step_seconds=step, seed=3)
 
 
 def test_batches_are_compact_bounded_and_time_major(fleet):

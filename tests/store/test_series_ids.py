@@ -8,10 +8,10 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from analytics.ingestion import store_batch
 from analytics.models import Point, Series
 from analytics.store.series_ids import SeriesIdCache, series_id_cache
 from analytics.store.write import UnknownSeries, resolve_series, write_points
-from analytics.views import store_batch
 from tenants.models import Node
 from tenants.scoping import tenant_scope
 

@@ -11,9 +11,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
+from analytics.ingestion import store_batch
 from analytics.models import Series
-from analytics.simulator import FleetSpec, generate, send_history
-from analytics.views import store_batch
+from analytics.simulator.fleet import generate
+from analytics.simulator.sender import send_history
+from analytics.simulator.spec import FleetSpec
 from tenants.models import ApiKey, Membership, Plan, Tenant
 
 DAY = 86_400

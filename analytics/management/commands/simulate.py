@@ -30,19 +30,12 @@ import time
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
-from analytics.simulator import (
-    DAY,
-    DEFAULT_METRICS,
-    FleetSpec,
-    HttpSender,
-    IngestError,
-    generate,
-    send_history,
-    send_live,
-    write_nab,
-    write_truth,
-)
+from analytics.simulator.export import write_nab, write_truth
+from analytics.simulator.fleet import generate
+from analytics.simulator.sender import HttpSender, IngestError, send_history, send_live
+from analytics.simulator.spec import DAY, DEFAULT_METRICS, FleetSpec
 
 RETENTION_MARGIN_SECONDS = 600
 
@@ -181,6 +174,4 @@ class Command(BaseCommand):
 
 
 def _bar(total: int, desc: str):
-    from tqdm import tqdm
-
     return tqdm(total=total, desc=desc, unit="pt", unit_scale=True, dynamic_ncols=True)

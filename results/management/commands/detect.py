@@ -1,5 +1,6 @@
 """Backfill detection over any range: ``manage.py detect --tenant SLUG --from ... --to ...``."""
 
+import time
 from datetime import datetime
 
 from django.conf import settings
@@ -68,8 +69,6 @@ class Command(BaseCommand):
 
     def run_on_workers(self, tenant_id: int, run_id: int, no_progress: bool) -> None:
         """With a broker: hand the run to the workers and follow its progress."""
-        import time
-
         run_tenant_detection.delay(tenant_id, run_id=run_id)
         with tqdm(unit="series", disable=no_progress) as bar:
             while True:

@@ -1,4 +1,5 @@
-"""PostgreSQL plumbing shared by the store: binary COPY and array reads with numpy, time units.
+"""PostgreSQL plumbing shared by the apps: binary COPY, binary array parameters and
+array reads with numpy, time units (the metric store and the usage meter use it).
 
 The binary COPY format of fixed-width columns is a fixed-size record per row, so a
 numpy structured array (big-endian, unaligned) writes a whole batch at once: no
@@ -12,7 +13,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import psycopg
 from django.db import connection
+from psycopg import adapt, pq, sql
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PG_EPOCH_OFFSET_US = 946_684_800_000_000  # 2000-01-01 - 1970-01-01 in microseconds
@@ -103,8 +106,6 @@ class ArrayParam:
 
 
 def _array_param_dumper():
-    from psycopg import adapt, pq
-
     class ArrayParamDumper(adapt.Dumper):
         format = pq.Format.BINARY
 
@@ -127,16 +128,12 @@ def _array_param_dumper():
 def server_cursor():
     """A psycopg cursor on Django's connection (same session and transaction) that binds
     parameters on the server, so ``ArrayParam`` travels in binary."""
-    import psycopg
-
     conn = raw_connection()
     conn.adapters.register_dumper(ArrayParam, _ARRAY_PARAM_DUMPER)  # per connection: each copies the global map
     return psycopg.Cursor(conn)
 
 
 def copy_in(cursor, table: str, column_names: Sequence[str], columns: Sequence[tuple[str, np.ndarray]]) -> None:
-    from psycopg import sql
-
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, column_names))
     )
@@ -157,9 +154,6 @@ def fetch_series_arrays(cursor, source, params=None) -> list[tuple[int, int, np.
     with ``np.frombuffer``: a thousand rows to transfer and parse instead of one
     message per point (what makes a binary ``COPY TO`` slow to consume from Python).
     """
-    import psycopg
-    from psycopg import sql
-
     query = sql.SQL(
         "WITH src AS ({}) SELECT tenant_id, series_id,"
         " string_agg(timestamptz_send(ts), ''::bytea ORDER BY ts), string_agg(float8send(value), ''::bytea ORDER BY ts)"

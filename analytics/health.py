@@ -1,11 +1,12 @@
-"""Ingestion health for the operators' console, read from the ingestion counters only
-(``TenantDailyCounter``, ``NodeDailyCounter``): never a count over points.
+"""Ingestion health, read from the ingestion counters only (``TenantDailyCounter``,
+``NodeDailyCounter``): never a count over points. The operators' console shows it
+(``analytics.admin``), and the tenant dashboard its stale nodes (``results.views``).
 
 The counters are per UTC day, so "the last 24 hours" is today's count plus yesterday's
 pro rata to the part of yesterday still inside the window (exact when yesterday's
 traffic was even; shown with "≈"). A node's last point is the newest point timestamp its
-counters recorded; a node is stale when that is more than ``STALE_AFTER`` ago, or when
-it has sent nothing in ``LOOKBACK_DAYS``.
+counters recorded; a node is stale (``is_stale``, the one definition) when that is more
+than ``STALE_AFTER`` ago, or when it has sent nothing in ``LOOKBACK_DAYS``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db.models import Count, Max
 
 from analytics.core.explain import format_duration
 from analytics.models import NodeDailyCounter, TenantDailyCounter
-from tenants.models import Node
+from tenants.models import Node, Tenant
 
 STALE_AFTER = timedelta(minutes=15)
 LOOKBACK_DAYS = 30
@@ -26,6 +27,12 @@ LOOKBACK_DAYS = 30
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def is_stale(last_point_at: datetime | None, now: datetime) -> bool:
+    """A node is stale when its newest point is more than ``STALE_AFTER`` old, or it has
+    none (in ``LOOKBACK_DAYS``)."""
+    return last_point_at is None or now - last_point_at > STALE_AFTER
 
 
 def last_24h(today_count: int, yesterday_count: int, now: datetime) -> int:
@@ -49,7 +56,7 @@ class NodeHealth:
 
     @property
     def stale(self) -> bool:
-        return self.age is None or self.age > STALE_AFTER
+        return is_stale(self.last_point_at, self.now)
 
     @property
     def age_text(self) -> str:
@@ -105,9 +112,9 @@ def overview(tenant_ids: Iterable[int], now: datetime | None = None) -> dict[int
             health.points_yesterday, health.rejected_yesterday = accepted, rejected
         for reason, count in (reasons or {}).items():
             health.rejected_by_reason[reason] = health.rejected_by_reason.get(reason, 0) + int(count)
-    fresh_since = now - STALE_AFTER
-    # A point newer than fresh_since arrived at most FLEETWATCH_MAX_FUTURE_SECONDS before
-    # its timestamp, so it is counted in today's or yesterday's row.
+    # A point that keeps its node fresh (newer than STALE_AFTER) arrived at most
+    # FLEETWATCH_MAX_FUTURE_SECONDS before its timestamp, so it is counted in today's or
+    # yesterday's row.
     last = (
         NodeDailyCounter.objects.unscoped().filter(tenant_id__in=ids, day__gte=yesterday)
         .values("tenant_id", "node_id").annotate(last=Max("last_point_at"))
@@ -117,7 +124,7 @@ def overview(tenant_ids: Iterable[int], now: datetime | None = None) -> dict[int
         health = result[row["tenant_id"]]
         if row["last"] and (health.last_point_at is None or row["last"] > health.last_point_at):
             health.last_point_at = row["last"]
-        if row["last"] and row["last"] >= fresh_since:
+        if not is_stale(row["last"], now):
             fresh[row["tenant_id"]] = fresh.get(row["tenant_id"], 0) + 1
     for tid, total in Node.objects.unscoped().filter(tenant_id__in=ids).values("tenant_id").annotate(
         n=Count("id")
@@ -145,30 +152,34 @@ class TenantHealthDetail:
         return [n for n in self.nodes if n.stale]
 
 
-def tenant_detail(tenant, now: datetime | None = None, days: int = 7) -> TenantHealthDetail:
-    """One tenant: every node's last point and age, the last ``days`` days' counters."""
+def node_health(tenant: Tenant, now: datetime | None = None) -> list[NodeHealth]:
+    """Every node of the tenant with its last point and today's and yesterday's counts,
+    stale nodes first (then by cluster and node name): three queries."""
     now = now or _now()
     today, yesterday = _days(now)
-    summary = overview([tenant.pk], now)[tenant.pk]
-    per_node: dict[int, dict] = {}
-    rows = (
+    last = dict(
         NodeDailyCounter.objects.for_tenant(tenant).filter(day__gte=today - timedelta(days=LOOKBACK_DAYS))
-        .values("node_id").annotate(last=Max("last_point_at"))
+        .values("node_id").annotate(last=Max("last_point_at")).values_list("node_id", "last")
     )
-    for row in rows:
-        per_node.setdefault(row["node_id"], {})["last"] = row["last"]
-    recent = NodeDailyCounter.objects.for_tenant(tenant).filter(day__gte=yesterday).values_list(
-        "node_id", "day", "points_accepted"
-    )
-    for node_id, day, count in recent:
-        entry = per_node.setdefault(node_id, {})
-        entry["today" if day == today else "yesterday"] = count
+    counts: dict[tuple[int, date], int] = {
+        (node_id, day): count
+        for node_id, day, count in NodeDailyCounter.objects.for_tenant(tenant).filter(day__gte=yesterday).values_list(
+            "node_id", "day", "points_accepted"
+        )
+    }
     nodes = [
-        NodeHealth(node, per_node.get(node.pk, {}).get("last"), per_node.get(node.pk, {}).get("today", 0),
-                   per_node.get(node.pk, {}).get("yesterday", 0), now)
-        for node in Node.objects.for_tenant(tenant).select_related("cluster").order_by("cluster__name", "name")
+        NodeHealth(node, last.get(node.pk), counts.get((node.pk, today), 0), counts.get((node.pk, yesterday), 0), now)
+        for node in Node.objects.for_tenant(tenant).select_related("cluster")
     ]
-    nodes.sort(key=lambda n: (not n.stale, n.node.cluster.name, n.node.name))  # stale first
+    nodes.sort(key=lambda n: (not n.stale, n.node.cluster.name, n.node.name))
+    return nodes
+
+
+def tenant_detail(tenant: Tenant, now: datetime | None = None, days: int = 7) -> TenantHealthDetail:
+    """One tenant: every node's last point and age, the last ``days`` days' counters."""
+    now = now or _now()
+    today, _ = _days(now)
+    summary = overview([tenant.pk], now)[tenant.pk]
     start = today - timedelta(days=days - 1)
     day_rows = list(
         TenantDailyCounter.objects.for_tenant(tenant).filter(day__gte=start).order_by("-day").values(
@@ -180,5 +191,4 @@ def tenant_detail(tenant, now: datetime | None = None, days: int = 7) -> TenantH
         for reason, count in (row["rejected_by_reason"] or {}).items():
             week[reason] = week.get(reason, 0) + int(count)
     week = dict(sorted(week.items(), key=lambda kv: -kv[1]))
-    return TenantHealthDetail(summary=summary, nodes=nodes, days=day_rows, rejected_by_reason_week=week)
-
+    return TenantHealthDetail(summary=summary, nodes=node_health(tenant, now), days=day_rows, rejected_by_reason_week=week)
