@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analytics.core.contracts import MetricSeries  # noqa: E402
-from analytics.core.engines import AdtkEngine, VectorEngine  # noqa: E402
+from analytics.core.engines import AdtkV1Engine as AdtkEngine  # noqa: E402
+from analytics.core.engines import VectorEngine  # noqa: E402
 
 DAY = 1440
 EPOCH = pd.Timestamp("2024-03-04", tz="UTC")

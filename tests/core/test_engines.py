@@ -15,14 +15,16 @@ import pandas as pd
 import pytest
 
 from analytics.core.contracts import AnomalyResult, AnomalyType, MetricSeries
-from analytics.core.engines import AdtkEngine, VectorEngine, engine_registry
-from analytics.core.engines.base import (
+from analytics.core.engines import VectorEngine, engine_registry
+from analytics.core.engines.adtk_v1.engine import AdtkV1Engine as AdtkEngine
+from analytics.core.engines.adtk_v1.state import AdtkFittedState
+from analytics.core.engines.alarms import (
+    AlarmRules,
     confirm_alarms,
-    postprocess_alarms,
+    postprocess,
     suppress_following_points,
     suppress_repeats,
 )
-from analytics.core.engines.state import AdtkFittedState
 
 DAY = 1440
 DAYS = 6
@@ -181,7 +183,8 @@ def test_hot_path_statistics_equal_adtk_transforms():
     transformers (DoubleRollingAggregate, RollingAggregate) and pandas."""
     from adtk.transformer import DoubleRollingAggregate, RollingAggregate
 
-    from analytics.core.engines.adtk_engine import MEAN_ABS_TO_SIGMA, level_difference, rolling_baseline
+    from analytics.core.engines.adtk_v1.transforms import deviations, level_difference, rolling_baseline
+    from analytics.core.engines.calibration import MEAN_ABS_TO_SIGMA
 
     series, _ = make("spike")
     n = 3 * DAY
@@ -223,7 +226,7 @@ def test_hot_path_statistics_equal_adtk_transforms():
         for m in engine.scale_points():
             mean_dev = RollingAggregate(agg="mean", window=m, center=False, min_periods=1).transform(dev).to_numpy()
             seasonal = np.fmax(seasonal, np.nan_to_num(mean_dev / s_scale))
-    comps = engine.deviations(x.to_numpy(), lag)
+    comps = deviations(x.to_numpy(), lag, engine.params)
     np.testing.assert_allclose(np.nan_to_num(comps["level"]), level, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(np.nan_to_num(comps["seasonal"]), seasonal, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(comps["d"], np.fmax(level, seasonal), rtol=1e-9, atol=1e-9)
@@ -310,7 +313,7 @@ def test_postprocess_carry_equals_one_call():
     carry: dict = {}
     parts = []
     for a in range(0, 600, 13):
-        *out, carry = engine.postprocess_carry(scores[a:a + 13], ts[a:a + 13], suppress_points=7, carry=carry)
+        *out, carry = engine.postprocess(scores[a:a + 13], ts[a:a + 13], suppress_points=7, carry=carry)
         parts.append(out)
     for i in range(3):
         np.testing.assert_array_equal(np.concatenate([p[i] for p in parts]), whole[i])
@@ -475,7 +478,7 @@ def test_suppression_drops_repeats_but_not_later_alarms():
     np.testing.assert_array_equal(
         suppress_repeats(confirmed, ts, int(_ns(5))), [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
     )
-    np.testing.assert_array_equal(postprocess_alarms(confirmed * 1.0, ts, threshold=0.5), confirmed)
+    np.testing.assert_array_equal(postprocess(confirmed * 1.0, ts, AlarmRules(threshold=0.5))[1], confirmed)
 
 
 def test_gate_scores_makes_thresholded_scores_agree_with_alarms():

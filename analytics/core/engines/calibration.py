@@ -176,14 +176,3 @@ def causal_mean_abs_scale(residuals: np.ndarray, window: int, min_count: int | N
     out = np.full_like(rolled, np.nan)
     out[..., 1:] = rolled[..., :-1]
     return MEAN_ABS_TO_SIGMA * out
-
-
-def deviation(residual: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``residual / scale`` with NaN where either is NaN (never divides by zero: floor scales first)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(residual, dtype=np.float64) / np.asarray(scale, dtype=np.float64)
-
-
-def calibrated_score(residual: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Convenience: :func:`sigma_to_score` of :func:`deviation`."""
-    return sigma_to_score(deviation(residual, scale))

@@ -36,14 +36,10 @@ import numpy as np
 
 from analytics.core.contracts import MetricSeries, to_utc_index
 from analytics.core.engines import calibration
-from analytics.core.engines.base import (
-    COMMON_PARAMETERS,
-    AnomalyDetectionEngine,
-    Parameter,
-    ScoredSeries,
-    duration_parameter,
-)
+from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter, duration_parameter
 from analytics.core.engines.registry import register_engine
+from analytics.core.engines.scored import ScoredSeries
 
 DAY_NS = 86_400 * 10**9
 NOMINAL_STEP_SECONDS = 60.0
@@ -286,7 +282,8 @@ class VectorEngine(AnomalyDetectionEngine):
         """The batch path with one series. Stateless: ``state`` is ignored and None returned."""
         ts = series.timestamps.asi8
         out = self._batch(np.asarray(series.values, dtype=np.float64)[None, :], ts)
-        scores, alarms, confirmed = self.postprocess(out["scores"][0], ts)
+        evidence = out["scores"][0]
+        scores, alarms, confirmed, _ = self.postprocess(evidence, ts)
         x = np.asarray(series.values, dtype=np.float64)
         expected = np.where(np.isfinite(out["expected"][0]), out["expected"][0], x)
         scale = out["scale"][0]
@@ -301,6 +298,7 @@ class VectorEngine(AnomalyDetectionEngine):
                 components={"combined": np.nan_to_num(out["z"][0])},
                 seasonal_component=seasonal,
                 confirmed=confirmed,
+                evidence=evidence,
             ),
             None,
         )
