@@ -5,6 +5,7 @@
 """
 
 from analytics.core.engines.adtk_v1.engine import AdtkV1Engine
+from analytics.core.engines.adtk_v2.engine import AdtkEngine
 from analytics.core.engines.base import AnomalyDetectionEngine
 from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter
 from analytics.core.engines.registry import EngineRegistry, engine_registry, register_engine
@@ -13,6 +14,7 @@ from analytics.core.engines.vector_engine import VectorEngine
 
 __all__ = [
     "COMMON_PARAMETERS",
+    "AdtkEngine",
     "AdtkV1Engine",
     "AnomalyDetectionEngine",
     "EngineOutput",

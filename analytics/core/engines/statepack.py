@@ -50,3 +50,17 @@ def none_to_nan(value: Any) -> float:
 
 def optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def pack_columns(values: np.ndarray) -> dict[str, Any]:
+    """A 2-D float array, each column as :func:`pack_float32` (its own offset, so a
+    column of medians near 1e4 and one of counts keep their precision)."""
+    a = np.asarray(values, dtype=np.float64)
+    return {"rows": int(a.shape[0]), "columns": [pack_float32(a[:, j]) for j in range(a.shape[1])]}
+
+
+def unpack_columns(data: Mapping[str, Any]) -> np.ndarray:
+    columns = [unpack_float32(c) for c in data["columns"]]
+    if not columns:
+        return np.zeros((int(data["rows"]), 0))
+    return np.column_stack(columns).reshape(int(data["rows"]), len(columns))

@@ -42,7 +42,7 @@ def _attach(state: AdtkFittedState, stream: StreamState) -> None:
 class AdtkV1Engine(AnomalyDetectionEngine):
     """The previous default engine, kept for comparison."""
 
-    name: ClassVar[str] = "adtk"
+    name: ClassVar[str] = "adtk_v1"
     parameters: ClassVar[Mapping[str, Parameter]] = {
         **COMMON_PARAMETERS,
         # scoring components (windows in points)

@@ -20,9 +20,9 @@ from adtk.detector import InterQuartileRangeAD
 
 from analytics.core.engines import calibration
 from analytics.core.engines.adtk_v1.state import AdtkFittedState, ComponentScale
-from analytics.core.engines.adtk_v1.transforms import past_median
 from analytics.core.engines.parameters import parse_duration
 from analytics.core.engines.profiles import ProfileSettings, fit_seasonal_profiles, infer_step_seconds
+from analytics.core.engines.rolling import past_median
 
 IQR_C = 3.0
 
