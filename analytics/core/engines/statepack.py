@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import bottleneck as bn
 import numpy as np
 
 
@@ -16,8 +17,7 @@ def pack_float32(values: np.ndarray) -> dict[str, Any]:
     The offset keeps float32 rounding relative to the series' variation, not to its
     magnitude (a counter near 1e9 that moves by 1 stays exact to ~1e-7 of the move)."""
     a = np.asarray(values, dtype=np.float64)
-    finite = a[np.isfinite(a)]
-    offset = float(np.median(finite)) if finite.size else 0.0
+    offset = float(bn.nanmedian(a)) if a.size and np.isfinite(a).any() else 0.0
     raw = (a - offset).astype("<f4").tobytes()
     return {"n": int(a.size), "offset": offset, "f32": base64.b64encode(raw).decode("ascii")}
 

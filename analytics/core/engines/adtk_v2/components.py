@@ -64,15 +64,16 @@ class Components:
 
 def trailing_mean(extended: np.ndarray, m: int, n: int) -> np.ndarray:
     """Mean of the finite values among each of the last ``n`` positions and the ``m - 1``
-    before (NaN if none); each window on its own, so the start of ``extended`` does not
-    matter."""
+    before (NaN if none), from running sums restarted at the window's first position, so
+    the start of ``extended`` does not matter."""
     if m <= 1:
         return extended[len(extended) - n:].copy()
-    a = np.ascontiguousarray(extended[len(extended) - n - m + 1:])
-    windows = np.lib.stride_tricks.sliding_window_view(a, m)
-    finite = np.isfinite(windows)
+    a = extended[len(extended) - n - m + 1:]
+    finite = np.isfinite(a)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, a, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(np.where(finite, windows, 0.0).sum(axis=1) / finite.sum(axis=1), dtype=np.float64)
+        return np.asarray((sums[m:] - sums[:-m]) / (counts[m:] - counts[:-m]), dtype=np.float64)
 
 
 def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings) -> Components:
