@@ -192,23 +192,28 @@ def test_a_recurring_spike_is_not_rare_but_the_same_spike_alone_is():
 
 
 def test_scores_grow_with_the_size_and_length_of_a_deviation():
-    """The same series with a 3, 6, 12 and 50 sigma spike: each scores at least 0.05 more
-    than the smaller one, the 50 sigma one at least 0.9; a deviation twice as long scores
-    no lower."""
+    """The same one-minute series with a 3, 6, 12 and 50 sigma spike: the spike's score
+    grows by at least 0.05 per step and the 50 sigma one reaches 0.9, in its result too;
+    a deviation twice as long scores no lower."""
     series = seasonal_series(4, seed=3)
     at = 3 * DAY + 600
     engine = AdtkEngine()
 
-    def result_score(delta: float, points: int = 1) -> float:
+    def scored(delta: float, points: int = 1) -> tuple[float, float]:
         values = series.values.copy()
         values[at:at + points] += delta
-        results = engine.detect(_series(values, series.timestamps))
-        return next(r.anomaly_score for r in results if r.window_start <= series.timestamps[at] < r.window_end)
+        changed = _series(values, series.timestamps)
+        point = float(engine.score(changed)[0].evidence[at:at + points].max())
+        result = next(r.anomaly_score for r in engine.detect(changed)
+                      if r.window_start <= series.timestamps[at] < r.window_end)
+        return point, result
 
-    spikes = [result_score(k) for k in (3, 6, 12, 50)]
-    assert all(b - a >= 0.05 for a, b in zip(spikes, spikes[1:], strict=False)), spikes
-    assert spikes[-1] >= 0.9 and spikes[0] < 0.5
-    lengths = [result_score(6, d) for d in (5, 10, 20, 40)]
+    spikes = [scored(k) for k in (3, 6, 12, 50)]
+    points = [p for p, _ in spikes]
+    assert all(b - a >= 0.05 for a, b in zip(points, points[1:], strict=False)), spikes
+    assert points[0] < 0.5 and points[-1] >= 0.9 and spikes[-1][1] >= 0.9
+    assert spikes[-1][1] - spikes[-2][1] >= 0.05  # the alarmed ones' results too
+    lengths = [scored(6, d)[1] for d in (5, 10, 20, 40)]
     assert all(b >= a for a, b in zip(lengths, lengths[1:], strict=False)), lengths
 
 

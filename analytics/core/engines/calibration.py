@@ -178,24 +178,27 @@ def causal_mean_abs_scale(residuals: np.ndarray, window: int, min_count: int | N
     return MEAN_ABS_TO_SIGMA * out
 
 
-ODDS_EXPONENT: float = 1.5
-"""``combined_score`` maps the evidence odds O to ``O**1.5 / (1 + O**1.5)``: the same
-alarm level (O = 1 scores 0.5) with the scores of strong evidence spread apart."""
+ODDS_EXPONENT: float = 2.0
+"""``combined_score`` maps the evidence odds r to ``r**2 / (1 + r**2)``: the same
+alarm level (r = 1 scores 0.5) with the scores of strong evidence spread apart."""
 
 
-def combined_score(z: np.ndarray, rarity: np.ndarray, z_half: float, rarity_half: float) -> np.ndarray:
+def combined_score(
+    z: np.ndarray, rarity: np.ndarray, z_half: float, rarity_half: float, alarm_odds: float = 1.0
+) -> np.ndarray:
     """The ``adtk`` engine's score from its two views (see adtk_v2.views): with the
     odds ``z / z_half`` (surprise) and ``rarity / rarity_half`` (rarity), their geometric
-    mean ``O``, and ``score = O**k / (1 + O**k)``, ``k`` = :data:`ODDS_EXPONENT`.
+    mean ``O``, and ``score = r**k / (1 + r**k)`` with ``r = O / alarm_odds`` and ``k`` =
+    :data:`ODDS_EXPONENT`.
 
     - 0 when either view sees nothing unusual (z <= 0 or rarity 0): an alarm needs both;
-    - 0.5 exactly when ``O = 1``, e.g. when both views stand at their half levels;
+    - 0.5 exactly when ``O = alarm_odds``;
     - strictly increasing in each view where the other is positive, and not saturated:
       ``O`` grows without bound with the rarity of a value beyond everything seen.
     """
     odds = np.fmax(np.nan_to_num(np.asarray(z, dtype=np.float64), nan=0.0), 0.0) / z_half
     odds = odds * np.fmax(np.nan_to_num(np.asarray(rarity, dtype=np.float64), nan=0.0), 0.0) / rarity_half
-    powered = odds ** (ODDS_EXPONENT / 2.0)
+    powered = (odds / (alarm_odds * alarm_odds)) ** (ODDS_EXPONENT / 2.0)
     with np.errstate(invalid="ignore", over="ignore"):
         out = powered / (1.0 + powered)
     return np.where(np.isinf(powered), 1.0, out)

@@ -25,6 +25,7 @@ from analytics.core.engines.registry import register_engine
 from analytics.core.engines.scored import ScoredSeries
 
 STEP_POINTS = 200
+FIVE_MINUTES = 300.0
 _NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale")  # the sampling step is the median spacing of a stream's first points
 
 # parameters the explanation profiles depend on (the rest changes the streamed statistics)
@@ -32,7 +33,7 @@ _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal
                    "fit_window", "spike_window", "seasonal_level_window")
 _STREAM_PARAMS = ("baseline_points", "block_points", "scales", "spike_points", "range_floor",
                   "seasonal_periods", "likelihood_window", "likelihood_short", "warmup_points", "spike_gain",
-                  "z_half", "direct_error", "rarity_window", "rarity_half", "suppress_points")
+                  "z_half", "direct_error", "rarity_window", "rarity_half", "minute_alarm_odds", "suppress_points")
 
 
 @register_engine
@@ -73,6 +74,8 @@ class AdtkEngine(AnomalyDetectionEngine):
                                    minimum=100, maximum=1_000_000),
         "rarity_half": Parameter(float, 2.25, "rarity (-log10 p, corrected) at which the rarity view's odds are 1",
                                  minimum=0.1, maximum=100.0),
+        "minute_alarm_odds": Parameter(float, 1.5, "evidence odds at the alarm level at one-minute sampling (1 at "
+                                       "five minutes and coarser)", minimum=0.1, maximum=100.0),
         # alarms
         "suppress_points": Parameter(int, 100, "points after an alarm's first point that start no new alarm "
                                      "(their scores are set to 0)", minimum=0, maximum=1_000_000),
@@ -139,6 +142,15 @@ class AdtkEngine(AnomalyDetectionEngine):
             lags=lags,
         )
 
+    def alarm_odds(self, step_seconds: float) -> float:
+        """The evidence odds at the alarm level: 1 at five-minute and coarser steps,
+        ``minute_alarm_odds`` at one minute, geometrically between (finer sampling gives
+        more points per day, each needing more evidence for as few false alarms a day)."""
+        if step_seconds >= FIVE_MINUTES:
+            return 1.0
+        octaves = math.log(FIVE_MINUTES / step_seconds) / math.log(FIVE_MINUTES / 60.0)
+        return float(self.params["minute_alarm_odds"] ** octaves)
+
     def _fingerprint(self) -> dict[str, Any]:
         return {k: self.params[k] for k in (*_STREAM_PARAMS, *_PROFILE_PARAMS)}
 
@@ -169,7 +181,8 @@ class AdtkEngine(AnomalyDetectionEngine):
         st.points += len(x)
         if len(x):
             st.cursor_ns = int(ts[-1])
-        evidence = calibration.combined_score(z, rarity, self.params["z_half"], self.params["rarity_half"])
+        evidence = calibration.combined_score(z, rarity, self.params["z_half"], self.params["rarity_half"],
+                                              self.alarm_odds(st.step_seconds))
         scores, alarms, confirmed, carry = self.postprocess(
             evidence, ts, suppress_points=self.params["suppress_points"], carry=st.alarm_carry())
         st.keep_alarm_carry(carry)
