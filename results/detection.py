@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from analytics.core.aggregation import AggregationPipeline
 from analytics.core.contracts import AggregationStrategy, AnomalyResult, AnomalyType
+from analytics.core.engines.adtk_engine import NOMINAL_STEP_SECONDS
 from analytics.core.engines.base import AnomalyDetectionEngine
 from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
 from analytics.core.engines.registry import engine_registry
@@ -69,9 +70,9 @@ def _summary(series: Series, since: datetime, results: list[AnomalyResult], stor
 
 def context(engine: AnomalyDetectionEngine, state) -> timedelta:
     """History to fetch before the first new point: little with a fitted state, a
-    whole fit's worth without one."""
+    whole fit's worth without one. Engines count history in points at their nominal step."""
     points = engine.history_points if state is not None else engine.history_points_for_fit()
-    return timedelta(seconds=points * settings.FLEETWATCH_NOMINAL_STEP_SECONDS)
+    return timedelta(seconds=points * NOMINAL_STEP_SECONDS)
 
 
 @dataclass

@@ -38,9 +38,8 @@ from config.pg import (
 )
 from tenants import rls
 from tenants.models import Cluster, Node
+from tenants.names import SeriesKey
 from tenants.scoping import ScopeError
-
-SeriesKey = tuple[str, str, str]  # (cluster name, node name, metric name)
 
 
 class ResolvedSeries(dict):

@@ -23,7 +23,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
-from analytics.ingest import NAME_MAX_LENGTH, NS
+from analytics.ingest import NS
+from tenants.names import NAME_MAX_LENGTH
 from analytics.models import Series
 from analytics.protocols import ProtocolError, otlp, series_name
 from tests.conftest import api_client_for
