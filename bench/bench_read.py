@@ -46,7 +46,8 @@ def main() -> None:
     from analytics.store.compaction import compact
     from analytics.store.partitions import daily_partitions, ensure_partitions
     from analytics.store.read import get_metric_series_batch
-    from analytics.store.write import copy_raw, resolve_series, write_points
+    from analytics.store.write import resolve_series, write_points
+    from bench.raw_copy import copy_raw
     from tenants.models import Plan, Tenant
 
     if connection.vendor != "postgresql":
