@@ -39,7 +39,6 @@ from config.pg import (
 from tenants import rls
 from tenants.models import Cluster, Node
 from tenants.names import SeriesKey
-from tenants.scoping import ScopeError
 
 
 class ResolvedSeries(dict):
@@ -197,8 +196,11 @@ def _series_last(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s[ends], t[ends]
 
 
-class UnknownSeries(ScopeError):
-    """Series ids given to ``write_points`` that are not the tenant's series (any more)."""
+class UnknownSeries(LookupError):
+    """Series ids given to ``write_points`` that are not the tenant's series (any more):
+    most often an id this process remembered for a series since deleted, which the
+    ingestion service answers by resolving the names afresh. Not a ``ScopeError``: no
+    handler of isolation violations should mistake it for one."""
 
 
 def _insert_rows(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray, *, upsert: bool) -> None:
@@ -299,7 +301,7 @@ def write_points(
 
     Timestamps are truncated to microseconds. Within the batch the last occurrence of a
     (series, ts) wins, and a point already stored is overwritten. Raises ``UnknownSeries``
-    (a ``ScopeError``; writing nothing) if any series id is not the tenant's, ``ValueError`` on
+    (writing nothing) if any series id is not the tenant's, ``ValueError`` on
     non-finite values. Updates ``Series.last_point_at`` and the accepted-points counters
     (per tenant and per node, counting every point received), so call it last in the
     transaction: the counter rows are shared by every batch of the tenant.
