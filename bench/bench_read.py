@@ -154,7 +154,7 @@ def main() -> None:
                 for table in ("analytics_point", "analytics_chunk", "analytics_rollup", "analytics_nodedailycounter",
                               "analytics_tenantdailycounter"):
                     cur.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant.pk])
-                for day, name in daily_partitions().items():
+                for name in daily_partitions().values():
                     if name in created_partitions:
                         cur.execute(f"DROP TABLE IF EXISTS {name}")
             tenant.delete()

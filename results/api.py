@@ -96,12 +96,8 @@ class RankingView(TenantAPIView):
         query = s.RankingQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         level, strategy, top = (query.validated_data[k] for k in ("level", "strategy", "top"))
-        scores = AggregatedScore.objects.for_tenant(self.tenant)
-        entries = []
-        for rank, entry in enumerate(top_n(scores, level, strategy, top, query.validated_data.get("at")), start=1):
-            entry.rank = rank
-            entries.append(entry)
-        return Response(s.RankingEntrySerializer(entries, many=True).data)
+        ranked = top_n(AggregatedScore.objects.for_tenant(self.tenant), level, strategy, top, query.validated_data.get("at"))
+        return Response(s.RankingEntrySerializer(ranked, many=True).data)
 
 
 @extend_schema_view(

@@ -90,6 +90,8 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
     fitted on later data would see the future, and the same range must give the same
     rows however often it is rerun."""
     end = run.range_end
+    if end is None:
+        raise ValueError(f"run {run.pk}: no range_end (runs.prepare fixes it before any batch is queued)")
     incremental = run.range_start is None
     first_run_start = end - timedelta(hours=settings.FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS)
     rows = {s.pk: s for s in Series.objects.for_tenant(tenant_id).filter(pk__in=series_ids)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import time
 from datetime import datetime
+from typing import Any
 
 from celery import Task, chord, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -47,7 +48,7 @@ def tenant_id_argument(task: Task, args: tuple, kwargs: dict) -> int:
     return tenant_id
 
 
-TASK_OPTIONS = {
+TASK_OPTIONS: dict[str, Any] = {
     "base": TenantTask,
     "acks_late": True,
     "reject_on_worker_lost": True,

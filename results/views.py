@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from django.core.paginator import Paginator
 from django.db.models import Count, Max
 from django.shortcuts import get_object_or_404, render
@@ -206,13 +207,13 @@ def ranking(request):
                 matches[key] = anomaly
 
     rows = []
-    for rank_no, (entry, (node_id, metric, window_start, label)) in enumerate(zip(ranked, drivers, strict=True), start=1):
+    for entry, (node_id, metric, window_start, label) in zip(ranked, drivers, strict=True):
         anomaly = matches.get((node_id, metric, window_start))
         rows.append(RankingRow(
-            rank=rank_no,
+            rank=entry.rank,
             score=entry,
             node_id=entry.node_id if level == "node" else None,
-            node_name=entry.node.name if level == "node" else node_names.get(node_id, ""),
+            node_name=(entry.node.name if entry.node else "") if level == "node" else node_names.get(node_id, ""),
             cluster_name=entry.cluster.name if entry.cluster else "",
             cluster_id=entry.cluster_id,
             driver_metric=metric,
@@ -308,7 +309,7 @@ def node_detail(request, node_id: int):
 
     charts = []
     for item in data:
-        ts = (item.timestamps.asi8 // 1_000_000_000).tolist()
+        ts = (item.timestamps.to_numpy(dtype=np.int64) // 1_000_000_000).tolist()
         charts.append({
             "id": int(item.metadata["series_id"]),
             "metric": item.metric_name,

@@ -119,7 +119,7 @@ class MetricSeries:
             raise ValueError(f"values: length {len(values)} differs from timestamps length {len(index)}")
         if not np.isfinite(values).all():
             raise ValueError("values: must be finite (no NaN or infinity)")
-        if len(index) > 1 and not (np.diff(index.asi8) > 0).all():
+        if len(index) > 1 and not (np.diff(index.to_numpy(dtype=np.int64)) > 0).all():
             raise ValueError("timestamps: must be strictly ascending")
         values.flags.writeable = False
         object.__setattr__(self, "timestamps", index)

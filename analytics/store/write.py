@@ -132,7 +132,7 @@ def resolve_series(
     up with the same id (the count of new series may then count it twice; it is
     informational).
     """
-    ordered = [tuple(k) for k in keys]
+    ordered: list[SeriesKey] = [(c, n, m) for c, n, m in keys]
     wanted = set(ordered)
     units = units or {}
     found = series_id_cache.lookup(tenant_id, wanted)

@@ -38,7 +38,6 @@ from tenants.models import (
     UsageMonth,
 )
 from tenants.scoping import (
-    ScopeError,
     TenantOwned,
     all_tenants,
     tenant_owned_tables,

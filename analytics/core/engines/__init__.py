@@ -14,6 +14,7 @@ from analytics.core.engines.base import (
 )
 from analytics.core.engines.registry import EngineRegistry, engine_registry, register_engine
 
+# isort: split
 # registration happens on import
 from analytics.core.engines import adtk_engine as adtk_engine  # noqa: E402
 from analytics.core.engines import vector_engine as vector_engine  # noqa: E402

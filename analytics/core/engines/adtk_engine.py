@@ -140,7 +140,8 @@ _FIT_PARAMS = (
     "seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing", "spike_window",
     "seasonal_level_window", "fit_window", "relative_scale_floor", "baseline_points", "baseline_min_points",
     "scales", "range_floor", "seasonal_lag", "seasonal_lag_cycles", "level_weight", "seasonal_weight", "direction",
-    "likelihood_window", "likelihood_min_points", "likelihood_short", "spike_gain", "spike_points", "block_points", "likelihood_refresh", "seasonal_reference", "seasonal_hold",
+    "likelihood_window", "likelihood_min_points", "likelihood_short", "spike_gain", "spike_points", "block_points",
+    "likelihood_refresh", "seasonal_reference", "seasonal_hold",
     "likelihood_block", "min_fit_points",
 )
 
@@ -629,7 +630,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             st.spike_std = float(math.sqrt(max(tot[4] / tot[2] - smean * smean, 0.0)))
 
 
-    def _advance(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+    def _advance(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:  # noqa: C901 - until the detection rewrite
         """Score new points ``x`` (after ``st.cursor_ns``) and advance ``st`` in place.
         Returns per-point arrays: level, seasonal (deviations in sigmas), d, u, z. The
         same numbers however the points are split into calls (to rounding of the
@@ -896,7 +897,8 @@ class AdtkEngine(AnomalyDetectionEngine):
         st = state.stream
         return (
             st is not None and state.params == self._fit_fingerprint()
-            and len(st.tail_x) == max(max(self.scale_points()) - 1, self.params["spike_points"]) and len(st.tail_u) == self.params["likelihood_short"] - 1
+            and len(st.tail_x) == max(max(self.scale_points()) - 1, self.params["spike_points"])
+            and len(st.tail_u) == self.params["likelihood_short"] - 1
         )
 
     def score(self, series: MetricSeries, state: AdtkFittedState | None = None) -> tuple[ScoredSeries, Any]:

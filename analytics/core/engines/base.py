@@ -364,7 +364,7 @@ class AnomalyDetectionEngine(ABC):
         }
         self.validate_params()
 
-    def validate_params(self) -> None:
+    def validate_params(self) -> None:  # noqa: B027 - a hook: engines override it, the default checks nothing
         """Cross-parameter checks; raise ``ValueError`` naming the parameter."""
 
     def duration(self, name: str) -> pd.Timedelta:
