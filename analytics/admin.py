@@ -43,8 +43,8 @@ admin.site.unregister(Tenant)
 
 @admin.register(Tenant)
 class TenantHealthAdmin(TenantAdmin):
-    list_display = ("slug", "name", "plan", "is_active", "points_24h", "stale_nodes", "last_point",
-                    "rejected_24h", "console_links")
+    list_display: tuple[str, ...] = ("slug", "name", "plan", "is_active", "points_24h", "stale_nodes", "last_point",
+                                     "rejected_24h", "console_links")
     console_pages = (("health", "admin:tenants_tenant_health"), *TenantAdmin.console_pages)
 
     def get_changelist(self, request, **kwargs):

@@ -23,8 +23,8 @@ from datetime import datetime
 import numpy as np
 import orjson
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]*")
-NAME_MAX_LENGTH = 128
+from tenants.names import NAME_MAX_LENGTH, NAME_RE, SeriesKey
+
 UNIT_MAX_LENGTH = 32
 MAX_REPORTED_ERRORS = 100
 NS = 1_000_000_000
@@ -33,8 +33,6 @@ POINT_FIELDS = {"cluster", "node", "metric", "timestamp", "value", "unit"}
 SERIES_FIELDS = {"cluster", "node", "metric", "unit", "points"}
 TOP_FIELDS = {"points", "series"}
 COUNTED_FIELDS = POINT_FIELDS | SERIES_FIELDS | TOP_FIELDS | {"body"}
-
-SeriesKey = tuple[str, str, str]  # (cluster, node, metric)
 
 
 @dataclass(frozen=True)
@@ -101,11 +99,12 @@ class ParsedBatch:
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not self.chunks:
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
-        return tuple(np.concatenate(parts) for parts in zip(*self.chunks, strict=True))  # type: ignore[return-value]
+        key_index, ts_ns, values = (np.concatenate(parts) for parts in zip(*self.chunks, strict=True))
+        return key_index, ts_ns, values
 
 
 def decode_json(body: bytes) -> object:
-    """Decode a body: orjson (about twice as fast as json on a 10,000-point body), and
+    """Decode a body: orjson (faster than json on large bodies), and
     the standard library for what orjson refuses. That decodes the NaN/Infinity literals
     some clients send to floats, so the validation can name the point and field instead
     of failing the whole body, and words the error of a malformed body."""
@@ -249,11 +248,13 @@ class _Parser:
         for obj in series:
             if type(obj) is not dict or not obj.keys() <= SERIES_FIELDS:
                 return False
-            key = (obj.get("cluster"), obj.get("node"), obj.get("metric"))
+            cluster, node, metric = obj.get("cluster"), obj.get("node"), obj.get("metric")
             points, unit = obj.get("points"), obj.get("unit", "")
-            if type(points) is not list or not points or not all(type(part) is str for part in (*key, unit)):
+            if type(points) is not list or not points:
                 return False
-            entries.append((key, unit, points))
+            if type(cluster) is not str or type(node) is not str or type(metric) is not str or type(unit) is not str:
+                return False
+            entries.append(((cluster, node, metric), unit, points))
         # Names repeat across series (a node's metrics, a cluster's nodes): check each once.
         if any(map(name_problem, {part for key, _, _ in entries for part in key})):
             return False
@@ -262,7 +263,7 @@ class _Parser:
         flat = [pair for _, _, points in entries for pair in points]
         if set(map(type, flat)) != {list} or set(map(len, flat)) != {2}:
             return False
-        raw_ts, raw_values = zip(*flat)
+        raw_ts, raw_values = zip(*flat, strict=True)
         number = {int, float}  # exact types: bool (an int subclass) is not a number here
         ts_types = set(map(type, raw_ts))
         if not ts_types <= number or not set(map(type, raw_values)) <= number:

@@ -7,6 +7,7 @@ they take ids and plain values, never model instances.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from celery import shared_task
@@ -18,7 +19,7 @@ from analytics.store.retention import apply_retention
 
 # The store also talks to psycopg directly: its lock timeouts and deadlocks are not wrapped by Django.
 TRANSIENT: tuple[type[Exception], ...] = (OperationalError, InterfaceError, psycopg.OperationalError)
-RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": True, "retry_backoff_max": 600, "max_retries": 5, "acks_late": True}
+RETRY: dict[str, Any] = {"autoretry_for": TRANSIENT, "retry_backoff": True, "retry_backoff_max": 600, "max_retries": 5, "acks_late": True}
 
 
 @shared_task(name="analytics.store.ensure_partitions", **RETRY)

@@ -94,7 +94,7 @@ def seed_results(tenant, clusters: int, nodes: int, anomalies: int, periods: int
                                                   range_end=now, finished_at=now)
     rng = random.Random(5)
     rows = []
-    for k in range(anomalies):
+    for _ in range(anomalies):
         cl, node, metric = keys[rng.randrange(len(keys))]
         start = now - timedelta(minutes=5 * rng.randrange(7 * 288))
         label = rng.choice(["spike", "spike", "trend", "seasonal"])
@@ -116,7 +116,7 @@ def seed_results(tenant, clusters: int, nodes: int, anomalies: int, periods: int
             scores.append(AggregatedScore(tenant=tenant, run=run, level="tenant", subject="tenant",
                                           strategy=strategy.value, score=rng.random(), num_metrics_analyzed=len(keys),
                                           num_anomalies_detected=rng.randrange(50), period_start=start, period_end=end))
-            for name, cid in cluster_ids.items():
+            for cid in cluster_ids.values():
                 scores.append(AggregatedScore(tenant=tenant, run=run, level="cluster", subject=f"cluster:{cid}",
                                               cluster_id=cid, strategy=strategy.value, score=rng.random(),
                                               num_metrics_analyzed=len(keys) // clusters,

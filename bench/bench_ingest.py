@@ -9,7 +9,7 @@ free loopback port. The client (this process, one http.client connection, reques
 after another) POSTs pre-encoded bodies of ``--batch`` points in the compact form,
 time-major (every series' next minutes per body, as agents send). After each API batch
 the same rows (same timestamps and values, a second set of series ids) are written by
-``copy_raw`` (psycopg ``write_row``, the NOTES' baseline) and by ``copy_raw(...,
+``copy_raw`` (bench/raw_copy.py: psycopg ``write_row`` per row) and by ``copy_raw(...,
 method="numpy")`` into the same partitioned table, interleaved so all three see the
 same machine load and table size. Prints points/s and the ratio (target: API >= 40 %
 of raw COPY).
@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
     url = c.setup_django("ingest")
     import numpy as np
 
-    from analytics.store.write import copy_raw, resolve_series
+    from analytics.store.write import resolve_series
+    from bench.raw_copy import copy_raw
     from tenants.models import ApiKey
 
     server = None

@@ -74,7 +74,8 @@ def seed_fleet(tenant_id: int, fleet, i0: int, i1: int, chunk_series: int = 500)
     """Write points [i0, i1) of every series of the fleet by copy_raw (numpy); return series ids in fleet order."""
     import numpy as np
 
-    from analytics.store.write import copy_raw, resolve_series
+    from analytics.store.write import resolve_series
+    from bench.raw_copy import copy_raw
 
     keys = fleet.keys()
     resolved, _ = resolve_series(tenant_id, [(k.cluster, k.node, k.metric) for k in keys])
@@ -242,7 +243,8 @@ def part_incremental(worker, args, engine) -> dict:
     from analytics.models import Series
     from analytics.simulator.fleet import generate
     from analytics.simulator.spec import DEFAULT_METRICS, FleetSpec
-    from analytics.store.write import copy_raw, resolve_series
+    from analytics.store.write import resolve_series
+    from bench.raw_copy import copy_raw
     from results.models import EngineState
 
     metrics = DEFAULT_METRICS[:5]

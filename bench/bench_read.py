@@ -46,7 +46,8 @@ def main() -> None:
     from analytics.store.compaction import compact
     from analytics.store.partitions import daily_partitions, ensure_partitions
     from analytics.store.read import get_metric_series_batch
-    from analytics.store.write import copy_raw, resolve_series, write_points
+    from analytics.store.write import resolve_series, write_points
+    from bench.raw_copy import copy_raw
     from tenants.models import Plan, Tenant
 
     if connection.vendor != "postgresql":
@@ -153,7 +154,7 @@ def main() -> None:
                 for table in ("analytics_point", "analytics_chunk", "analytics_rollup", "analytics_nodedailycounter",
                               "analytics_tenantdailycounter"):
                     cur.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant.pk])
-                for day, name in daily_partitions().items():
+                for name in daily_partitions().values():
                     if name in created_partitions:
                         cur.execute(f"DROP TABLE IF EXISTS {name}")
             tenant.delete()

@@ -189,149 +189,202 @@ def write_doc(results: dict[str, dict], quick: bool, started: str, total_s: floa
         add("")
         add(f"`{res['command']}` -- {res['status']}, {res['seconds']:.0f} s, load {res['load_before']} -> {res['load_after']}")
         add("")
-        d = res["data"]
-        if res["status"] != "ok" or not d:
-            continue
-        if name == "ingest":
-            add(f"{d['series']:,} series x {d['points_per_series']:,} points = {d['points']:,} points, bodies of "
-                f"{d['batch']:,} points (compact form), gunicorn {d['gunicorn_workers']} sync workers, one client "
-                "connection (gunicorn's sync workers close it after each response, so each request reconnects on "
-                "loopback). Raw COPY: the same rows into the same table under other series ids, interleaved batch by "
-                "batch with the API.")
-            add("")
-            add("| path | points/s | ratio API / path |")
-            add("| --- | ---: | ---: |")
-            add(f"| HTTP API | {d['api_points_per_s']:,} | |")
-            add(f"| copy_raw (write_row, baseline) | {d['raw_copy_write_row_points_per_s']:,} | {d['ratio']:.0%} |")
-            add(f"| copy_raw (numpy payload) | {d['raw_copy_numpy_points_per_s']:,} | {d['ratio_vs_numpy_copy']:.0%} |")
-            add("")
-            p = d["profile"]
-            add(f"Server side in-process, median over {p['batches']} fresh bodies, ms per {d['batch']:,}-point body "
-                f"(HTTP round trip median {d['api_median_ms_per_body']} ms):")
-            add("")
-            add("| " + " | ".join(p["stages_ms"]) + " |")
-            add("|" + " ---: |" * len(p["stages_ms"]))
-            add("| " + " | ".join(str(v) for v in p["stages_ms"].values()) + " |")
-            add("")
-            if "write_points_outside_scope_ms" in p:
-                add(f"The same request in-process through Django's whole stack (test client: middleware, API-key auth, "
-                    f"throttling, DRF, the view; no gunicorn), one request under cProfile (which inflates it): {p.get('django_request_ms')} ms. `write_points` of one "
-                    f"body outside any tenant scope (the direct-COPY path; inside a tenant scope, as the API runs, "
-                    f"row-level security refuses COPY and the batch goes by `INSERT ... SELECT unnest(...)`): "
-                    f"{p['write_points_outside_scope_ms']} ms vs {p['stages_ms'].get('write_points')} ms in scope.")
-                add("")
-        elif name == "pipeline":
-            if fd:
-                add(f"Part 1: {fd['series']:,} series x 1 day ({fd['points']:,} points, simulated fleet with anomalies), "
-                    f"engine `{fd['engine']}`, worker concurrency {fd['concurrency']}, detection batch size "
-                    f"{d.get('batch_size')}.")
-                add("")
-                add("| path | series/s | note |")
-                add("| --- | ---: | --- |")
-                add(f"| bare `engine.analyse`, 1 process | {fd['bare_series_per_s']:,} | "
-                    f"{fd['bare_series_per_cpu_s']:,} series per CPU-second |")
-                add(f"| pipeline through the worker (wall) | {fd['pipeline_series_per_s']:,} | best of "
-                    f"{len(fd['runs'])} runs: " + ", ".join(f"{x['wall_s']:.1f} s" for x in fd["runs"]) + " |")
-                add(f"| pipeline per worker process | {fd['pipeline_series_per_s_per_process']:,} | wall / concurrency |")
-                add(f"| pipeline per worker CPU-second | {fd['pipeline_series_per_worker_cpu_s']} | CPU of the worker's "
-                    "process group (excludes PostgreSQL) |")
-                add("")
-                best = min(fd["runs"], key=lambda x: x["wall_s"])
-                add(f"Best run: worker CPU {best['worker_cpu_s']:.1f} s, sum of batch times {best['detect_seconds_sum']:.1f} s "
-                    f"(over {fd['concurrency']} processes), {best['anomalies']} anomalies stored; the in-process fetch of "
-                    f"the same {fd['series']:,} series takes {fd['fetch_in_process_s']} s.")
-                add("")
-            if inc:
-                add(f"Part 2: {inc['series']:,} series, {inc['history_points']:,} points of history each "
-                    f"({inc['seeded_points']:,} points), {inc['templates']} distinct template series whose fitted "
-                    f"states come from one prior incremental run through the worker "
-                    f"({inc['prior_run_templates']['wall_s']:.1f} s) and are cloned to the series repeating them "
-                    f"({inc['fitted_states']:,} states, {inc['state_mib']} MiB). Periodic run over 5 new minutes: "
-                    f"**{inc['wall_s']:.1f} s** end to end (worker CPU {inc['timed_run']['worker_cpu_s']:.1f} s, "
-                    f"batch time sum {inc['timed_run']['detect_seconds_sum']:.1f} s, "
-                    f"{inc['timed_run']['anomalies']} anomalies).")
-                add("")
-                pr = inc.get("profile") or {}
-                if pr:
-                    add(f"In-process profile of one batch ({pr['series']} series), ms per series: "
-                        + ", ".join(f"{k} {v}" for k, v in pr["ms_per_series"].items())
-                        + f"; state JSON {pr['state_json_kib_per_series']} KiB per series.")
-                    add("")
-            add(f"Worker peak RSS (largest process): {d.get('worker_peak_rss_mib')} MiB.")
-            add("")
-        elif name == "api":
-            add(f"{d['nodes']} nodes, {d['anomalies']:,} anomalies; load from {d['connections']} separate client "
-                f"processes (one connection each, closed loop) for {d['duration_s']:.0f} s per endpoint; gunicorn "
-                f"{d['gunicorn_workers']} sync workers.")
-            add("")
-            add("| endpoint | requests/s | p50 ms | p99 ms | max ms | errors | load |")
-            add("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
-            for ep, e in d["endpoints"].items():
-                add(f"| GET /api/v1/{ep} | {e['requests_per_s']:,} | {e['p50_ms']} | {e['p99_ms']} | {e['max_ms']} | "
-                    f"{e['errors']} | {e['load']} |")
-            add("")
-            for ep, e in (d.get("in_process") or {}).items():
-                add(f"In-process (test client, one request at a time, no gunicorn) `GET {e['path']}`: median "
-                    f"{e['median_ms']} ms, {e['queries']} SQL statements through Django's cursor ({e['sql_ms']} ms), "
-                    f"{e['bytes']:,} bytes.")
-                add("")
-        elif name == "scaling":
-            add("Each row is its own child process; peak RSS is that process's `ru_maxrss` (before the step: after "
-                "imports and data generation). Ingestion: parse_batch + resolve_series + write_points in-process, "
-                "bodies of 10,000 points made of whole series.")
-            add("")
-            add("| step | series | points/series | seconds | series/s | us/series | us/point | peak RSS MiB | RSS before MiB |")
-            add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-            for row in d["rows"]:
-                add(f"| {row['kind']} | {row['series']:,} | {row['points_per_series']:,} | {row['seconds']} | "
-                    f"{row['series_per_s']:,} | {row['us_per_series']:,} | {row['us_per_point']} | {row['peak_rss_mib']:,} | "
-                    f"{row['rss_before_mib']:,} |")
-            add("")
-        elif name == "read":
-            rd = parse_read(d["stdout"])
-            add("| figure | value |")
-            add("| --- | ---: |")
-            for k, v in rd.items():
-                add(f"| {k} | {v:,} |")
-            add("")
-            add("```")
-            add(d["stdout"].strip())
-            add("```")
-            add("")
-        elif name == "engines":
-            add("| workload | throughput (one process) |")
-            add("| --- | --- |")
-            for k, v in parse_engines(d["stdout"]):
-                add(f"| {k} | {v} |")
-            add("")
-        elif name == "nab":
-            add(f"Engine `{d.get('engine')}` params {json.dumps(d.get('params'))}, {d.get('files')} files, "
-                f"{d.get('rows'):,} rows, {d.get('windows')} windows, threshold {d.get('threshold')}, engine "
-                f"{d.get('engine_seconds')} s.")
-            add("")
-            add("| profile | score | threshold | precision | recall | F1 | TP windows | FN windows | FP |")
-            add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-            for prof, p in (d.get("profiles") or {}).items():
-                add(f"| {prof} | {p.get('score')} | {p.get('threshold'):.3f} | {p.get('precision')} | {p.get('recall')} | "
-                    f"{p.get('f1')} | {p.get('tp_windows')} | {p.get('fn_windows')} | {p.get('fp_events')} |")
-            add("")
-        elif name == "quality":
-            p = d["pooled"]
-            add(f"Engine `{d['engine']}` params {json.dumps(d['params'])}, seeds {d['seeds']}, fleet per seed: "
-                f"{d['fleet']}; definitions in docs/evaluation.md (Simulated fleet).")
-            add("")
-            add("| events | detections | precision | recall | false alarms per series-day | median delay s | "
-                "Spearman severity~score |")
-            add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-            add(f"| {p['events']} | {p['detections']} | {p['precision']} | {p['recall']} | "
-                f"{p['false_alarms_per_series_day']} | {p['median_delay_seconds']} | {p['spearman_severity_score']} |")
-            add("")
-            add("| true type | " + " | ".join(next(iter(p["confusion"].values()))) + " | type accuracy |")
-            add("| --- |" + " ---: |" * (len(next(iter(p["confusion"].values()))) + 1))
-            for t, row in p["confusion"].items():
-                add(f"| {t} | " + " | ".join(str(v) for v in row.values()) + f" | {p['by_type'][t]['type_accuracy']} |")
-            add("")
+        if res["status"] == "ok" and res["data"]:
+            L.extend(SECTIONS[name](res["data"]))
     path.write_text("\n".join(L) + "\n")
+
+
+def _ingest_section(d: dict) -> list[str]:
+    L: list[str] = []
+    add = L.append
+    add(f"{d['series']:,} series x {d['points_per_series']:,} points = {d['points']:,} points, bodies of "
+        f"{d['batch']:,} points (compact form), gunicorn {d['gunicorn_workers']} sync workers, one client "
+        "connection (gunicorn's sync workers close it after each response, so each request reconnects on "
+        "loopback). Raw COPY: the same rows into the same table under other series ids, interleaved batch by "
+        "batch with the API.")
+    add("")
+    add("| path | points/s | ratio API / path |")
+    add("| --- | ---: | ---: |")
+    add(f"| HTTP API | {d['api_points_per_s']:,} | |")
+    add(f"| copy_raw (write_row, baseline) | {d['raw_copy_write_row_points_per_s']:,} | {d['ratio']:.0%} |")
+    add(f"| copy_raw (numpy payload) | {d['raw_copy_numpy_points_per_s']:,} | {d['ratio_vs_numpy_copy']:.0%} |")
+    add("")
+    p = d["profile"]
+    add(f"Server side in-process, median over {p['batches']} fresh bodies, ms per {d['batch']:,}-point body "
+        f"(HTTP round trip median {d['api_median_ms_per_body']} ms):")
+    add("")
+    add("| " + " | ".join(p["stages_ms"]) + " |")
+    add("|" + " ---: |" * len(p["stages_ms"]))
+    add("| " + " | ".join(str(v) for v in p["stages_ms"].values()) + " |")
+    add("")
+    if "write_points_outside_scope_ms" in p:
+        add(f"The same request in-process through Django's whole stack (test client: middleware, API-key auth, "
+            f"throttling, DRF, the view; no gunicorn), one request under cProfile (which inflates it): "
+            f"{p.get('django_request_ms')} ms. `write_points` of one "
+            f"body outside any tenant scope (the direct-COPY path; inside a tenant scope, as the API runs, "
+            f"row-level security refuses COPY and the batch goes by `INSERT ... SELECT unnest(...)`): "
+            f"{p['write_points_outside_scope_ms']} ms vs {p['stages_ms'].get('write_points')} ms in scope.")
+        add("")
+    return L
+
+
+def _pipeline_section(d: dict) -> list[str]:
+    L: list[str] = []
+    add = L.append
+    fd, inc = d.get("full_day"), d.get("incremental")
+    if fd:
+        add(f"Part 1: {fd['series']:,} series x 1 day ({fd['points']:,} points, simulated fleet with anomalies), "
+            f"engine `{fd['engine']}`, worker concurrency {fd['concurrency']}, detection batch size "
+            f"{d.get('batch_size')}.")
+        add("")
+        add("| path | series/s | note |")
+        add("| --- | ---: | --- |")
+        add(f"| bare `engine.analyse`, 1 process | {fd['bare_series_per_s']:,} | "
+            f"{fd['bare_series_per_cpu_s']:,} series per CPU-second |")
+        add(f"| pipeline through the worker (wall) | {fd['pipeline_series_per_s']:,} | best of "
+            f"{len(fd['runs'])} runs: " + ", ".join(f"{x['wall_s']:.1f} s" for x in fd["runs"]) + " |")
+        add(f"| pipeline per worker process | {fd['pipeline_series_per_s_per_process']:,} | wall / concurrency |")
+        add(f"| pipeline per worker CPU-second | {fd['pipeline_series_per_worker_cpu_s']} | CPU of the worker's "
+            "process group (excludes PostgreSQL) |")
+        add("")
+        best = min(fd["runs"], key=lambda x: x["wall_s"])
+        add(f"Best run: worker CPU {best['worker_cpu_s']:.1f} s, sum of batch times {best['detect_seconds_sum']:.1f} s "
+            f"(over {fd['concurrency']} processes), {best['anomalies']} anomalies stored; the in-process fetch of "
+            f"the same {fd['series']:,} series takes {fd['fetch_in_process_s']} s.")
+        add("")
+    if inc:
+        add(f"Part 2: {inc['series']:,} series, {inc['history_points']:,} points of history each "
+            f"({inc['seeded_points']:,} points), {inc['templates']} distinct template series whose fitted "
+            f"states come from one prior incremental run through the worker "
+            f"({inc['prior_run_templates']['wall_s']:.1f} s) and are cloned to the series repeating them "
+            f"({inc['fitted_states']:,} states, {inc['state_mib']} MiB). Periodic run over 5 new minutes: "
+            f"**{inc['wall_s']:.1f} s** end to end (worker CPU {inc['timed_run']['worker_cpu_s']:.1f} s, "
+            f"batch time sum {inc['timed_run']['detect_seconds_sum']:.1f} s, "
+            f"{inc['timed_run']['anomalies']} anomalies).")
+        add("")
+        pr = inc.get("profile") or {}
+        if pr:
+            add(f"In-process profile of one batch ({pr['series']} series), ms per series: "
+                + ", ".join(f"{k} {v}" for k, v in pr["ms_per_series"].items())
+                + f"; state JSON {pr['state_json_kib_per_series']} KiB per series.")
+            add("")
+    add(f"Worker peak RSS (largest process): {d.get('worker_peak_rss_mib')} MiB.")
+    add("")
+    return L
+
+
+def _api_section(d: dict) -> list[str]:
+    L: list[str] = []
+    add = L.append
+    add(f"{d['nodes']} nodes, {d['anomalies']:,} anomalies; load from {d['connections']} separate client "
+        f"processes (one connection each, closed loop) for {d['duration_s']:.0f} s per endpoint; gunicorn "
+        f"{d['gunicorn_workers']} sync workers.")
+    add("")
+    add("| endpoint | requests/s | p50 ms | p99 ms | max ms | errors | load |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for ep, e in d["endpoints"].items():
+        add(f"| GET /api/v1/{ep} | {e['requests_per_s']:,} | {e['p50_ms']} | {e['p99_ms']} | {e['max_ms']} | "
+            f"{e['errors']} | {e['load']} |")
+    add("")
+    for e in (d.get("in_process") or {}).values():
+        add(f"In-process (test client, one request at a time, no gunicorn) `GET {e['path']}`: median "
+            f"{e['median_ms']} ms, {e['queries']} SQL statements through Django's cursor ({e['sql_ms']} ms), "
+            f"{e['bytes']:,} bytes.")
+        add("")
+    return L
+
+
+def _scaling_section(d: dict) -> list[str]:
+    L: list[str] = []
+    add = L.append
+    add("Each row is its own child process; peak RSS is that process's `ru_maxrss` (before the step: after "
+        "imports and data generation). Ingestion: parse_batch + resolve_series + write_points in-process, "
+        "bodies of 10,000 points made of whole series.")
+    add("")
+    add("| step | series | points/series | seconds | series/s | us/series | us/point | peak RSS MiB | RSS before MiB |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in d["rows"]:
+        add(f"| {row['kind']} | {row['series']:,} | {row['points_per_series']:,} | {row['seconds']} | "
+            f"{row['series_per_s']:,} | {row['us_per_series']:,} | {row['us_per_point']} | {row['peak_rss_mib']:,} | "
+            f"{row['rss_before_mib']:,} |")
+    add("")
+    return L
+
+
+def _read_section(d: dict) -> list[str]:
+    L: list[str] = []
+    add = L.append
+    rd = parse_read(d["stdout"])
+    add("| figure | value |")
+    add("| --- | ---: |")
+    for k, v in rd.items():
+        add(f"| {k} | {v:,} |")
+    add("")
+    add("```")
+    add(d["stdout"].strip())
+    add("```")
+    add("")
+    return L
+
+
+def _engines_section(d: dict) -> list[str]:
+    L: list[str] = []
+    add = L.append
+    add("| workload | throughput (one process) |")
+    add("| --- | --- |")
+    for k, v in parse_engines(d["stdout"]):
+        add(f"| {k} | {v} |")
+    add("")
+    return L
+
+
+def _nab_section(d: dict) -> list[str]:
+    L: list[str] = []
+    add = L.append
+    add(f"Engine `{d.get('engine')}` params {json.dumps(d.get('params'))}, {d.get('files')} files, "
+        f"{d.get('rows'):,} rows, {d.get('windows')} windows, threshold {d.get('threshold')}, engine "
+        f"{d.get('engine_seconds')} s.")
+    add("")
+    add("| profile | score | threshold | precision | recall | F1 | TP windows | FN windows | FP |")
+    add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for prof, p in (d.get("profiles") or {}).items():
+        add(f"| {prof} | {p.get('score')} | {p.get('threshold'):.3f} | {p.get('precision')} | {p.get('recall')} | "
+            f"{p.get('f1')} | {p.get('tp_windows')} | {p.get('fn_windows')} | {p.get('fp_events')} |")
+    add("")
+    return L
+
+
+def _quality_section(d: dict) -> list[str]:
+    L: list[str] = []
+    add = L.append
+    p = d["pooled"]
+    add(f"Engine `{d['engine']}` params {json.dumps(d['params'])}, seeds {d['seeds']}, fleet per seed: "
+        f"{d['fleet']}; definitions in docs/evaluation.md (Simulated fleet).")
+    add("")
+    add("| events | detections | precision | recall | false alarms per series-day | median delay s | "
+        "Spearman severity~score |")
+    add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    add(f"| {p['events']} | {p['detections']} | {p['precision']} | {p['recall']} | "
+        f"{p['false_alarms_per_series_day']} | {p['median_delay_seconds']} | {p['spearman_severity_score']} |")
+    add("")
+    add("| true type | " + " | ".join(next(iter(p["confusion"].values()))) + " | type accuracy |")
+    add("| --- |" + " ---: |" * (len(next(iter(p["confusion"].values()))) + 1))
+    for t, row in p["confusion"].items():
+        add(f"| {t} | " + " | ".join(str(v) for v in row.values()) + f" | {p['by_type'][t]['type_accuracy']} |")
+    add("")
+    return L
+
+
+SECTIONS = {
+    "ingest": _ingest_section,
+    "pipeline": _pipeline_section,
+    "api": _api_section,
+    "scaling": _scaling_section,
+    "read": _read_section,
+    "engines": _engines_section,
+    "nab": _nab_section,
+    "quality": _quality_section,
+}
 
 
 def main(argv: list[str] | None = None) -> dict:

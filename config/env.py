@@ -43,3 +43,25 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86_400, "day": 86_400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"6000/min"`` → (6000, 60). Raises ValueError on anything else."""
+    count, _, period = rate.strip().partition("/")
+    seconds = PERIODS.get(period.strip().lower())
+    if seconds is None or not count.strip().isdigit() or int(count) < 1:
+        raise ValueError(f"expected '<count>/<sec|min|hour|day>', got {rate!r}")
+    return int(count), seconds
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate such as ``"6000/min"`` (``config.throttling``), checked at start-up."""
+    raw = os.environ.get(name) or default
+    try:
+        parse_rate(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return raw

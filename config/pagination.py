@@ -16,9 +16,8 @@ class BoundedLimitOffsetPagination(LimitOffsetPagination):
     """``?limit`` is capped at FLEETWATCH_API_MAX_PAGE_SIZE (larger values are clamped);
     ``?offset`` beyond FLEETWATCH_API_MAX_OFFSET answers 400 (page with filters instead)."""
 
-    @property
-    def max_limit(self) -> int:  # read per request, so settings overrides apply
-        return settings.FLEETWATCH_API_MAX_PAGE_SIZE
+    def __init__(self) -> None:
+        self.max_limit = settings.FLEETWATCH_API_MAX_PAGE_SIZE  # one paginator per request: settings overrides apply
 
     def get_offset(self, request) -> int:
         offset = super().get_offset(request)

@@ -82,8 +82,8 @@ class ArrayParam:
     ``build_copy_payload``; ``timestamptz``: int64 microseconds since the Unix epoch).
 
     Built by numpy like the COPY payload, so a thousand-element parameter costs no Python
-    loop; the text form of a list (what Django's client-side binding sends) costs about
-    1 ms per thousand timestamps. Only cursors that bind on the server send it: use
+    loop; the text form of a list (what Django's client-side binding sends) costs a
+    Python conversion per element. Only cursors that bind on the server send it: use
     ``server_cursor()``."""
 
     __slots__ = ("kind", "array")

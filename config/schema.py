@@ -26,8 +26,8 @@ _DESCRIPTIONS = {
     404: "Not found (also for another tenant's objects).",
     413: "Body or batch too large.",
     415: "Content-Type must be application/json.",
-    429: "Quota or rate limit exceeded.",
-    503: "Storage temporarily unavailable; retry.",
+    429: "Quota or rate limit exceeded (see Retry-After).",
+    503: "Storage temporarily unavailable, or a query exceeded the statement timeout; retry (see Retry-After).",
 }
 
 
@@ -38,8 +38,6 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 # Answers any authenticated API operation may give, whatever the view: documented in one
 # place by a drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS).
 COMMON_ERRORS = (401, 429, 503)
-_DESCRIPTIONS[503] = "Storage temporarily unavailable, or a query exceeded the statement timeout; retry (see Retry-After)."
-_DESCRIPTIONS[429] = "Quota or rate limit exceeded (see Retry-After)."
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}}
 
 

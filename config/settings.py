@@ -8,8 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import ConfigError, env_bool, env_int, env_list, env_str
-from config.throttling import env_rate
+from config.env import ConfigError, env_bool, env_int, env_list, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FLEETWATCH_VAR_DIR", str(BASE_DIR / "var")))
@@ -84,7 +83,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "fleetwatch.sqlite3",
+            "NAME": str(VAR_DIR / "fleetwatch.sqlite3"),
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
         }
     }
@@ -162,7 +161,6 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = FLEETWATCH_MAX_BODY_BYTES
 # Detection.
 FLEETWATCH_DETECTION_WINDOW_SECONDS = env_int("FLEETWATCH_DETECTION_WINDOW_SECONDS", 300, minimum=1)
 FLEETWATCH_DETECTION_BATCH_SIZE = env_int("FLEETWATCH_DETECTION_BATCH_SIZE", 250, minimum=1)
-FLEETWATCH_NOMINAL_STEP_SECONDS = env_int("FLEETWATCH_NOMINAL_STEP_SECONDS", 60, minimum=1)
 FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS = env_int("FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS", 24, minimum=1)
 FLEETWATCH_RUN_STALE_MINUTES = env_int("FLEETWATCH_RUN_STALE_MINUTES", 30, minimum=1)
 # Seconds a detection batch task may run: past it the run fails with the reason (the

@@ -15,36 +15,15 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 
 from django.conf import settings
 from django.core.cache import caches
+from rest_framework.throttling import BaseThrottle
 
-from config.env import ConfigError
+from config.env import parse_rate
 
 logger = logging.getLogger(__name__)
-
-PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600, "d": 86_400, "day": 86_400}
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    """``"6000/min"`` → (6000, 60). Raises ValueError on anything else."""
-    count, _, period = rate.strip().partition("/")
-    seconds = PERIODS.get(period.strip().lower())
-    if seconds is None or not count.strip().isdigit() or int(count) < 1:
-        raise ValueError(f"expected '<count>/<sec|min|hour|day>', got {rate!r}")
-    return int(count), seconds
-
-
-def env_rate(name: str, default: str) -> str:
-    raw = os.environ.get(name) or default
-    try:
-        parse_rate(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None
-    return raw
-
 
 def throttle_key(scope: str, tenant_id: int, window: int) -> str:
     return f"throttle:{scope}:{tenant_id}:{window}"
@@ -55,11 +34,10 @@ def view_scope(view) -> str:
     return getattr(view, "throttle_scope", None) or "api"
 
 
-class TenantRateThrottle:
-    """Counts requests per tenant (from the API key), whichever key or process serves them.
+class TenantRateThrottle(BaseThrottle):
+    """Counts requests per tenant (from the API key), whichever key or process serves them."""
 
-    A DRF throttle (``allow_request``/``wait``); it does not import DRF, as settings
-    import this module for ``env_rate``."""
+    wait_seconds = 1
 
     def allow_request(self, request, view) -> bool:
         tenant = getattr(request.user, "tenant", None)
@@ -88,4 +66,4 @@ class TenantRateThrottle:
         return True
 
     def wait(self) -> float:
-        return getattr(self, "wait_seconds", 1)
+        return self.wait_seconds

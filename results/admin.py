@@ -28,7 +28,8 @@ class EngineSettingForm(forms.ModelForm):
                       "params": 'JSON object of engine parameters, e.g. {"window": "30min"}; {} for the defaults.'}
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         engine, params = cleaned.get("engine"), cleaned.get("params")
         if params is None and "params" not in self.errors:
             params = cleaned["params"] = {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Max
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status
@@ -18,6 +17,7 @@ from config.schema import error_responses
 from results import serializers as s
 from results.filters import AnomalyFilter, RunFilter, ScoreFilter, SeriesFilter
 from results.models import AggregatedScore, Anomaly, DetectionRun
+from results.ranking import top_n
 from results.tasks import request_run
 from tenants.api import TenantAPIView, TenantGenericViewSet, TenantReadOnlyViewSet
 
@@ -96,23 +96,8 @@ class RankingView(TenantAPIView):
         query = s.RankingQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         level, strategy, top = (query.validated_data[k] for k in ("level", "strategy", "top"))
-        scores = AggregatedScore.objects.for_tenant(self.tenant).filter(level=level, strategy=strategy)
-        if "at" in query.validated_data:
-            scores = scores.filter(period_end__lte=query.validated_data["at"])
-        latest = scores.aggregate(latest=Max("period_end"))["latest"]
-        if latest is None:
-            return Response([])
-        name = "node__name" if level == "node" else "cluster__name"
-        ranked = (
-            scores.filter(period_end=latest)
-            .select_related("cluster", "node")
-            .order_by("-score", "-num_anomalies_detected", name, "pk")[:top]
-        )
-        entries = []
-        for rank, entry in enumerate(ranked, start=1):
-            entry.rank = rank
-            entries.append(entry)
-        return Response(s.RankingEntrySerializer(entries, many=True).data)
+        ranked = top_n(AggregatedScore.objects.for_tenant(self.tenant), level, strategy, top, query.validated_data.get("at"))
+        return Response(s.RankingEntrySerializer(ranked, many=True).data)
 
 
 @extend_schema_view(

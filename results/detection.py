@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from analytics.core.aggregation import AggregationPipeline
 from analytics.core.contracts import AggregationStrategy, AnomalyResult, AnomalyType
-from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.base import NOMINAL_STEP_SECONDS, AnomalyDetectionEngine
 from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
 from analytics.core.engines.registry import engine_registry
 from analytics.models import Series
@@ -69,9 +69,9 @@ def _summary(series: Series, since: datetime, results: list[AnomalyResult], stor
 
 def context(engine: AnomalyDetectionEngine, state) -> timedelta:
     """History to fetch before the first new point: little with a fitted state, a
-    whole fit's worth without one."""
+    whole fit's worth without one. Engines count history in points at their nominal step."""
     points = engine.history_points if state is not None else engine.history_points_for_fit()
-    return timedelta(seconds=points * settings.FLEETWATCH_NOMINAL_STEP_SECONDS)
+    return timedelta(seconds=points * NOMINAL_STEP_SECONDS)
 
 
 @dataclass
@@ -89,6 +89,8 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
     fitted on later data would see the future, and the same range must give the same
     rows however often it is rerun."""
     end = run.range_end
+    if end is None:
+        raise ValueError(f"run {run.pk}: no range_end (runs.prepare fixes it before any batch is queued)")
     incremental = run.range_start is None
     first_run_start = end - timedelta(hours=settings.FLEETWATCH_FIRST_RUN_LOOKBACK_HOURS)
     rows = {s.pk: s for s in Series.objects.for_tenant(tenant_id).filter(pk__in=series_ids)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 
 from django.utils import timezone
 
@@ -26,8 +26,8 @@ def store_anomaly_results(
         Anomaly(
             tenant_id=tenant_id,
             series_id=series_ids[result.series_key],
-            cluster_id=result.cluster_id,
-            node_id=result.node_id,
+            cluster_id=database_id(result.cluster_id),
+            node_id=database_id(result.node_id),
             metric_name=result.metric_name,
             run_id=run_id,
             engine=result.engine,
@@ -55,6 +55,14 @@ def store_anomaly_results(
     return len(rows)
 
 
+def database_id(identifier: Hashable) -> int:
+    """A core identifier (any hashable there) that must be a database id here: results
+    are stored for series of the store, whose cluster and node ids are integers."""
+    if type(identifier) is not int:
+        raise TypeError(f"expected a database id (an integer), got {identifier!r}")
+    return identifier
+
+
 def subject_of(score: AggregatedAnomalyScore) -> str:
     if score.node_id is not None:
         return f"node:{score.node_id}"
@@ -73,8 +81,8 @@ def store_aggregated_scores(
             run_id=run_id,
             level=score.level,
             subject=subject_of(score),
-            cluster_id=score.cluster_id,
-            node_id=score.node_id,
+            cluster_id=None if score.cluster_id is None else database_id(score.cluster_id),
+            node_id=None if score.node_id is None else database_id(score.node_id),
             strategy=score.aggregation_strategy.value,
             score=score.aggregate_score,
             num_metrics_analyzed=score.num_metrics_analyzed,

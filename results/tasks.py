@@ -6,8 +6,10 @@ natural key, so acks_late redelivery after a lost worker repeats no row.
 
 from __future__ import annotations
 
+import inspect
 import time
 from datetime import datetime
+from typing import Any
 
 from celery import Task, chord, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -25,16 +27,28 @@ BATCH_SOFT_LIMIT = settings.FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT
 
 
 class TenantTask(Task):
-    """Runs the body inside the scope of the tenant named by ``tenant_id`` (the first
-    positional argument, or the keyword for chord callbacks)."""
+    """Runs the body inside the scope of the tenant its ``tenant_id`` parameter names,
+    found by name wherever the argument comes (positional, keyword, after a chord's
+    results), never by position, and refused unless it is an integer."""
 
     def __call__(self, *args, **kwargs):
-        tenant_id = kwargs["tenant_id"] if "tenant_id" in kwargs else args[0]
-        with tenant_scope(int(tenant_id)):
+        with tenant_scope(tenant_id_argument(self, args, kwargs)):
             return super().__call__(*args, **kwargs)
 
 
-TASK_OPTIONS = {
+def tenant_id_argument(task: Task, args: tuple, kwargs: dict) -> int:
+    """The value bound to the task's ``tenant_id`` parameter."""
+    try:
+        bound = inspect.signature(task.run).bind_partial(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{task.name}: {exc}") from None
+    tenant_id = bound.arguments.get("tenant_id")
+    if type(tenant_id) is not int:  # not a bool, a string or a Tenant either
+        raise TypeError(f"{task.name}: tenant_id must be an integer, got {tenant_id!r}")
+    return tenant_id
+
+
+TASK_OPTIONS: dict[str, Any] = {
     "base": TenantTask,
     "acks_late": True,
     "reject_on_worker_lost": True,

@@ -3,6 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from results import api
 
+
 class OptionalSlashRouter(SimpleRouter):
     """``/api/v1/runs`` and ``/api/v1/runs/`` both answer (no redirect for API clients)."""
 

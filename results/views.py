@@ -12,18 +12,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, Subquery
+from django.db.models import Count, Max
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from analytics import health
 from analytics.models import Series, TenantDailyCounter
 from analytics.store.read import get_metric_series_batch
 from results.filters import AnomalyFilter
 from results.models import AggregatedScore, Anomaly
+from results.ranking import latest_period, top_n
 from tenants.models import Cluster, Node
 from tenants.views import tenant_page
 
@@ -36,7 +39,6 @@ MAX_RANGE = timedelta(days=31)
 HISTORY_POINTS = 96  # tenant score history on the overview
 RECENT = timedelta(hours=24)  # "latest anomalies": windows ending within a day of the newest
 LATEST_ANOMALIES = 10
-STALE_AFTER = timedelta(minutes=15)
 STALE_SHOWN = 20
 RANKING_TOP = 25
 NODE_ANOMALIES = 100
@@ -51,11 +53,6 @@ def score_band(score: float | None) -> str:
         if score < limit:
             return band
     return "critical"
-
-
-def latest_period(scores, level: str, strategy: str) -> Subquery:
-    """The newest period_end of one level and strategy, as a subquery (no extra round trip)."""
-    return Subquery(scores.filter(level=level, strategy=strategy).order_by("-period_end").values("period_end")[:1])
 
 
 def node_url(node_id: int, start: datetime | None = None, end: datetime | None = None) -> str:
@@ -114,17 +111,8 @@ def overview(request):
             anomaly.band = score_band(anomaly.score)
 
     now = timezone.now()
-    per_node = (
-        Series.objects.for_tenant(tenant)
-        .values("node_id", "node__name", "cluster__name")
-        .annotate(last=Max("last_point_at"))
-        .filter(last__lt=now - STALE_AFTER)
-    )
-    stale = list(per_node.order_by("last", "node__name")[:STALE_SHOWN])
-    stale_total = len(stale) if len(stale) < STALE_SHOWN else per_node.count()
-    for row in stale:
-        row["silent_for"] = now - row["last"]
-    node_total = Node.objects.for_tenant(tenant).count()
+    nodes = health.node_health(tenant, now)
+    stale = sorted((n for n in nodes if n.stale), key=lambda n: (n.last_point_at is not None, n.last_point_at, n.node.name))
     today = TenantDailyCounter.objects.for_tenant(tenant).filter(day=now.date()).values("points_accepted", "points_rejected").first()
 
     return render(request, "dashboard/overview.html", {
@@ -134,10 +122,10 @@ def overview(request):
         "history": {"t": [int(h["period_end"].timestamp()) for h in history], "v": [h["score"] for h in history]},
         "clusters": clusters,
         "latest": latest,
-        "stale": stale,
-        "stale_total": stale_total,
-        "stale_after_minutes": int(STALE_AFTER.total_seconds() // 60),
-        "node_total": node_total,
+        "stale": stale[:STALE_SHOWN],
+        "stale_total": len(stale),
+        "stale_after_minutes": int(health.STALE_AFTER.total_seconds() // 60),
+        "node_total": len(nodes),
         "today": today or {"points_accepted": 0, "points_rejected": 0},
     })
 
@@ -190,13 +178,7 @@ def ranking(request):
         top = min(max(int(request.GET.get("top", RANKING_TOP)), 1), 500)
     except ValueError:
         top = RANKING_TOP
-    scores = AggregatedScore.objects.for_tenant(tenant)
-    name = "node__name" if level == "node" else "cluster__name"
-    ranked = list(
-        scores.filter(level=level, strategy=strategy, period_end=latest_period(scores, level, strategy))
-        .select_related("cluster", "node")
-        .order_by("-score", "-num_anomalies_detected", name, "pk")[:top]
-    )
+    ranked = list(top_n(AggregatedScore.objects.for_tenant(tenant), level, strategy, top))
 
     # The driving metric's window of each row: node drivers name it directly, cluster
     # drivers through their worst node.
@@ -225,13 +207,13 @@ def ranking(request):
                 matches[key] = anomaly
 
     rows = []
-    for rank_no, (entry, (node_id, metric, window_start, label)) in enumerate(zip(ranked, drivers, strict=True), start=1):
+    for entry, (node_id, metric, window_start, label) in zip(ranked, drivers, strict=True):
         anomaly = matches.get((node_id, metric, window_start))
         rows.append(RankingRow(
-            rank=rank_no,
+            rank=entry.rank,
             score=entry,
             node_id=entry.node_id if level == "node" else None,
-            node_name=entry.node.name if level == "node" else node_names.get(node_id, ""),
+            node_name=(entry.node.name if entry.node else "") if level == "node" else node_names.get(node_id, ""),
             cluster_name=entry.cluster.name if entry.cluster else "",
             cluster_id=entry.cluster_id,
             driver_metric=metric,
@@ -327,7 +309,7 @@ def node_detail(request, node_id: int):
 
     charts = []
     for item in data:
-        ts = (item.timestamps.asi8 // 1_000_000_000).tolist()
+        ts = (item.timestamps.to_numpy(dtype=np.int64) // 1_000_000_000).tolist()
         charts.append({
             "id": int(item.metadata["series_id"]),
             "metric": item.metric_name,

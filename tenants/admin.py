@@ -9,6 +9,7 @@ the tenant list and a health page per tenant (``analytics.admin``).
 from __future__ import annotations
 
 from datetime import date
+from typing import ClassVar
 
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponse
@@ -31,7 +32,7 @@ from tenants.models import (
 
 
 class TenantOwnedAdmin(admin.ModelAdmin):
-    list_filter = ("tenant",)
+    list_filter: ClassVar[tuple[str, ...]] = ("tenant",)
 
     def get_queryset(self, request):
         return self.model.objects.unscoped().select_related("tenant")
@@ -77,7 +78,7 @@ def parse_month(value: str | None) -> date:
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "plan", "is_active", "console_links")
+    list_display: tuple[str, ...] = ("slug", "name", "plan", "is_active", "console_links")
     list_filter = ("plan", "is_active")
     search_fields = ("slug", "name")
     list_select_related = ("plan",)

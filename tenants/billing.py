@@ -20,7 +20,7 @@ What is metered, per tenant per UTC day (``UsageDaily``), and how:
 - **detection runs**: runs that finished successfully, metered once, at the status
   transition in ``results.runs.finish``.
 - **API requests**: authenticated API requests (ingestion too), one upsert per request
-  from ``TenantScopedMixin.finalize_response``.
+  from ``tenants.api.TenantAPIView.finalize_response``.
 
 The month's billable numbers: points = the sum of the days' ``points_ingested`` (equal
 to ``UsageMonth.points_ingested``, the quota ledger); active series = the month's
@@ -154,7 +154,8 @@ def _activate_series(tenant_id: int, month: date, day: date, series_ids: Sequenc
 
 
 def meter_points(tenant_id: int, points: int, series_ids: Sequence[int], *, day: date | None = None) -> None:
-    """Meter an accepted batch (``series_ids``: the series of its points, repeats allowed), in its transaction, after its points are written:
+    """Meter an accepted batch (``series_ids``: the series of its points, repeats
+    allowed), in its transaction, after its points are written:
     active series, then the month's points against the plan's hard limit (one
     conditional upsert: raises ``QuotaExceeded`` if the batch would cross it, so the
     caller's transaction rolls back whole), then the day's row.

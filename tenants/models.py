@@ -12,11 +12,10 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from tenants.names import NAME_MAX_LENGTH, NAME_PATTERN, NAME_RULE
 from tenants.scoping import TenantOwned
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]*$"
-NAME_MAX_LENGTH = 128
-name_validator = RegexValidator(NAME_PATTERN, "letters, digits and _ . : - only; must start with a letter or digit")
+name_validator = RegexValidator(NAME_PATTERN, NAME_RULE)
 
 
 class Plan(models.Model):

@@ -119,7 +119,7 @@ class MetricSeries:
             raise ValueError(f"values: length {len(values)} differs from timestamps length {len(index)}")
         if not np.isfinite(values).all():
             raise ValueError("values: must be finite (no NaN or infinity)")
-        if len(index) > 1 and not (np.diff(index.asi8) > 0).all():
+        if len(index) > 1 and not (np.diff(index.to_numpy(dtype=np.int64)) > 0).all():
             raise ValueError("timestamps: must be strictly ascending")
         values.flags.writeable = False
         object.__setattr__(self, "timestamps", index)
@@ -148,53 +148,6 @@ class MetricSeries:
     @property
     def points(self) -> list[MetricPoint]:
         return [MetricPoint(ts.to_pydatetime(), float(v)) for ts, v in zip(self.timestamps, self.values, strict=True)]
-
-    def to_pandas(self) -> pd.Series:
-        return pd.Series(self.values, index=self.timestamps, name=self.metric_name, copy=True)
-
-    @classmethod
-    def from_pandas(
-        cls,
-        series: pd.Series,
-        *,
-        tenant_id: Identifier,
-        cluster_id: Identifier,
-        node_id: Identifier,
-        metric_name: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> MetricSeries:
-        if not isinstance(series.index, pd.DatetimeIndex):
-            raise ValueError("timestamps: the pandas index must be a DatetimeIndex")
-        return cls(
-            tenant_id=tenant_id,
-            cluster_id=cluster_id,
-            node_id=node_id,
-            metric_name=metric_name if metric_name is not None else str(series.name),
-            timestamps=series.index,
-            values=series.to_numpy(dtype=np.float64),
-            metadata=metadata or {},
-        )
-
-    @classmethod
-    def from_points(
-        cls,
-        points: Sequence[MetricPoint],
-        *,
-        tenant_id: Identifier,
-        cluster_id: Identifier,
-        node_id: Identifier,
-        metric_name: str,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> MetricSeries:
-        return cls(
-            tenant_id=tenant_id,
-            cluster_id=cluster_id,
-            node_id=node_id,
-            metric_name=metric_name,
-            timestamps=pd.DatetimeIndex([p.timestamp for p in points]) if points else pd.DatetimeIndex([], tz="UTC"),
-            values=np.array([p.value for p in points], dtype=np.float64),
-            metadata=metadata or {},
-        )
 
     def slice(self, start: datetime | None = None, end: datetime | None = None) -> MetricSeries:
         """Points with start <= t < end."""

@@ -145,7 +145,7 @@ class SlidingWindowExtractor:
         return np.column_stack([first_row[starts], first_row[ends]]).astype(np.int64), n_full
 
     def extract(self, series: MetricSeries) -> list[Window]:
-        ts = series.timestamps.asi8
+        ts = series.timestamps.to_numpy(dtype=np.int64)
         bounds, n_full = self._bounds(ts)
         starts, ends = bounds[:, 0], bounds[:, 1]
         # Exclusive end just past the window's last point, capped at the next point.
@@ -200,7 +200,8 @@ class TimeBasedWindowExtractor:
         lo[1:] = np.maximum(lo[1:], hi[:-1] + 1)
         counts = np.maximum(hi - lo + 1, 0)
         offsets = np.repeat(np.cumsum(counts) - counts, counts)
-        return np.repeat(lo, counts) + (np.arange(counts.sum(), dtype=np.int64) - offsets)
+        numbers: np.ndarray = np.repeat(lo, counts) + (np.arange(counts.sum(), dtype=np.int64) - offsets)
+        return numbers
 
     def _windows(self, ts: np.ndarray, until_ns: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start and end nanoseconds of the emitted windows, and which are complete."""
@@ -226,7 +227,7 @@ class TimeBasedWindowExtractor:
     def extract(self, series: MetricSeries, *, until: datetime | None = None) -> list[Window]:
         if until is not None and (until.tzinfo is None or until.utcoffset() is None):
             raise ValueError("until: must be timezone-aware")
-        ts = series.timestamps.asi8
+        ts = series.timestamps.to_numpy(dtype=np.int64)
         starts, ends, complete = self._windows(ts, None if until is None else pd.Timestamp(until).value)
         lo, hi = np.searchsorted(ts, starts), np.searchsorted(ts, ends)
         return [

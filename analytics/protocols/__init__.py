@@ -37,9 +37,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from analytics.ingest import NAME_MAX_LENGTH, NS, BatchRejected, Problem
+from analytics.ingest import NS, BatchRejected, Problem
+from tenants.names import NAME_CHARACTERS, NAME_MAX_LENGTH
 
-_INVALID = re.compile(r"[^A-Za-z0-9_.:\-]")
+_INVALID = re.compile(rf"[^{NAME_CHARACTERS}]")
 _HASH_DIGITS = 10
 _SERIES_FIELD = re.compile(r"^series\[(\d+)\](?:\.points\[(\d+)\])?(.*)$")
 

@@ -205,7 +205,8 @@ class Fleet:
         rng = keyed_rng(self.spec.seed, *key.node_key, key.metric, "params")
         if key.metric == "network_out":  # follows network_in closely
             base = keyed_rng(self.spec.seed, *key.node_key, "network_in", "params")
-            in_level = base.uniform(*map(math.log, METRIC_MODELS["network_in"].level))  # network_in's own draws
+            low, high = METRIC_MODELS["network_in"].level
+            in_level = base.uniform(math.log(low), math.log(high))  # network_in's own draws
             in_gain = base.uniform(*METRIC_MODELS["network_in"].gain)
             level = in_level + math.log(rng.uniform(0.3, 1.2))
             gain = in_gain * rng.uniform(0.9, 1.1)
@@ -213,7 +214,7 @@ class Fleet:
             frac = rng.uniform(*model.level)
             level, gain = math.log(frac / (1 - frac)), rng.uniform(*model.gain)
         else:
-            level, gain = rng.uniform(*map(math.log, model.level)), rng.uniform(*model.gain)
+            level, gain = rng.uniform(math.log(model.level[0]), math.log(model.level[1])), rng.uniform(*model.gain)
         noise = model.noise * rng.uniform(0.8, 1.2)
         net = 0.15 if key.metric in ("network_in", "network_out") else 0.0
         load_var = node.amp**2 * (0.5 + 0.5 * node.harmonic**2) + node.noise**2
@@ -477,7 +478,8 @@ class Fleet:
         if i0 == i1:
             return
         times = self._times(i0, i1)
-        state_key, state = None, None
+        state_key: tuple[str, str, str] | None = None
+        state: dict[str, np.ndarray] = {}
         for key in self.keys(tenant):
             if key.node_key != state_key:
                 state_key, state = key.node_key, self._node_state(key.node_key, i0, i1)

@@ -236,7 +236,8 @@ def _upsert_chunks_postgresql(cur, chunks: list[tuple]) -> None:
         " ts_data bytea, value_data bytea) ON COMMIT DROP"
     )
     with cur.copy(f"COPY fw_chunk_stage ({', '.join(CHUNK_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(["int8", "int8", "timestamptz", "int4", "timestamptz", "timestamptz", "float8", "float8", "float8", "bytea", "bytea"])
+        copy.set_types(["int8", "int8", "timestamptz", "int4", "timestamptz", "timestamptz", "float8", "float8", "float8",
+                        "bytea", "bytea"])
         for row in chunks:
             tenant_id, series_id, day_us, count, first, last, lo, hi, total, ts_data, value_data = row
             copy.write_row((tenant_id, series_id, us_to_datetime(day_us), count, us_to_datetime(first), us_to_datetime(last),

@@ -14,9 +14,10 @@ Reads are tenant-scoped: a series that is not the tenant's is not found (single 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,14 +59,14 @@ def _metas(tenant_id: int, series_ids: Sequence[int]) -> dict[int, _Meta]:
     return {row[0]: _Meta(*row) for row in rows}
 
 
-def _split(series: np.ndarray, *arrays: np.ndarray) -> dict[int, tuple[np.ndarray, ...]]:
-    """Group arrays sorted by ``series`` into {series_id: (array slices...)}."""
+def _split(series: np.ndarray, ts: np.ndarray, values: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Group points sorted by ``series`` into {series_id: (ts slice, values slice)}."""
     if not len(series):
         return {}
     bounds = np.flatnonzero(series[1:] != series[:-1]) + 1
     starts = np.concatenate(([0], bounds))
     ends = np.concatenate((bounds, [len(series)]))
-    return {int(series[a]): tuple(arr[a:b] for arr in arrays) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)}
+    return {int(series[a]): (ts[a:b], values[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)}
 
 
 def _hot(tenant_id: int, ids: Sequence[int], start_us: int, end_us: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -81,18 +82,18 @@ def _hot(tenant_id: int, ids: Sequence[int], start_us: int, end_us: int) -> dict
                 (tenant_id, [int(i) for i in ids], us_to_datetime(start_us), us_to_datetime(end_us)),
             )
         return {series_id: (t, v) for _, series_id, t, v in rows}
-    rows = list(
+    points = list(
         Point.objects.for_tenant(tenant_id)
         .filter(series_id__in=list(ids), ts__gte=us_to_datetime(start_us), ts__lt=us_to_datetime(end_us))
         .values_list("series_id", "ts", "value")
     )
-    s = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    t = np.fromiter((datetime_to_us(r[1]) for r in rows), dtype=np.int64, count=len(rows))
-    v = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
+    s = np.fromiter((r[0] for r in points), dtype=np.int64, count=len(points))
+    t = np.fromiter((datetime_to_us(r[1]) for r in points), dtype=np.int64, count=len(points))
+    v = np.fromiter((r[2] for r in points), dtype=np.float64, count=len(points))
     if len(s) > 1:
         order = np.lexsort((t, s))
         s, t, v = s[order], t[order], v[order]
-    return _split(s, t, v)  # type: ignore[return-value]
+    return _split(s, t, v)
 
 
 def _cold(
@@ -142,7 +143,7 @@ def merge_points(
     return t[keep], v[keep]
 
 
-def _series(tenant_id: int, meta: _Meta, ts_us: np.ndarray, values: np.ndarray, **extra) -> MetricSeries:
+def _series(tenant_id: int, meta: _Meta, ts_us: np.ndarray, values: np.ndarray, extra: Mapping[str, Any]) -> MetricSeries:
     index = pd.DatetimeIndex((ts_us * 1000).view("M8[ns]")).tz_localize("UTC")
     return MetricSeries(
         tenant_id=tenant_id,
@@ -189,11 +190,11 @@ def _read_buckets(
         series_id__in=list(ids), resolution=width_s, bucket_start__gte=us_to_datetime(lo), bucket_start__lt=us_to_datetime(hi)
     )
     for series_id, bucket_start, total, count in rows.values_list("series_id", "bucket_start", "sum", "count"):
-        b = datetime_to_us(bucket_start)
-        if b - b % US_PER_DAY in hot_days.get(series_id, ()):
+        bucket_us = datetime_to_us(bucket_start)
+        if bucket_us - bucket_us % US_PER_DAY in hot_days.get(series_id, ()):
             continue  # that day has hot points: computed from the points below
         starts, means = rollups.setdefault(series_id, ([], []))
-        starts.append(b)
+        starts.append(bucket_us)
         means.append(total / count)
     out = {}
     all_days = set().union(*hot_days.values()) if hot_days else set()
@@ -232,7 +233,7 @@ def _read(tenant_id: int, metas: list[_Meta], start: datetime, end: datetime, re
             raise ValueError(f"resolution: must be one of {sorted(RESOLUTIONS)} or None, got {resolution!r}")
         data = _read_buckets(tenant_id, ids, start_us, end_us, RESOLUTIONS[resolution])
     extra = {"resolution": resolution} if resolution else {}
-    return [_series(tenant_id, m, *data.get(m.series_id, (_EMPTY_I, _EMPTY_F)), **extra) for m in metas]
+    return [_series(tenant_id, m, *data.get(m.series_id, (_EMPTY_I, _EMPTY_F)), extra) for m in metas]
 
 
 def get_metric_series(

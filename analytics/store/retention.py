@@ -47,10 +47,10 @@ def apply_retention_for_tenant(tenant_id: int, cold_retention_days: int, now: da
 def apply_retention(now: datetime | None = None, tenant_id: int | None = None) -> dict[int, dict[str, int]]:
     """Apply every tenant's plan (or one tenant's); returns {tenant_id: rows deleted}."""
     now = now or datetime.now(UTC)
-    tenants = Tenant.objects.select_related("plan").order_by("pk")
+    rows = Tenant.objects.select_related("plan").order_by("pk")
     if tenant_id is not None:
-        tenants = tenants.filter(pk=tenant_id)
-    tenants = list(tenants)
+        rows = rows.filter(pk=tenant_id)
+    tenants = list(rows)
     if not tenants:
         return {}
     shortest_hot = min(t.plan.hot_retention_days for t in tenants)

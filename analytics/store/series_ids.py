@@ -1,8 +1,8 @@
 """The write path's process-local memory of series ids by name.
 
-Agents send the same series batch after batch, and resolving 1,000 names costs two
-indexed queries (3 to 4 ms of a 10,000-point batch), so each process remembers the ids
-it has resolved. Names are a series' identity, never changed once created (the admin
+Agents send the same series batch after batch, and resolving a thousand names costs two
+indexed queries (a visible share of a batch's time: bench/bench_ingest.py's stage
+profile), so each process remembers the ids it has resolved. Names are a series' identity, never changed once created (the admin
 shows cluster and node names read-only; a series' own fields are not editable at all).
 Nothing trusts an entry alone:
 
@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from django.conf import settings
 from django.db import transaction
 
-SeriesKey = tuple[str, str, str]  # (cluster name, node name, metric name)
+from tenants.names import SeriesKey
 
 
 class SeriesIdCache:

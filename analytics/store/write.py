@@ -38,9 +38,7 @@ from config.pg import (
 )
 from tenants import rls
 from tenants.models import Cluster, Node
-from tenants.scoping import ScopeError
-
-SeriesKey = tuple[str, str, str]  # (cluster name, node name, metric name)
+from tenants.names import SeriesKey
 
 
 class ResolvedSeries(dict):
@@ -134,7 +132,7 @@ def resolve_series(
     up with the same id (the count of new series may then count it twice; it is
     informational).
     """
-    ordered = [tuple(k) for k in keys]
+    ordered: list[SeriesKey] = [(c, n, m) for c, n, m in keys]
     wanted = set(ordered)
     units = units or {}
     found = series_id_cache.lookup(tenant_id, wanted)
@@ -198,8 +196,11 @@ def _series_last(s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s[ends], t[ends]
 
 
-class UnknownSeries(ScopeError):
-    """Series ids given to ``write_points`` that are not the tenant's series (any more)."""
+class UnknownSeries(LookupError):
+    """Series ids given to ``write_points`` that are not the tenant's series (any more):
+    most often an id this process remembered for a series since deleted, which the
+    ingestion service answers by resolving the names afresh. Not a ``ScopeError``: no
+    handler of isolation violations should mistake it for one."""
 
 
 def _insert_rows(tenant_id: int, s: np.ndarray, t: np.ndarray, v: np.ndarray, *, upsert: bool) -> None:
@@ -300,7 +301,7 @@ def write_points(
 
     Timestamps are truncated to microseconds. Within the batch the last occurrence of a
     (series, ts) wins, and a point already stored is overwritten. Raises ``UnknownSeries``
-    (a ``ScopeError``; writing nothing) if any series id is not the tenant's, ``ValueError`` on
+    (writing nothing) if any series id is not the tenant's, ``ValueError`` on
     non-finite values. Updates ``Series.last_point_at`` and the accepted-points counters
     (per tenant and per node, counting every point received), so call it last in the
     transaction: the counter rows are shared by every batch of the tenant.
@@ -329,31 +330,4 @@ def write_points(
     return len(s)
 
 
-def copy_raw(
-    tenant_id: int, series_ids: np.ndarray, ts_ns: np.ndarray, values: np.ndarray, *, method: str = "write_row"
-) -> int:
-    """Benchmark baseline: binary COPY of the rows straight into the hot table, with no
-    de-duplication, upsert, ownership check or counters (PostgreSQL only; duplicate
-    keys fail). ``method="write_row"`` uses psycopg's ``copy.write_row`` per row (the
-    NOTES' measured baseline); ``"numpy"`` writes one payload built with numpy."""
-    if not is_postgresql():
-        raise NotImplementedError("copy_raw: PostgreSQL only")
-    series_ids = np.asarray(series_ids, dtype=np.int64)
-    ts_us = np.asarray(ts_ns, dtype=np.int64) // 1000
-    values = np.asarray(values, dtype=np.float64)
-    with transaction.atomic(), raw_connection().cursor() as cur:
-        if method == "numpy":
-            tenants = np.full(len(values), tenant_id, dtype=np.int64)
-            copy_in(cur, "analytics_point", ("tenant_id", "series_id", "ts", "value"),
-                    [("int8", tenants), ("int8", series_ids), ("timestamptz", ts_us), ("float8", values)])
-        elif method == "write_row":
-            with cur.copy("COPY analytics_point (tenant_id, series_id, ts, value) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "int8", "timestamptz", "float8"])
-                for s, t, v in zip(series_ids.tolist(), ts_us.tolist(), values.tolist(), strict=True):
-                    copy.write_row((tenant_id, s, us_to_datetime(t), v))
-        else:
-            raise ValueError(f"copy_raw: unknown method {method!r}")
-    return len(values)
-
-
-__all__: Sequence[str] = ["ResolvedSeries", "UnknownSeries", "copy_raw", "prepare_points", "resolve_series", "write_points"]
+__all__: Sequence[str] = ["ResolvedSeries", "UnknownSeries", "prepare_points", "resolve_series", "write_points"]

@@ -14,8 +14,8 @@ import pytest
 from analytics.core.contracts import MetricSeries
 from analytics.core.engines.base import AnomalyDetectionEngine
 from analytics.core.engines.parameters import Parameter
-from analytics.core.engines.scored import ScoredSeries
 from analytics.core.engines.registry import engine_registry
+from analytics.core.engines.scored import ScoredSeries
 from analytics.core.evaluation.crossval import Candidate, choose, cross_validate
 from analytics.core.evaluation.harness import cross_validate_engine, load_dataset, main
 from analytics.core.evaluation.nab import NAB_PROFILES, normalised, sweep_thresholds

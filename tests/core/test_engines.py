@@ -143,7 +143,7 @@ def test_postprocess_carry_equals_one_call():
     scores = np.where(rng.random(600) < 0.05, 0.9, 0.1)
     ts = _ns(np.arange(600))
     whole = engine.postprocess(scores, ts, suppress_points=7)
-    carry: dict = {}
+    carry = None
     parts = []
     for a in range(0, 600, 13):
         *out, carry = engine.postprocess(scores[a:a + 13], ts[a:a + 13], suppress_points=7, carry=carry)

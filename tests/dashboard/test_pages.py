@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from analytics.models import Series
+from analytics.models import NodeDailyCounter, Series
 from results.models import AggregatedScore, Anomaly
 from tenants.models import ApiKey, Cluster, Membership, Node, hash_api_key
 from tenants.scoping import tenant_scope
@@ -111,13 +111,19 @@ def test_the_overview_shows_the_score_clusters_and_the_top_anomaly_first(owner_c
     assert response.context["current"]["score"] == tenant_score
 
 
-def test_the_overview_lists_stale_nodes(owner_client, fleet, tenant_a):
+def test_the_overview_lists_stale_nodes_as_the_console_does(owner_client, fleet, tenant_a):
     assert owner_client.get("/").context["stale_total"] == 0  # the fleet reported 10 minutes ago
     with tenant_scope(tenant_a):
-        Series.objects.filter(node__name="node-4").update(last_point_at=timezone.now() - timedelta(hours=2))
+        NodeDailyCounter.objects.filter(node__name="node-4").update(last_point_at=timezone.now() - timedelta(hours=2))
+        Node.objects.create(tenant=tenant_a, cluster=Cluster.objects.get(name="prod"), name="node-new")  # no point yet
     response = owner_client.get("/")
-    assert response.context["stale_total"] == 1
-    assert [row["node__name"] for row in response.context["stale"]] == ["node-4"]
+    assert response.context["stale_total"] == 2
+    assert [row.node.name for row in response.context["stale"]] == ["node-new", "node-4"]  # silent longest first
+    assert "2 h ago" in response.content.decode()
+    operator = Client()
+    operator.force_login(get_user_model().objects.create_superuser("operator", "ops@example.com", "pw-operator"))
+    console = operator.get(f"/admin/tenants/tenant/{tenant_a.pk}/health/").context["detail"]
+    assert {n.node.name for n in console.stale_nodes} == {"node-new", "node-4"}
 
 
 def test_the_ranking_follows_the_strategy_like_the_api(owner_client, api_a, fleet):

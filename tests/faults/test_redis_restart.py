@@ -76,7 +76,9 @@ def test_a_redis_restart_mid_run_is_survived(private_pg, fresh_database, private
     tenant = int(tenant)
     worker = start_celery(env, tmp_path, "worker", "--concurrency", "1", "--pool", "prefork")
     wait_for(lambda: " ready." in worker.output(100_000), 60, "the worker to be ready")
-    request = lambda: int(line(django_python(env, REQUEST.format(end=end, tenant=tenant)), "RUN")[0])
+
+    def request() -> int:
+        return int(line(django_python(env, REQUEST.format(end=end, tenant=tenant)), "RUN")[0])
 
     def finished(run_id):
         row = run_row(private_pg, db, run_id)

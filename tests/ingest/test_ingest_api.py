@@ -19,7 +19,8 @@ def now() -> datetime:
 
 
 def point(**overrides):
-    base = {"cluster": "prod", "node": "node-1", "metric": "cpu_usage", "timestamp": (now() - timedelta(minutes=5)).isoformat(), "value": 41.5}
+    base = {"cluster": "prod", "node": "node-1", "metric": "cpu_usage",
+            "timestamp": (now() - timedelta(minutes=5)).isoformat(), "value": 41.5}
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not ...}
 
@@ -114,7 +115,8 @@ def test_one_bad_point_in_ten_thousand_stores_nothing(api_a, tenant_a):
     t0 = int(now().timestamp()) - 3 * 86400
     points = [[t0 + i * 20, float(i)] for i in range(10_000)]
     points[7_777][1] = "oops"
-    body = {"series": [{"cluster": "prod", "node": f"node-{i}", "metric": "cpu", "points": points[i * 1000:(i + 1) * 1000]} for i in range(10)]}
+    body = {"series": [{"cluster": "prod", "node": f"node-{i}", "metric": "cpu", "points": points[i * 1000:(i + 1) * 1000]}
+                       for i in range(10)]}
     response = post(api_a, body)
     assert response.status_code == 400
     assert response.json()["error"]["details"] == [

@@ -23,9 +23,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
-from analytics.ingest import NAME_MAX_LENGTH, NS
+from analytics.ingest import NS
 from analytics.models import Series
 from analytics.protocols import ProtocolError, otlp, series_name
+from tenants.names import NAME_MAX_LENGTH
 from tests.conftest import api_client_for
 from tests.protocols.conftest import now_ns, point_count, read_series, series_ids, series_of, stored_points
 

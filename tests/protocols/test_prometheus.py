@@ -17,6 +17,7 @@ from django.test import override_settings
 from analytics.models import Series
 from analytics.protocols import ProtocolError, prometheus
 from analytics.protocols.proto.remote_write_pb2 import MetricMetadata, WriteRequest
+from tests.polling import wait_for
 from tests.protocols.conftest import (
     free_port,
     now_ns,
@@ -26,7 +27,6 @@ from tests.protocols.conftest import (
     series_of,
     stored_points,
 )
-from tests.polling import wait_for
 
 URL = "/api/v1/prometheus/write"
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", prometheus.STALE_NAN_BITS))[0]

@@ -157,7 +157,7 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
     walked: list[str] = []
 
     # reads first, then B's writes (B's own data may then appear in B's lists)
-    for route, name, params in sorted(tenant_routes(), key=lambda r: r[1] in API_POSTS):
+    for route, name, _ in sorted(tenant_routes(), key=lambda r: r[1] in API_POSTS):
         api = route.startswith("api/")
         client = api_b if api else page_b
         if name in ID_ROUTES:

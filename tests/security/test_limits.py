@@ -16,7 +16,8 @@ from django.core.cache import caches
 from django.db import connection
 from django.test import Client
 
-from config.throttling import parse_rate, throttle_key
+from config.env import parse_rate
+from config.throttling import throttle_key
 from results.models import DetectionRun
 from tenants.models import ApiKey
 from tenants.scoping import tenant_scope

@@ -171,7 +171,7 @@ def test_anomalies_start_after_the_clean_history_and_never_overlap(big):
     gap = MIN_GAP_SECONDS // BIG.step_seconds
     for spans in by_series.values():
         spans.sort(key=lambda a: a.start_index)
-        for prev, nxt in zip(spans, spans[1:]):
+        for prev, nxt in zip(spans, spans[1:], strict=False):
             assert nxt.start_index > prev.end_index, (prev, nxt)
             if prev.incident is None and nxt.incident is None:
                 assert nxt.start_index > prev.end_index + gap
@@ -282,7 +282,7 @@ def test_write_nab_layout_and_labels(tmp_path, fleet):
         parsed = [(datetime.fromisoformat(s), datetime.fromisoformat(e)) for s, e in windows[rel]]
         for s, e in windows[rel]:
             assert NAB_WINDOW_TS.fullmatch(s) and NAB_WINDOW_TS.fullmatch(e)
-        assert all(a[1] < b[0] for a, b in zip(parsed, parsed[1:]))  # ascending, disjoint
+        assert all(a[1] < b[0] for a, b in zip(parsed, parsed[1:], strict=False))  # ascending, disjoint
         for entry in entries:
             assert entry["type"] in ("spike", "trend", "seasonal")
             start, end = datetime.fromisoformat(entry["start"]), datetime.fromisoformat(entry["end"])
@@ -352,7 +352,8 @@ def test_batches_are_compact_bounded_and_time_major(fleet):
             seen += len(s["points"])
     # one series' points reassemble exactly
     key = fleet.keys()[9]
-    pts = [p for b in sent for s in b["series"] if (s["cluster"], s["node"], s["metric"]) == (key.cluster, key.node, key.metric) for p in s["points"]]
+    pts = [p for b in sent for s in b["series"]
+           if (s["cluster"], s["node"], s["metric"]) == (key.cluster, key.node, key.metric) for p in s["points"]]
     assert [p[0] for p in pts] == fleet.timestamps.tolist()
     assert np.allclose([p[1] for p in pts], fleet.values(key))
 

@@ -9,7 +9,7 @@ from django.db import transaction
 from analytics.models import NodeDailyCounter, Point, Series, TenantDailyCounter
 from analytics.store.counters import add_rejected, today
 from analytics.store.read import get_metric_series
-from analytics.store.write import resolve_series, write_points
+from analytics.store.write import UnknownSeries, resolve_series, write_points
 from tenants.models import Cluster, Node
 from tenants.scoping import ScopeError
 from tests.store.conftest import D0, ns, snapshot, write
@@ -72,9 +72,10 @@ def test_resent_points_overwrite_and_the_last_in_a_batch_wins(tenant_x):
 def test_writing_to_another_tenants_series_raises_and_writes_nothing(tenant_x, tenant_y):
     theirs, _ = resolve_series(tenant_y.pk, KEYS[:1])
     mine, _ = resolve_series(tenant_x.pk, KEYS[1:2])
-    with pytest.raises(ScopeError), transaction.atomic():
+    with pytest.raises(UnknownSeries) as refused, transaction.atomic():
         write_points(tenant_x.pk, np.array([mine[KEYS[1]], theirs[KEYS[0]]]), np.array([ns(D0), ns(D0)]), np.array([1.0, 2.0]))
     assert Point.objects.unscoped().count() == 0
+    assert not isinstance(refused.value, ScopeError)  # a stale id, not an isolation violation
 
 
 def test_non_finite_values_are_refused(tenant_x):

@@ -10,8 +10,7 @@ previous reported one ended is a repeat and dropped. Everything is causal, and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +24,19 @@ class AlarmRules:
     confirm_window_ns: int = 0
     suppress_ns: int = 0
     gate_scores: bool = False
+
+
+@dataclass
+class AlarmCarry:
+    """What :func:`postprocess` carries from one call to the next: the last alarm start
+    relative to the next call's first point (None: none within suppression reach), the
+    last reported alarm point, whether the last call ended on one, and the threshold
+    crossings within ``confirm_window`` (for k-of-n)."""
+
+    previous_start: int | None = None
+    last_alarm_end_ns: int | None = None
+    open: bool = False
+    recent_hits_ns: list[int] = field(default_factory=list)
 
 
 def confirm_alarms(
@@ -103,22 +115,19 @@ def postprocess(
     rules: AlarmRules,
     *,
     suppress_points: int = 0,
-    carry: dict[str, Any] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    carry: AlarmCarry | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, AlarmCarry]:
     """Alarms of new points, continuing an earlier call whose ``carry`` is given.
 
     Returns (scores, alarms, confirmed, carry for the next call): the same as one call
     over all the points. With ``suppress_points > 0`` only the first point of an alarm
     alarms and the scores of the ``suppress_points`` points after it are set to 0;
     ``confirmed`` keeps every point that passed, so detect() still folds a sustained
-    anomaly into one episode. ``carry`` holds ``previous_start`` (the last alarm start
-    relative to the first new point, or None), ``last_alarm_end_ns`` (the last reported
-    alarm point), ``open`` (the previous call ended on a reported alarm) and
-    ``recent_hits_ns`` (threshold crossings within ``confirm_window``, for k-of-n).
+    anomaly into one episode.
     """
-    carry = carry or {}
+    carry = carry or AlarmCarry()
     threshold, k, window_ns = rules.threshold, rules.min_alarm_points, rules.confirm_window_ns
-    hits = [int(t) for t in carry.get("recent_hits_ns", [])]
+    hits = [int(t) for t in carry.recent_hits_ns]
     scores = np.asarray(scores, dtype=np.float64)
     n = len(scores)
     ts = np.asarray(timestamps_ns, dtype=np.int64)
@@ -130,18 +139,17 @@ def postprocess(
                                    confirm_window_ns=window_ns)[len(hits):]
     else:
         confirmed = confirm_alarms(scores, ts, threshold=threshold, min_alarm_points=k, confirm_window_ns=window_ns)
-    previous = carry.get("previous_start")
     starts = confirmed
     if suppress_points > 0:
-        starts, suppressed = suppress_following_points(confirmed, suppress_points, previous)
+        starts, suppressed = suppress_following_points(confirmed, suppress_points, carry.previous_start)
         scores = np.where(suppressed, 0.0, scores)
-    last_end = carry.get("last_alarm_end_ns")
+    last_end = carry.last_alarm_end_ns
     if last_end is not None and starts.any():
         # the earlier reported alarm as a prefix; a gap point unless it continues here
-        pre = [True] if carry.get("open") else [True, False]
-        pre_ts = [int(last_end)] if carry.get("open") else [int(last_end), int(last_end) + 1]
-        alarms = suppress_repeats(np.concatenate([pre, starts]), np.concatenate([pre_ts, ts]),
-                                  rules.suppress_ns)[len(pre):]
+        prefix = np.array([True] if carry.open else [True, False])
+        prefix_ts = np.array([last_end] if carry.open else [last_end, last_end + 1], dtype=np.int64)
+        alarms = suppress_repeats(np.concatenate([prefix, starts]), np.concatenate([prefix_ts, ts]),
+                                  rules.suppress_ns)[len(prefix):]
     else:
         alarms = suppress_repeats(starts, ts, rules.suppress_ns)
     if rules.gate_scores:
@@ -151,15 +159,12 @@ def postprocess(
         new_hits = [t for t in hits + [int(t) for t in ts[raw]] if t > int(ts[-1]) - window_ns][-(k - 1):]
     nxt = None
     if suppress_points > 0:
-        start = last_start(starts, previous)
+        start = last_start(starts, carry.previous_start)
         if start is not None and start - n >= -suppress_points - 1:
             nxt = start - n
     if alarms.any():
         last_end = int(ts[np.flatnonzero(alarms)[-1]])
-    return scores, alarms, confirmed, {
-        "previous_start": nxt, "last_alarm_end_ns": last_end, "recent_hits_ns": new_hits,
-        "open": bool(alarms[-1]) if n else bool(carry.get("open")),
-    }
+    return scores, alarms, confirmed, AlarmCarry(nxt, last_end, bool(alarms[-1]) if n else carry.open, new_hits)
 
 
 def postprocess_alarms(

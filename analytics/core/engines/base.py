@@ -18,10 +18,13 @@ import numpy as np
 import pandas as pd
 
 from analytics.core.contracts import AnomalyExplanation, AnomalyResult, MetricSeries
-from analytics.core.engines.alarms import AlarmRules, postprocess
+from analytics.core.engines.alarms import AlarmCarry, AlarmRules, postprocess
 from analytics.core.engines.episodes import EpisodeRules, episode_results, explain_episode
 from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter, parse_duration
 from analytics.core.engines.scored import EngineOutput, ScoredSeries
+
+NOMINAL_STEP_SECONDS = 60.0
+"""The product's sampling step: engines quote ``history_points`` at this step."""
 
 
 class AnomalyDetectionEngine(ABC):
@@ -42,7 +45,7 @@ class AnomalyDetectionEngine(ABC):
         self._durations: dict[str, pd.Timedelta] = {}
         self.validate_params()
 
-    def validate_params(self) -> None:
+    def validate_params(self) -> None:  # noqa: B027 - a hook: engines override it, the default checks nothing
         """Cross-parameter checks; raise ``ValueError`` naming the parameter."""
 
     def duration(self, name: str) -> pd.Timedelta:
@@ -101,8 +104,8 @@ class AnomalyDetectionEngine(ABC):
 
     def postprocess(
         self, scores: np.ndarray, timestamps_ns: np.ndarray, *, suppress_points: int = 0,
-        carry: dict[str, Any] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        carry: AlarmCarry | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, AlarmCarry]:
         """:func:`.alarms.postprocess` with this engine's common parameters."""
         return postprocess(scores, timestamps_ns, self.alarm_rules(), suppress_points=suppress_points, carry=carry)
 

@@ -141,7 +141,7 @@ def floor_scale(
     """``max(scale, relative_floor * |typical_magnitude|, absolute_floor)``; NaN scale -> floor."""
     scale = np.asarray(scale, dtype=np.float64)
     floor = np.maximum(relative_floor * np.abs(np.asarray(typical_magnitude, dtype=np.float64)), absolute_floor)
-    return np.fmax(scale, floor)
+    return np.asarray(np.fmax(scale, floor), dtype=np.float64)
 
 
 def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
@@ -175,7 +175,7 @@ def causal_mean_abs_scale(residuals: np.ndarray, window: int, min_count: int | N
     rolled = bn.move_mean(r, window, min_count=min_count, axis=-1)
     out = np.full_like(rolled, np.nan)
     out[..., 1:] = rolled[..., :-1]
-    return MEAN_ABS_TO_SIGMA * out
+    return np.asarray(MEAN_ABS_TO_SIGMA * out, dtype=np.float64)
 
 
 ODDS_EXPONENT: float = 2.0
@@ -186,7 +186,7 @@ alarm level (r = 1 scores 0.5) with the scores of strong evidence spread apart."
 def combined_score(
     z: np.ndarray, rarity: np.ndarray, z_half: float, rarity_half: float, alarm_odds: float = 1.0
 ) -> np.ndarray:
-    """The ``adtk`` engine's score from its two views (see adtk_v2.views): with the
+    """The ``adtk`` engine's score from its two views (see adtk_v2.likelihood): with the
     odds ``z / z_half`` (surprise) and ``rarity / rarity_half`` (rarity), their geometric
     mean ``O``, and ``score = r**k / (1 + r**k)`` with ``r = O / alarm_odds`` and ``k`` =
     :data:`ODDS_EXPONENT`.

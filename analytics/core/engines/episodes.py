@@ -22,6 +22,7 @@ import pandas as pd
 
 from analytics.core.contracts import AnomalyExplanation, AnomalyResult, AnomalyType, MetricSeries
 from analytics.core.engines.scored import ScoredSeries
+from analytics.core.engines.timestamps import as_ns
 from analytics.core.explain import ExplanationTemplateRegistry, WindowContext, explain_window
 from analytics.core.windows import TimeBasedWindowExtractor
 
@@ -135,7 +136,7 @@ def episode_results(
     if start >= len(series):
         return []
     w_ns = int(rules.window.value)
-    ts = series.timestamps.asi8[start:]
+    ts = as_ns(series.timestamps)[start:]
     bounds = window_bounds(ts, rules.window)
     active = scored.confirmed if scored.confirmed is not None else scored.alarms
     active = np.asarray(active[start:], dtype=bool)

@@ -41,7 +41,7 @@ def parse_duration(value: Any) -> pd.Timedelta:
         td = pd.Timedelta(seconds=float(value)) if isinstance(value, int | float) else pd.Timedelta(value)
     except (TypeError, ValueError):
         raise ValueError(f"not a duration: {value!r}") from None
-    if td is pd.NaT or td < pd.Timedelta(0):
+    if pd.isna(td) or td < pd.Timedelta(0):
         raise ValueError(f"not a non-negative duration: {value!r}")
     return td
 
@@ -75,7 +75,8 @@ class Parameter:
     def coerce(self, name: str, value: Any) -> Any:
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, self.type) or (self.type is not bool and isinstance(value, bool)):
+        valid = isinstance(value, self.type) and (self.type is bool or not isinstance(value, bool))
+        if not valid:
             raise ValueError(f"{name}: must be {self.type.__name__}, got {value!r}")
         if self.type is float and not math.isfinite(value):
             raise ValueError(f"{name}: must be finite, got {value!r}")

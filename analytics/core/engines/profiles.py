@@ -19,16 +19,15 @@ import numpy as np
 import pandas as pd
 from adtk.transformer import ClassicSeasonalDecomposition
 
+from analytics.core.engines.base import NOMINAL_STEP_SECONDS
 from analytics.core.engines.parameters import parse_duration
 from analytics.core.engines.statepack import pack_float32, unpack_float32
 
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"adtk(\..*)?")
 
-NOMINAL_STEP_SECONDS = 60.0  # product resolution; history_points are quoted at this step
-
-
 def infer_step_seconds(timestamps_ns: np.ndarray) -> float:
-    """Median spacing in seconds, rounded to a whole second (>= 1 s); 60 s if unknown."""
+    """Median spacing in seconds, rounded to a whole second (>= 1 s); the nominal step
+    if unknown."""
     if len(timestamps_ns) < 2:
         return NOMINAL_STEP_SECONDS
     step = float(np.median(np.diff(timestamps_ns))) / 1e9
@@ -77,7 +76,7 @@ def circular_smooth(profile: np.ndarray, width: int) -> np.ndarray:
     half = width // 2
     padded = np.concatenate([profile[-half:], profile, profile[: width - half - 1]]) if half else profile
     c = np.concatenate([[0.0], np.cumsum(padded)])
-    return (c[width:] - c[:-width])[: len(profile)] / width
+    return np.asarray((c[width:] - c[:-width])[: len(profile)] / width, dtype=np.float64)
 
 
 def lag_autocorrelation(g: np.ndarray, lag: int) -> float:
@@ -116,7 +115,7 @@ class SeasonalComponent:
         period_ns = int(round(self.period_seconds * 1e9))
         step_ns = int(round(self.step_seconds * 1e9))
         phase = np.mod(timestamps_ns, period_ns)
-        return np.minimum(phase // step_ns, len(self.profile) - 1).astype(np.int64)
+        return np.asarray(np.minimum(phase // step_ns, len(self.profile) - 1), dtype=np.int64)
 
     def expected(self, timestamps_ns: np.ndarray) -> np.ndarray:
         return np.asarray(self.profile[self.slots(timestamps_ns)], dtype=np.float64)

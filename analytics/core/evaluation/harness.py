@@ -43,6 +43,7 @@ import pandas as pd
 
 from analytics.core.contracts import MetricSeries
 from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.timestamps import as_ns
 from analytics.core.evaluation.crossval import Candidate, ProfileCV, cross_validate, cv_to_dict, format_cv
 from analytics.core.evaluation.nab import (
     NAB_PROFILES,
@@ -135,7 +136,7 @@ def load_dataset(root: str | Path, files: str | None = None) -> Dataset:
 
 def monotonic_utc(timestamps: pd.DatetimeIndex) -> pd.DatetimeIndex:
     """A strictly ascending UTC copy, one entry per row: ``t'_i = max(t_i, t'_{i-1} + 1 ns)``."""
-    ns = timestamps.as_unit("ns").asi8 if timestamps.tz is None else timestamps.tz_convert("UTC").as_unit("ns").asi8
+    ns = as_ns(timestamps)
     steps = np.arange(len(ns), dtype=np.int64)
     fixed = np.maximum.accumulate(ns - steps) + steps if len(ns) else ns
     return pd.DatetimeIndex(fixed.astype("datetime64[ns]")).tz_localize("UTC")

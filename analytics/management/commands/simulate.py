@@ -27,13 +27,14 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from analytics.simulator.export import write_nab, write_truth
-from analytics.simulator.fleet import generate
+from analytics.simulator.fleet import Fleet, generate
 from analytics.simulator.sender import HttpSender, IngestError, send_history, send_live
 from analytics.simulator.spec import DAY, DEFAULT_METRICS, FleetSpec
 
@@ -83,21 +84,31 @@ class Command(BaseCommand):
         parser.add_argument("--truth-out", help="write the ground truth (JSON) to this file")
 
     def handle(self, *args, **opts):
-        files = bool(opts["nab_out"] or opts["truth_out"])
-        sending = opts["live"] or (opts["days"] is not None and (opts["api_key"] or not files))
-        if sending and not opts["api_key"]:
-            raise CommandError("--api-key is required to send (use --nab-out/--truth-out alone to only write files)")
-        if not sending and not files:
-            raise CommandError("nothing to do: give --days and/or --live (with --api-key), or --nab-out/--truth-out")
-        if opts["start"] and sending:
-            raise CommandError("--start is for writing files only (sent data ends now)")
-        for name in ("clusters", "nodes", "step", "batch_points"):
-            if opts[name] < 1:
-                raise CommandError(f"--{name.replace('_', '-')}: must be at least 1")
-        if opts["speed"] <= 0 or opts["duration"] < 0 or (opts["days"] is not None and opts["days"] < 0):
-            raise CommandError("--speed must be positive, --duration and --days not negative")
+        sending = _check(opts)
+        timeline = self.timeline(opts, sending)
         step = opts["step"]
+        days = max(step, math.ceil((timeline.end - timeline.start) / step) * step) / DAY
+        try:
+            spec = FleetSpec(
+                tenants=1, clusters_per_tenant=opts["clusters"], nodes_per_cluster=opts["nodes"],
+                metrics=opts["metrics"], start=datetime.fromtimestamp(timeline.start, UTC), days=days, step_seconds=step,
+                anomaly_rate=opts["anomaly_rate"], incident_rate=opts["incident_rate"], seed=opts["seed"],
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        fleet = generate(spec)
+        self.stdout.write(
+            f"fleet: {len(fleet)} series ({opts['clusters']} clusters x {opts['nodes']} nodes x {len(spec.metrics)} metrics), "
+            f"{spec.start:%Y-%m-%d %H:%M} .. {fleet.when(fleet.n_points - 1):%Y-%m-%d %H:%M} UTC every {step}s, "
+            f"{len(fleet.ground_truth)} labelled anomalies (seed {spec.seed})"
+        )
+        self.write_files(fleet, opts)
+        if sending:
+            self.send(fleet, opts, timeline)
 
+    def timeline(self, opts: dict, sending: bool) -> _Timeline:
+        """Where history and live sending start and end (epoch seconds, on step boundaries)."""
+        step = opts["step"]
         now = time.time()
         if opts["live"]:  # simulated time: [now - duration * (speed - 1), now + duration)
             live_start = math.ceil((now - opts["duration"] * (opts["speed"] - 1)) / step) * step
@@ -121,36 +132,24 @@ class Command(BaseCommand):
             start, end = live_start - history_points * step, live_end
         else:  # live only: an unsent clean history precedes the live period
             start, end = live_start - math.ceil(2 * DAY / step) * step, live_end
-        days = max(step, math.ceil((end - start) / step) * step) / DAY
-        try:
-            spec = FleetSpec(
-                tenants=1, clusters_per_tenant=opts["clusters"], nodes_per_cluster=opts["nodes"],
-                metrics=opts["metrics"], start=datetime.fromtimestamp(start, UTC), days=days, step_seconds=step,
-                anomaly_rate=opts["anomaly_rate"], incident_rate=opts["incident_rate"], seed=opts["seed"],
-            )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        fleet = generate(spec)
-        self.stdout.write(
-            f"fleet: {len(fleet)} series ({opts['clusters']} clusters x {opts['nodes']} nodes x {len(spec.metrics)} metrics), "
-            f"{spec.start:%Y-%m-%d %H:%M} .. {fleet.when(fleet.n_points - 1):%Y-%m-%d %H:%M} UTC every {step}s, "
-            f"{len(fleet.ground_truth)} labelled anomalies (seed {spec.seed})"
-        )
+        return _Timeline(start, end, live_start, history_points)
 
+    def write_files(self, fleet: Fleet, opts: dict) -> None:
         if opts["truth_out"]:
             write_truth(fleet, opts["truth_out"])
             self.stdout.write(f"ground truth: {opts['truth_out']}")
         if opts["nab_out"]:
             with _bar(fleet.total_points, "nab") as bar:
                 write_nab(fleet, opts["nab_out"], progress=bar.update)
-            self.stdout.write(f"NAB layout: {opts['nab_out']} (score with: python -m analytics.core.evaluation.harness --data {opts['nab_out']})")
-        if not sending:
-            return
+            self.stdout.write(f"NAB layout: {opts['nab_out']} "
+                              f"(score with: python -m analytics.core.evaluation.harness --data {opts['nab_out']})")
 
+    def send(self, fleet: Fleet, opts: dict, timeline: _Timeline) -> None:
+        step, live_start = opts["step"], timeline.live_start
         sender = HttpSender(opts["url"], opts["api_key"])
         try:
-            if history_points:
-                i0, i1 = fleet.index_range(start, live_start)
+            if timeline.history_points:
+                i0, i1 = fleet.index_range(timeline.start, live_start)
                 with _bar((i1 - i0) * len(fleet), "history") as bar:
                     report = send_history(fleet, sender, t1=live_start, batch_points=opts["batch_points"], progress=bar.update)
                 self.stdout.write(f"history: {report.accepted} points accepted in {report.batches} batches, "
@@ -171,6 +170,32 @@ class Command(BaseCommand):
             sys.exit(130)
         finally:
             sender.close()
+
+
+def _check(opts: dict) -> bool:
+    """Refuse contradictory or out-of-range options; whether points are to be sent."""
+    files = bool(opts["nab_out"] or opts["truth_out"])
+    sending = bool(opts["live"] or (opts["days"] is not None and (opts["api_key"] or not files)))
+    if sending and not opts["api_key"]:
+        raise CommandError("--api-key is required to send (use --nab-out/--truth-out alone to only write files)")
+    if not sending and not files:
+        raise CommandError("nothing to do: give --days and/or --live (with --api-key), or --nab-out/--truth-out")
+    if opts["start"] and sending:
+        raise CommandError("--start is for writing files only (sent data ends now)")
+    for name in ("clusters", "nodes", "step", "batch_points"):
+        if opts[name] < 1:
+            raise CommandError(f"--{name.replace('_', '-')}: must be at least 1")
+    if opts["speed"] <= 0 or opts["duration"] < 0 or (opts["days"] is not None and opts["days"] < 0):
+        raise CommandError("--speed must be positive, --duration and --days not negative")
+    return sending
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    start: float  # the fleet's first point (epoch seconds)
+    end: float  # past its last point
+    live_start: int  # where history ends and live sending starts
+    history_points: int  # per series, sent before live_start
 
 
 def _bar(total: int, desc: str):

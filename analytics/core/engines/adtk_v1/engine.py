@@ -14,11 +14,12 @@ from analytics.core.engines.adtk_v1.explanations import ExplanationFitter
 from analytics.core.engines.adtk_v1.state import AdtkFittedState, StreamState
 from analytics.core.engines.adtk_v1.streaming import StreamScorer
 from analytics.core.engines.adtk_v1.transforms import check_scales
-from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.base import NOMINAL_STEP_SECONDS, AnomalyDetectionEngine
 from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter, duration_parameter
-from analytics.core.engines.profiles import NOMINAL_STEP_SECONDS, check_periods
+from analytics.core.engines.profiles import check_periods
 from analytics.core.engines.registry import register_engine
 from analytics.core.engines.scored import ScoredSeries
+from analytics.core.engines.timestamps import as_ns
 
 # parameters that change what a fit learns; a state fitted with other values is refitted
 _FIT_PARAMS = (
@@ -151,14 +152,14 @@ class AdtkV1Engine(AnomalyDetectionEngine):
         if self.params["seasonal"] != "off" and self.params["seasonal_weight"] > 0:
             lag = self._stream.seasonal_lag_points_for(step_seconds)
         b = self.params["block_points"]
-        return (lag + self._stream.ring_size() * b
-                + self._stream.likelihood_ring_size() * self.params["likelihood_block"] + b)
+        return int(lag + self._stream.ring_size() * b
+                   + self._stream.likelihood_ring_size() * self.params["likelihood_block"] + b)
 
     def fit_history_points(self, step_seconds: float = NOMINAL_STEP_SECONDS) -> int:
         """Points a fit (or a call without a state) wants: the score statistics' warm-up
         and ``fit_window`` for the explanation profiles."""
         by_time = int(self.duration("fit_window").total_seconds() / step_seconds)
-        return max(self.params["min_fit_points"], by_time, self.warmup_points_for(step_seconds))
+        return max(int(self.params["min_fit_points"]), by_time, self.warmup_points_for(step_seconds))
 
     def history_points_for_fit(self) -> int:
         return self.fit_history_points(NOMINAL_STEP_SECONDS)
@@ -172,7 +173,7 @@ class AdtkV1Engine(AnomalyDetectionEngine):
         """Fit on the points before ``end_index`` (all by default): explanation profiles
         on the last ``fit_window``, and the scoring statistics streamed over all of them
         (a stateless pass, as a full run makes)."""
-        ts = series.timestamps.asi8
+        ts = as_ns(series.timestamps)
         x = np.asarray(series.values, dtype=np.float64)
         end = len(ts) if end_index is None else int(end_index)
         stream = self._stream.new_stream(ts[:end])
@@ -197,7 +198,7 @@ class AdtkV1Engine(AnomalyDetectionEngine):
         points after the state's cursor are scored by advancing a copy of its streamed
         statistics (returned in the new state); points at or before the cursor were
         scored by an earlier call and are context only (score 0, no alarm)."""
-        ts = series.timestamps.asi8
+        ts = as_ns(series.timestamps)
         x = np.asarray(series.values, dtype=np.float64)
         if state is not None and not isinstance(state, AdtkFittedState):
             raise ValueError(f"state: must be an AdtkFittedState, got {type(state).__name__}")
@@ -279,7 +280,7 @@ class AdtkV1Engine(AnomalyDetectionEngine):
                 return self.fit(series, end_index=since_index)
             return state
         if since_index >= enough:
-            ts = series.timestamps.asi8
+            ts = as_ns(series.timestamps)
             fresh = self._explanations.fit_upto(ts, np.asarray(series.values, dtype=np.float64), since_index,
                                                 self._fit_fingerprint())
             _attach(fresh, state.stream)

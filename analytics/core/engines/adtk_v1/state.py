@@ -9,6 +9,7 @@ from data time (``data_end``) so replays and backfills are deterministic.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,10 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.core.engines.alarms import AlarmCarry
 from analytics.core.engines.profiles import SeasonalComponent, seasonal_offset
 from analytics.core.engines.statepack import (
     nan_to_none,
     none_to_nan,
+    optional_int,
     pack_float32,
     pack_float64,
     unpack_float32,
@@ -57,9 +60,7 @@ class StreamState:
       ``spike_mean``/``spike_std``;
     - the short tails the m-point means need (``tail_x``, ``tail_dev``, ``tail_stats``,
       ``tail_u``);
-    - the alarm state: points since the last alarm start (``since_alarm``), the end of
-      the last reported alarm, whether it is still open, recent threshold crossings
-      for k-of-n.
+    - ``alarm``: what alarm post-processing carries to the next call.
     """
 
     step_seconds: float
@@ -84,21 +85,18 @@ class StreamState:
     spike_mean: float = math.nan
     spike_std: float = math.nan
     held_blocks: int = 0
-    since_alarm: int | None = None
-    last_alarm_end_ns: int | None = None
-    open_alarm: bool = False
-    recent_hits_ns: list[int] = field(default_factory=list)
+    alarm: AlarmCarry = field(default_factory=AlarmCarry)
 
     def copy(self) -> StreamState:
         out = StreamState(**{f: getattr(self, f) for f in self.__dataclass_fields__})
         for name in _ARRAYS:
             setattr(out, name, np.array(getattr(self, name), dtype=np.float64, copy=True))
-        out.recent_hits_ns = list(self.recent_hits_ns)
+        out.alarm = dataclasses.replace(self.alarm, recent_hits_ns=list(self.alarm.recent_hits_ns))
         return out
 
     def numbers(self) -> int:
         """How many numbers the state holds (its size, give or take a few scalars)."""
-        return int(sum(np.size(getattr(self, n)) for n in _ARRAYS)) + 8 + len(self.recent_hits_ns)
+        return int(sum(np.size(getattr(self, n)) for n in _ARRAYS)) + 8 + len(self.alarm.recent_hits_ns)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,10 +122,10 @@ class StreamState:
             "spike_mean": nan_to_none(self.spike_mean),
             "spike_std": nan_to_none(self.spike_std),
             "held_blocks": self.held_blocks,
-            "since_alarm": self.since_alarm,
-            "last_alarm_end_ns": self.last_alarm_end_ns,
-            "open_alarm": self.open_alarm,
-            "recent_hits_ns": list(self.recent_hits_ns),
+            "since_alarm": self.alarm.previous_start,
+            "last_alarm_end_ns": self.alarm.last_alarm_end_ns,
+            "open_alarm": self.alarm.open,
+            "recent_hits_ns": list(self.alarm.recent_hits_ns),
         }
 
     @classmethod
@@ -155,10 +153,8 @@ class StreamState:
             spike_mean=none_to_nan(data.get("spike_mean")),
             spike_std=none_to_nan(data.get("spike_std")),
             held_blocks=int(data.get("held_blocks", 0)),
-            since_alarm=None if data.get("since_alarm") is None else int(data["since_alarm"]),
-            last_alarm_end_ns=None if data.get("last_alarm_end_ns") is None else int(data["last_alarm_end_ns"]),
-            open_alarm=bool(data.get("open_alarm", False)),
-            recent_hits_ns=[int(v) for v in data.get("recent_hits_ns", [])],
+            alarm=AlarmCarry(optional_int(data.get("since_alarm")), optional_int(data.get("last_alarm_end_ns")),
+                             bool(data.get("open_alarm", False)), [int(v) for v in data.get("recent_hits_ns", [])]),
         )
 
 

@@ -14,15 +14,14 @@ from typing import Any
 
 import bottleneck as bn
 import numpy as np
-import pandas as pd
 
 from analytics.core.engines import calibration
+from analytics.core.engines.adtk_v1.state import StreamState
+from analytics.core.engines.adtk_v1.transforms import parse_scales, trailing_mean
 from analytics.core.engines.alarms import AlarmRules, postprocess
 from analytics.core.engines.calibration import MEAN_ABS_TO_SIGMA
 from analytics.core.engines.parameters import parse_duration
 from analytics.core.engines.profiles import infer_step_seconds
-from analytics.core.engines.adtk_v1.state import StreamState
-from analytics.core.engines.adtk_v1.transforms import parse_scales, trailing_mean
 
 
 class StreamScorer:
@@ -155,25 +154,9 @@ class StreamScorer:
         likelihood block sums)."""
         x = np.asarray(x, dtype=np.float64)
         n = len(x)
-        b = self.params["block_points"]
-        lb = self.params["likelihood_block"]
         direction = self.params["direction"]
         g0 = st.points
-        # seasonal difference x_t - x_(t - lag), lag in points
-        lag = st.lag
-        if lag > 0:
-            if self.params["seasonal_reference"] == "time":
-                sd = x - self.slot_reference(st, ts, x)
-            else:
-                ext = np.concatenate([st.lag_buffer, x])
-                sd = x - ext[:n]
-                st.lag_buffer = ext[-lag:]
-            cycles = self.params["seasonal_lag_cycles"]
-            if cycles > 0:
-                sd = np.where(g0 + np.arange(n) >= cycles * lag, sd, np.nan)
-        else:
-            sd = np.full(n, np.nan)
-        # statistics in force at each point (refreshed at block boundaries)
+        sd = self._seasonal_difference(st, ts, x)
         # one-point residual against the median of the few points before (ADTK's PersistAD)
         w = self.params["spike_points"]
         ext_x = np.concatenate([st.tail_x, x])
@@ -182,6 +165,64 @@ class StreamScorer:
             r = x - bn.move_median(ext_x[t - w:t - 1 + n], w, min_count=1)[w - 1:]
         else:
             r = np.full(n, np.nan)
+        stats = self._feed_blocks(st, x, sd, r)
+        _, _, sbase, sscale, rscale = stats.T  # the level uses the statistics in force m - 1 points earlier
+        with np.errstate(invalid="ignore", divide="ignore"):
+            level = np.full(n, np.nan)
+            # scale m compares the mean of the last m points with the statistics in force
+            # at the first of them (the baseline then holds none of the m points)
+            ext_stats = np.concatenate([st.tail_stats, stats[:, :2]])
+            if self.params["level_weight"] > 0:
+                for m in self.scale_points():
+                    bs = ext_stats[t - m + 1:t - m + 1 + n]
+                    diff = trailing_mean(ext_x, m, n) - bs[:, 0]
+                    level = np.fmax(level, np.fmax(_signed(diff, direction), 0.0) / bs[:, 1])
+            dev = sd - sbase
+            dev = np.abs(dev) if direction == "both" else np.where(np.isnan(dev), np.nan, np.fmax(
+                _signed(dev, direction), 0.0))
+            ext_dev = np.concatenate([st.tail_dev, dev])
+            seasonal = np.full(n, np.nan)
+            if st.lag > 0:
+                for m in self.scale_points():
+                    seasonal = np.fmax(seasonal, trailing_mean(ext_dev, m, n) / sscale)
+            spike = np.fmax(_signed(r, direction), 0.0) / rscale
+            d = self.params["level_weight"] * np.nan_to_num(level, nan=0.0)
+            d = np.fmax(d, self.params["seasonal_weight"] * np.nan_to_num(seasonal, nan=0.0))
+            u = np.log1p(np.fmax(d, 0.0))
+            ext_u = np.concatenate([st.tail_u, u])
+            short = trailing_mean(ext_u, self.params["likelihood_short"], n)
+        if t:
+            st.tail_x, st.tail_dev, st.tail_stats = ext_x[-t:], ext_dev[-t:], ext_stats[-t:]
+        if len(st.tail_u):
+            st.tail_u = ext_u[-len(st.tail_u):]
+        z = self._likelihood(st, u, spike, short)
+        st.points = g0 + n
+        if n:
+            st.cursor_ns = int(ts[-1])
+        return {"level": level, "seasonal": seasonal, "spike": spike, "d": d, "u": u, "z": z}
+
+    def _seasonal_difference(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """``x_t - x_(t - lag)`` (lag in points), or against the slot's last value."""
+        n = len(x)
+        lag = st.lag
+        if lag <= 0:
+            return np.full(n, np.nan)
+        if self.params["seasonal_reference"] == "time":
+            sd = x - self.slot_reference(st, ts, x)
+        else:
+            ext = np.concatenate([st.lag_buffer, x])
+            sd = x - ext[:n]
+            st.lag_buffer = ext[-lag:]
+        cycles = self.params["seasonal_lag_cycles"]
+        if cycles > 0:
+            sd = np.where(st.points + np.arange(n) >= cycles * lag, sd, np.nan)
+        return np.asarray(sd, dtype=np.float64)
+
+    def _feed_blocks(self, st: StreamState, x: np.ndarray, sd: np.ndarray, r: np.ndarray) -> np.ndarray:
+        """The statistics in force at each new point; closes the blocks that complete."""
+        n = len(x)
+        b = self.params["block_points"]
+        g0 = st.points
         stats = np.empty((n, 5))
         i = 0
         while i < n:
@@ -193,42 +234,14 @@ class StreamScorer:
             if (g0 + j) % b == 0:
                 self.close_block(st)
             i = j
-        _, _, sbase, sscale, rscale = stats.T  # the level uses the statistics in force m - 1 points earlier
-        with np.errstate(invalid="ignore", divide="ignore"):
-            level = np.full(n, np.nan)
-            # scale m compares the mean of the last m points with the statistics in force
-            # at the first of them (the baseline then holds none of the m points)
-            ext_stats = np.concatenate([st.tail_stats, stats[:, :2]])
-            if self.params["level_weight"] > 0:
-                for m in self.scale_points():
-                    bs = ext_stats[t - m + 1:t - m + 1 + n]
-                    diff = trailing_mean(ext_x, m, n) - bs[:, 0]
-                    signed = np.abs(diff) if direction == "both" else (diff if direction == "up" else -diff)
-                    level = np.fmax(level, np.fmax(signed, 0.0) / bs[:, 1])
-            dev = sd - sbase
-            if direction == "both":
-                dev = np.abs(dev)
-            elif direction == "down":
-                dev = np.where(np.isnan(dev), np.nan, np.fmax(-dev, 0.0))
-            else:
-                dev = np.where(np.isnan(dev), np.nan, np.fmax(dev, 0.0))
-            ext_dev = np.concatenate([st.tail_dev, dev])
-            seasonal = np.full(n, np.nan)
-            if lag > 0:
-                for m in self.scale_points():
-                    seasonal = np.fmax(seasonal, trailing_mean(ext_dev, m, n) / sscale)
-            signed = np.abs(r) if direction == "both" else (r if direction == "up" else -r)
-            spike = np.fmax(signed, 0.0) / rscale
-            d = self.params["level_weight"] * np.nan_to_num(level, nan=0.0)
-            d = np.fmax(d, self.params["seasonal_weight"] * np.nan_to_num(seasonal, nan=0.0))
-            u = np.log1p(np.fmax(d, 0.0))
-            ext_u = np.concatenate([st.tail_u, u])
-            short = trailing_mean(ext_u, self.params["likelihood_short"], n)
-        if t:
-            st.tail_x, st.tail_dev, st.tail_stats = ext_x[-t:], ext_dev[-t:], ext_stats[-t:]
-        if len(st.tail_u):
-            st.tail_u = ext_u[-len(st.tail_u):]
-        # likelihood: mean/std of u over the likelihood window, refreshed every block
+        return stats
+
+    def _likelihood(self, st: StreamState, u: np.ndarray, spike: np.ndarray, short: np.ndarray) -> np.ndarray:
+        """z of the recent surprise against the likelihood window (refreshed every
+        ``likelihood_refresh`` points), with the spike's one-point path."""
+        n = len(u)
+        g0 = st.points
+        lb = self.params["likelihood_block"]
         mu = np.empty(n)
         sdv = np.empty(n)
         smu = np.empty(n)
@@ -254,10 +267,7 @@ class StreamScorer:
                 z = np.fmax(z, gain * (us - smu) / np.fmax(ssd, 1e-6))
         z = np.nan_to_num(z, nan=0.0)
         z[g0 + np.arange(n) < self.params["min_fit_points"]] = 0.0
-        st.points = g0 + n
-        if n:
-            st.cursor_ns = int(ts[-1])
-        return {"level": level, "seasonal": seasonal, "spike": spike, "d": d, "u": u, "z": z}
+        return np.asarray(z, dtype=np.float64)
 
     def score_stream(
         self, st: StreamState, ts: np.ndarray, x: np.ndarray, rules: AlarmRules
@@ -265,13 +275,16 @@ class StreamScorer:
         """Advance ``st`` over new points; returns (arrays incl. the evidence, scores,
         alarms, confirmed)."""
         out = self.advance(st, ts, x)
-        carry = {"previous_start": st.since_alarm, "last_alarm_end_ns": st.last_alarm_end_ns,
-                 "recent_hits_ns": st.recent_hits_ns, "open": st.open_alarm}
         evidence = calibration.likelihood_to_score(out["z"])
-        scores, alarms, confirmed, carry = postprocess(
-            evidence, ts, rules, suppress_points=int(self.params["suppress_points"]), carry=carry,
+        scores, alarms, confirmed, st.alarm = postprocess(
+            evidence, ts, rules, suppress_points=int(self.params["suppress_points"]), carry=st.alarm,
         )
-        st.since_alarm, st.last_alarm_end_ns = carry["previous_start"], carry["last_alarm_end_ns"]
-        st.recent_hits_ns, st.open_alarm = carry["recent_hits_ns"], carry["open"]
         out["evidence"] = evidence
         return out, scores, alarms, confirmed
+
+
+def _signed(values: np.ndarray, direction: str) -> np.ndarray:
+    """The deviations that count in ``direction`` (both: their size)."""
+    if direction == "both":
+        return np.asarray(np.abs(values), dtype=np.float64)
+    return np.asarray(values if direction == "up" else -values, dtype=np.float64)

@@ -39,14 +39,14 @@ def trailing_mean(ext: np.ndarray, m: int, n: int) -> np.ndarray:
     w = np.lib.stride_tricks.as_strided(a, shape=(n, m), strides=(a.strides[0], a.strides[0]), writeable=False)
     fin = np.isfinite(w)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(fin, w, 0.0).sum(axis=1) / fin.sum(axis=1)
+        return np.asarray(np.where(fin, w, 0.0).sum(axis=1) / fin.sum(axis=1), dtype=np.float64)
 
 
 def level_difference(x: np.ndarray, median: np.ndarray, m: int) -> np.ndarray:
     """``mean(x[t-m+1..t]) - median[t-m]``: with ``median`` the trailing rolling median
     of H points this is ADTK's ``DoubleRollingAggregate(agg=("median", "mean"),
     window=(H, m), center=False, diff="diff")``."""
-    return clamped(bn.move_mean, x, m, 1) - shift(median, m)
+    return np.asarray(clamped(bn.move_mean, x, m, 1) - shift(median, m), dtype=np.float64)
 
 
 

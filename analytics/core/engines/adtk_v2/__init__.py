@@ -9,13 +9,14 @@ state and equals one call over all the points):
    refreshed every ``block_points`` from block summaries (:mod:`.blocks`). They are
    ADTK's transforms (``DoubleRollingAggregate``, ``Series.diff`` + ``RollingAggregate``,
    ``PersistAD``), computed incrementally.
-2. **Two views** (:mod:`.views`), each a per-series likelihood: *surprise* (HTM's anomaly
+2. **Two views** (:mod:`.likelihood`), each a per-series likelihood: *surprise* (HTM's anomaly
    likelihood of the largest deviation, with a one-point path for extreme values) and
    *rarity* (an empirical tail probability of every
    component over the recent ``rarity_window``, so recurring events are not rare).
 3. **Score** (:func:`analytics.core.engines.calibration.combined_score`): the geometric
-   mean of the two views' odds, ``O``, and ``score = O / (1 + O)``: 0.5 is the alarm
-   level, and the score keeps growing with the evidence.
+   mean of the two views' odds relative to the alarm level, ``r``, and ``score =
+   r**2 / (1 + r**2)``: 0.5 is the alarm level, and the score keeps growing with the
+   evidence.
 4. **Alarms** (:mod:`analytics.core.engines.alarms`): a point at ``threshold`` starts an
    alarm; the ``suppress_points`` points after it start none (their scores are set to 0)
    but stay *confirmed*, so a sustained anomaly is one episode.

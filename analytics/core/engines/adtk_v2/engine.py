@@ -14,19 +14,20 @@ import pandas as pd
 from analytics.core.contracts import MetricSeries
 from analytics.core.engines import calibration
 from analytics.core.engines.adtk_v1.transforms import check_scales, parse_scales
-from analytics.core.engines.adtk_v2 import components, views
+from analytics.core.engines.adtk_v2 import components, likelihood
 from analytics.core.engines.adtk_v2.explanations import Explained, ProfileFitter
 from analytics.core.engines.adtk_v2.seasonal import SlotTable, slots_per_day
 from analytics.core.engines.adtk_v2.state import FittedState, LagStream, StreamState
-from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.base import NOMINAL_STEP_SECONDS, AnomalyDetectionEngine
 from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter, duration_parameter
-from analytics.core.engines.profiles import NOMINAL_STEP_SECONDS, check_periods, infer_step_seconds, parse_periods
+from analytics.core.engines.profiles import check_periods, infer_step_seconds, parse_periods
 from analytics.core.engines.registry import register_engine
 from analytics.core.engines.scored import ScoredSeries
+from analytics.core.engines.timestamps import as_ns
 
-STEP_POINTS = 200
+STEP_POINTS = 200  # the sampling step is the median spacing of a stream's first points
 FIVE_MINUTES = 300.0
-_NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale")  # the sampling step is the median spacing of a stream's first points
+_NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale")  # ScoredSeries fields, not components
 
 # parameters the explanation profiles depend on (the rest changes the streamed statistics)
 _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing",
@@ -97,13 +98,13 @@ class AdtkEngine(AnomalyDetectionEngine):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._profiles = ProfileFitter(self.params)
-        self._views = views.ViewSettings(
+        self._views = likelihood.ViewSettings(
             short=self.params["likelihood_short"],
-            likelihood_blocks=max(1, self.params["likelihood_window"] // views.LIKELIHOOD_BLOCK),
+            likelihood_blocks=max(1, self.params["likelihood_window"] // likelihood.LIKELIHOOD_BLOCK),
             warmup_points=self.params["warmup_points"],
             spike_gain=self.params["spike_gain"],
             direct_error=self.params["direct_error"],
-            rarity_blocks=max(1, self.params["rarity_window"] // views.REFRESH),
+            rarity_blocks=max(1, self.params["rarity_window"] // likelihood.REFRESH),
         )
 
     def validate_params(self) -> None:
@@ -176,16 +177,15 @@ class AdtkEngine(AnomalyDetectionEngine):
         levels = np.array([comps.level[m] for m in cfg.scales])
         seasonals = np.array([comps.seasonal[m] for m in cfg.scales])
         deviation = np.fmax(np.nan_to_num(levels, nan=0.0).max(axis=0), np.nan_to_num(seasonals, nan=0.0).max(axis=0))
-        z = views.surprise(st, deviation, comps.spike, self._views)
-        rarity = views.rarity(st, np.vstack([levels, seasonals, comps.spike[None, :]]), self._views)
+        z = likelihood.surprise(st, deviation, comps.spike, self._views)
+        rarity = likelihood.rarity(st, np.vstack([levels, seasonals, comps.spike[None, :]]), self._views)
         st.points += len(x)
         if len(x):
             st.cursor_ns = int(ts[-1])
         evidence = calibration.combined_score(z, rarity, self.params["z_half"], self.params["rarity_half"],
                                               self.alarm_odds(st.step_seconds))
-        scores, alarms, confirmed, carry = self.postprocess(
-            evidence, ts, suppress_points=self.params["suppress_points"], carry=st.alarm_carry())
-        st.keep_alarm_carry(carry)
+        scores, alarms, confirmed, st.alarm = self.postprocess(
+            evidence, ts, suppress_points=self.params["suppress_points"], carry=st.alarm)
         out = {"scores": scores, "alarms": alarms, "confirmed": confirmed, "evidence": evidence, "surprise": z,
                "rarity": rarity, "deviation": deviation, "scale": comps.local_scale, "spike": comps.spike}
         for m in cfg.scales:
@@ -203,7 +203,7 @@ class AdtkEngine(AnomalyDetectionEngine):
         are context (score 0, no alarm)."""
         if state is not None and not isinstance(state, FittedState):
             raise ValueError(f"state: must be a FittedState, got {type(state).__name__}")
-        ts = series.timestamps.asi8
+        ts = as_ns(series.timestamps)
         x = np.asarray(series.values, dtype=np.float64)
         n = len(x)
         if state is not None and state.params == self._fingerprint():
@@ -222,7 +222,7 @@ class AdtkEngine(AnomalyDetectionEngine):
     @staticmethod
     def _scored(n: int, first: int, arrays: dict[str, np.ndarray], explained: Explained) -> ScoredSeries:
         def full(name: str, fill: float = 0.0, dtype: type = np.float64) -> np.ndarray:
-            out = np.full(n, fill, dtype=dtype)
+            out: np.ndarray = np.full(n, fill, dtype=dtype)
             out[first:] = arrays[name]
             return out
 
@@ -241,7 +241,9 @@ class AdtkEngine(AnomalyDetectionEngine):
     def fit(self, series: MetricSeries, *, end_index: int | None = None) -> FittedState:
         """The state after streaming the points before ``end_index`` (all by default)."""
         end = len(series) if end_index is None else int(end_index)
-        return self.score(series.slice(end=series.timestamps[end]) if end < len(series) else series)[1]
+        _, state = self.score(series.slice(end=series.timestamps[end]) if end < len(series) else series)
+        assert isinstance(state, FittedState)
+        return state
 
     def load_state(self, data: Any) -> FittedState | None:
         if data is None or isinstance(data, FittedState):
@@ -267,7 +269,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             return state
         if state.params != self._fingerprint():
             return self.fit(series, end_index=since_index)
-        ts = series.timestamps.asi8
+        ts = as_ns(series.timestamps)
         profiles = self._profiles.fit(ts, np.asarray(series.values, dtype=np.float64), since_index,
                                       state.stream.step_seconds)
         if not profiles:

@@ -8,6 +8,7 @@ float32 rounding of the seasonal references.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -25,6 +26,7 @@ from analytics.core.engines.adtk_v2.blocks import (
     restore_columns,
 )
 from analytics.core.engines.adtk_v2.seasonal import SlotTable
+from analytics.core.engines.alarms import AlarmCarry
 from analytics.core.engines.profiles import SeasonalComponent, seasonal_offset
 from analytics.core.engines.statepack import (
     optional_int,
@@ -77,9 +79,7 @@ class StreamState:
     - ``rarity_tops``: per rarity component and block, its largest values (NaN padded),
       and ``rarity_open`` those of the open block; ``rarity_counts`` and
       ``rarity_open_counts`` how many defined values they summarise;
-    - the alarm state: the last alarm start relative to the next point
-      (``since_alarm``), the end of the last reported alarm, whether it is open, recent
-      threshold crossings for k-of-n.
+    - ``alarm``: what alarm post-processing carries to the next call.
     """
 
     step_seconds: float
@@ -101,10 +101,7 @@ class StreamState:
     rarity_open: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     rarity_counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     rarity_open_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    since_alarm: int | None = None
-    last_alarm_end_ns: int | None = None
-    open_alarm: bool = False
-    recent_hits_ns: list[int] = field(default_factory=list)
+    alarm: AlarmCarry = field(default_factory=AlarmCarry)
 
     # large arrays as float32 columns around their medians, the rest exact
     _COLUMNS: ClassVar[dict[str, tuple[int, ...]]] = {"level_rows": LEVEL_COLUMNS, "spike_rows": MEAN_COLUMNS}
@@ -118,16 +115,8 @@ class StreamState:
             setattr(out, name, np.array(getattr(self, name), dtype=np.float64, copy=True))
         out.slots = self.slots.copy()
         out.lags = {k: v.copy() for k, v in self.lags.items()}
-        out.recent_hits_ns = list(self.recent_hits_ns)
+        out.alarm = dataclasses.replace(self.alarm, recent_hits_ns=list(self.alarm.recent_hits_ns))
         return out
-
-    def alarm_carry(self) -> dict[str, Any]:
-        return {"previous_start": self.since_alarm, "last_alarm_end_ns": self.last_alarm_end_ns,
-                "recent_hits_ns": self.recent_hits_ns, "open": self.open_alarm}
-
-    def keep_alarm_carry(self, carry: Mapping[str, Any]) -> None:
-        self.since_alarm, self.last_alarm_end_ns = carry["previous_start"], carry["last_alarm_end_ns"]
-        self.recent_hits_ns, self.open_alarm = list(carry["recent_hits_ns"]), bool(carry["open"])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,10 +131,7 @@ class StreamState:
                        else pack_float64(getattr(self, name)) for name in self._ARRAYS if name != "rarity_tops"},
             "rarity_tops": pack_float32(self.rarity_tops.ravel()),
             "shapes": {name: list(np.shape(getattr(self, name))) for name in self._ARRAYS},
-            "since_alarm": self.since_alarm,
-            "last_alarm_end_ns": self.last_alarm_end_ns,
-            "open_alarm": self.open_alarm,
-            "recent_hits_ns": list(self.recent_hits_ns),
+            "alarm": dataclasses.asdict(self.alarm),
         }
 
     @classmethod
@@ -158,10 +144,7 @@ class StreamState:
             lags={k: LagStream.from_dict(v) for k, v in data["lags"].items()},
             points=int(data["points"]),
             cursor_ns=optional_int(data.get("cursor_ns")),
-            since_alarm=optional_int(data.get("since_alarm")),
-            last_alarm_end_ns=optional_int(data.get("last_alarm_end_ns")),
-            open_alarm=bool(data.get("open_alarm", False)),
-            recent_hits_ns=[int(v) for v in data.get("recent_hits_ns", [])],
+            alarm=_alarm_carry(data["alarm"]),
         )
         for name in cls._ARRAYS:
             shape = tuple(int(s) for s in data["shapes"][name])
@@ -173,6 +156,11 @@ class StreamState:
                 value = unpack_float64(data["arrays"][name])
             setattr(state, name, value.reshape(shape))
         return state
+
+
+def _alarm_carry(data: Mapping[str, Any]) -> AlarmCarry:
+    return AlarmCarry(optional_int(data.get("previous_start")), optional_int(data.get("last_alarm_end_ns")),
+                      bool(data.get("open", False)), [int(v) for v in data.get("recent_hits_ns", [])])
 
 
 @dataclass
