@@ -27,6 +27,28 @@ def backfill(tenant, start, end):
     run_tenant_detection(tenant.pk, start.isoformat(), end.isoformat(), trigger="backfill")
 
 
+def detect_with_the_previous_engine(api, tenant, fleet_hours, analysed_hours):
+    """A fleet detected over its last ``analysed_hours`` by "adtk_v1"; returns its end."""
+    end = fleet_now()
+    ingest(api, make_fleet(end, hours=fleet_hours)[0])
+    with tenant_scope(tenant):
+        EngineSetting.objects.create(tenant=tenant, metric_name="", engine="adtk_v1")
+    backfill(tenant, end - timedelta(hours=analysed_hours), end)
+    return end
+
+
+def five_more_minutes(api, tenant, previous_end):
+    """Ingest the fleet's next five minutes and run a periodic detection; returns the new end."""
+    end = previous_end + timedelta(minutes=5)
+    ingest(api, [
+        {"series": [dict(s, points=[p for p in s["points"] if p[0] >= previous_end.timestamp()])
+                    for s in body["series"]]}
+        for body in make_fleet(end, hours=24)[0]
+    ])
+    periodic(tenant, end)
+    return end
+
+
 def overlapping_pairs(anomalies):
     """Pairs of anomalies of one series whose windows overlap."""
     by_series = {}
@@ -40,11 +62,7 @@ def overlapping_pairs(anomalies):
 
 
 def test_the_migration_renames_what_the_previous_engine_made(api_a, tenant_a):
-    end = fleet_now()
-    ingest(api_a, make_fleet(end, hours=6)[0])
-    with tenant_scope(tenant_a):
-        EngineSetting.objects.create(tenant=tenant_a, metric_name="", engine="adtk_v1")
-    backfill(tenant_a, end - timedelta(hours=3), end)
+    end = detect_with_the_previous_engine(api_a, tenant_a, 6, 3)
     with tenant_scope(tenant_a):
         assert Anomaly.objects.filter(engine="adtk_v1").exists()
         # as the rows were before the rename: made by the engine then called "adtk"
@@ -68,16 +86,11 @@ def test_the_migration_renames_what_the_previous_engine_made(api_a, tenant_a):
 
 
 def test_switching_the_default_engine_neither_duplicates_windows_nor_loses_state(api_a, tenant_a):
-    end = fleet_now()
-    ingest(api_a, make_fleet(end, hours=24)[0])
-    with tenant_scope(tenant_a):
-        setting = EngineSetting.objects.create(tenant=tenant_a, metric_name="", engine="adtk_v1")
+    end = detect_with_the_previous_engine(api_a, tenant_a, 24, 3)
     start = end - timedelta(hours=3)
-    backfill(tenant_a, start, end)
     with tenant_scope(tenant_a):
-        before = {(a.series_id, a.window_start) for a in Anomaly.objects.filter(engine="adtk_v1")}
-        assert before
-        setting.delete()  # the tenant now gets the default engine, "adtk"
+        assert Anomaly.objects.filter(engine="adtk_v1").exists()
+        EngineSetting.objects.all().delete()  # the tenant now gets the default engine, "adtk"
 
     # the same range again: the current engine's verdict replaces the previous one's
     backfill(tenant_a, start, end)
@@ -88,34 +101,20 @@ def test_switching_the_default_engine_neither_duplicates_windows_nor_loses_state
         assert not EngineState.objects.filter(engine="adtk").exists()  # a range run keeps no state
 
     # periodic runs: the first fits once on the history it fetches and keeps its state
-    newer = end + timedelta(minutes=5)
-    ingest(api_a, [
-        {"series": [dict(s, points=[p for p in s["points"] if p[0] >= end.timestamp()]) for s in body["series"]]}
-        for body in make_fleet(newer, hours=24)[0]
-    ])
-    periodic(tenant_a, newer)
+    newer = five_more_minutes(api_a, tenant_a, end)
     with tenant_scope(tenant_a):
         states = EngineState.objects.filter(engine="adtk")
         assert states.count() == 8
         cursor = {s.series_id: s.state["stream"]["cursor_ns"] for s in states}
         assert not overlapping_pairs(list(Anomaly.objects.all()))
-    newest = newer + timedelta(minutes=5)
-    ingest(api_a, [
-        {"series": [dict(s, points=[p for p in s["points"] if p[0] >= newer.timestamp()]) for s in body["series"]]}
-        for body in make_fleet(newest, hours=24)[0]
-    ])
-    periodic(tenant_a, newest)
+    five_more_minutes(api_a, tenant_a, newer)
     with tenant_scope(tenant_a):
         moved = {s.series_id: s.state["stream"]["cursor_ns"] for s in EngineState.objects.filter(engine="adtk")}
     assert all(moved[k] > cursor[k] for k in cursor)  # the stored state advanced
 
 
 def test_supersede_only_touches_other_engines_in_the_analysed_range(api_a, tenant_a):
-    end = fleet_now()
-    ingest(api_a, make_fleet(end, hours=6)[0])
-    with tenant_scope(tenant_a):
-        EngineSetting.objects.create(tenant=tenant_a, metric_name="", engine="adtk_v1")
-    backfill(tenant_a, end - timedelta(hours=4), end)
+    end = detect_with_the_previous_engine(api_a, tenant_a, 6, 4)
     with tenant_scope(tenant_a):
         rows = list(Anomaly.objects.all())
     assert rows
@@ -135,12 +134,7 @@ def test_nothing_under_the_alarm_threshold_is_stored_or_listed(api_a, tenant_a):
     end = fleet_now()
     ingest(api_a, make_fleet(end, hours=24)[0])
     backfill(tenant_a, end - timedelta(hours=6), end)
-    newer = end + timedelta(minutes=5)
-    ingest(api_a, [
-        {"series": [dict(s, points=[p for p in s["points"] if p[0] >= end.timestamp()]) for s in body["series"]]}
-        for body in make_fleet(newer, hours=24)[0]
-    ])
-    periodic(tenant_a, newer)
+    five_more_minutes(api_a, tenant_a, end)
     with tenant_scope(tenant_a):
         stored = list(Anomaly.objects.values_list("score", flat=True))
     listed = [a["score"] for a in api_a.get("/api/v1/anomalies", {"page_size": 500}).json()["results"]]

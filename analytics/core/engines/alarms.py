@@ -165,20 +165,3 @@ def postprocess(
     if alarms.any():
         last_end = int(ts[np.flatnonzero(alarms)[-1]])
     return scores, alarms, confirmed, AlarmCarry(nxt, last_end, bool(alarms[-1]) if n else carry.open, new_hits)
-
-
-def postprocess_alarms(
-    scores: np.ndarray,
-    timestamps_ns: np.ndarray,
-    *,
-    threshold: float,
-    min_alarm_points: int = 1,
-    confirm_window_ns: int = 0,
-    suppress_ns: int = 0,
-) -> np.ndarray:
-    """:func:`confirm_alarms` then :func:`suppress_repeats`: the alarm points."""
-    confirmed = confirm_alarms(
-        scores, timestamps_ns, threshold=threshold,
-        min_alarm_points=min_alarm_points, confirm_window_ns=confirm_window_ns,
-    )
-    return suppress_repeats(confirmed, timestamps_ns, suppress_ns)
