@@ -185,3 +185,16 @@ def test_cli_prints_folds_pooled_and_in_sample(tmp_path, capsys):
     assert "only with --cv" in capsys.readouterr().err
     assert main(["--data", str(root), "--engine", "test-values", "--cv", "category", "--search", '{"invert": 1}']) == 2
     assert "non-empty list" in capsys.readouterr().err
+
+
+def test_the_django_command_runs_the_cross_validation(tmp_path, capsys):
+    """``python manage.py evaluate --data DIR --cv category`` as typed."""
+    from django.core.management import execute_from_command_line
+
+    root = threshold_corpus(tmp_path / "nab")
+    execute_from_command_line(["manage.py", "evaluate", "--data", str(root), "--engine", "test-values",
+                               "--cv", "category", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    standard = report["profiles"]["standard"]
+    assert [f["threshold"] for f in standard["folds"]] == [0.3, 0.3, 0.6]
+    assert standard["in_sample"]["threshold"] == 0.3
