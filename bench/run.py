@@ -32,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _common as c
 
-NAB_DIR = (c.ROOT / ".." / "shared" / "datasets" / "nab").resolve()
+# the shared data sets sit next to the checkout (../shared), or next to the worktrees' folder (../../shared)
+NAB_DIR = next((p for p in (c.ROOT.parent / "shared" / "datasets" / "nab", c.ROOT.parent.parent / "shared" / "datasets"
+                            / "nab") if p.is_dir()), c.ROOT.parent / "shared" / "datasets" / "nab").resolve()
 DOC = c.ROOT / "docs" / "benchmarks.md"
 
 
@@ -48,7 +50,7 @@ def benchmarks(quick: bool, db_url: str) -> list[dict]:
                                  "--compare", "5" if quick else "30"],
          "json": False, "timeout": 600, "env": {"DATABASE_URL": db_url}},
         {"name": "engines", "cmd": [*py, "bench/bench_engines.py", *q], "json": False, "timeout": 600},
-        {"name": "nab", "cmd": [*py, "-m", "analytics.core.evaluation.harness", "--data", "../shared/datasets/nab",
+        {"name": "nab", "cmd": [*py, "-m", "analytics.core.evaluation.harness", "--data", os.path.relpath(NAB_DIR, c.ROOT),
                                 "--cv", "category", "--params", '{"gate_scores": true}', "--jobs", "2", "--json",
                                 *(["--files", "real*/*"] if quick else [])],
          "json": "stdout", "timeout": 900},

@@ -98,6 +98,7 @@ class AdtkEngine(AnomalyDetectionEngine):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._profiles = ProfileFitter(self.params)
+        self._settings: dict[float, components.ComponentSettings] = {}
         self._views = likelihood.ViewSettings(
             short=self.params["likelihood_short"],
             likelihood_blocks=max(1, self.params["likelihood_window"] // likelihood.LIKELIHOOD_BLOCK),
@@ -129,6 +130,11 @@ class AdtkEngine(AnomalyDetectionEngine):
         return int(math.ceil(max(points)))
 
     def _component_settings(self, step_seconds: float) -> components.ComponentSettings:
+        if step_seconds not in self._settings:
+            self._settings[step_seconds] = self._settings_for(step_seconds)
+        return self._settings[step_seconds]
+
+    def _settings_for(self, step_seconds: float) -> components.ComponentSettings:
         per_day = slots_per_day(step_seconds)
         slot_seconds = 86_400.0 / per_day
         lags = {f"{int(p.total_seconds())}s": max(1, int(round(p.total_seconds() / slot_seconds)))

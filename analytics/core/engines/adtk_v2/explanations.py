@@ -46,8 +46,11 @@ class ProfileFitter:
             smoothing_seconds=float(parse_duration(params["seasonal_smoothing"]).total_seconds()),
         )
 
+        self._seconds = {name: float(parse_duration(params[name]).total_seconds())
+                         for name in ("spike_window", "seasonal_level_window", "fit_window", "refit_age")}
+
     def points(self, name: str, step_seconds: float) -> int:
-        return max(1, int(round(parse_duration(self.params[name]).total_seconds() / step_seconds)))
+        return max(1, int(round(self._seconds[name] / step_seconds)))
 
     def look_back(self, step_seconds: float) -> int:
         """Points before the first new one the explanation arrays look back over."""
@@ -57,7 +60,7 @@ class ProfileFitter:
         """Profiles of the points before ``end`` within ``fit_window``."""
         if end < 4:
             return []
-        window_ns = int(parse_duration(self.params["fit_window"]).value)
+        window_ns = int(self._seconds["fit_window"] * 1e9)
         lo = int(np.searchsorted(ts[:end], ts[end - 1] - window_ns, side="left"))
         return fit_seasonal_profiles(ts[lo:end], x[lo:end], step_seconds, self.settings)
 
@@ -79,7 +82,7 @@ class ProfileFitter:
         n = len(x)
         cycle_ns = int(min(p.value for p in parse_periods(self.settings.periods)))
         need_ns = self.settings.min_cycles * cycle_ns
-        refit_ns = int(parse_duration(self.params["refit_age"]).value)
+        refit_ns = int(self._seconds["refit_age"] * 1e9)
         expected = np.empty(n)
         seasonal = np.zeros(n)
         seasonal_expected = np.full(n, np.nan)
