@@ -15,14 +15,12 @@ which often look like a level change.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
 from analytics.core.engines.registry import engine_registry
-from analytics.core.evaluation.events import Detection, EventQuality, score_events
-from analytics.simulator.evaluation import FleetShape, ground_truth, series_id
+from analytics.core.evaluation.events import EventQuality, score_events
+from analytics.simulator.evaluation import FleetShape, detect, ground_truth, series_id
 from analytics.simulator.fleet import generate
 
 SEEDS = (21, 22)
@@ -37,16 +35,11 @@ def quality() -> EventQuality:
     for seed in SEEDS:
         spec = SHAPE.spec(seed)
         fleet = generate(spec)
-        since = spec.start + timedelta(days=spec.clean_days)
-        hit = {series_id(seed, key): key for key in fleet.keys() if fleet.anomalies_for(key)}
+        hit = [key for key in fleet.keys() if fleet.anomalies_for(key)]  # series without one only add time
         seed_events, seed_days = ground_truth(spec)
         events += seed_events
-        days |= {s: d for s, d in seed_days.items() if s in hit}
-        for sid, key in hit.items():
-            detections += [
-                Detection(sid, r.window_start, r.window_end, r.anomaly_label.value, r.anomaly_score)
-                for r in engine.detect(fleet.series(key).to_metric_series(), since=since) if r.is_anomaly
-            ]
+        days |= {series_id(seed, key): seed_days[series_id(seed, key)] for key in hit}
+        detections += [d for key in hit for d in detect(engine, fleet, key)]
     return score_events(events, detections, days)
 
 
