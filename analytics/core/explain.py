@@ -6,24 +6,41 @@ turns the numbers into the sentence users read. ``explain_window`` does both.
 
 How the classifier decides, in order (every threshold is a constructor parameter):
 
-1. NORMAL if no point of the window deviates by ``min_sigma`` robust sigmas.
-2. SPIKE if the deviation is short-lived: its longest same-direction run, followed
-   up to ``spike_max_duration`` beyond the window's edges, lasts at most
-   ``spike_max_duration``. A level shift caught by a short window runs on past it, so
-   it is not a spike; at the very end of the data a deviation cannot be proven
-   sustained yet, and is a spike until the next run sees more.
-3. Otherwise the deviation is sustained. Compare its *level* (the mean deviation from
-   the seasonal profile over the window) with its *shape* (the spread of that
-   deviation). A level shift or a ramp moves the whole window one way, so the level
-   dominates: TREND. A changed daily shape (the peak moved, the pattern inverted)
-   pushes points both above and below the profile while the level stays where it was:
-   SEASONAL. Without a seasonal profile there is no shape to compare with, so a
-   sustained deviation is a TREND.
+1. NORMAL if no point of the window deviates by ``min_sigma`` robust sigmas from the
+   engine's expectation (or from its time-of-day expectation, when that deviation is
+   larger: a day whose shape changed can look level against a short-term baseline).
+2. SPIKE if the deviation is short-lived: its longest same-direction run beyond
+   ``extent_sigma``, followed up to ``spike_max_duration`` past the window's edges,
+   lasts at most ``spike_max_duration``; or the peak stands ``spike_prominence`` times
+   above everything else around it and stays beyond half its height for at most
+   ``spike_max_duration`` (a 30-sigma spike followed by an hour of slightly wrong
+   baseline is still a spike). At the very end of the data a deviation cannot be
+   proven sustained yet, and is a spike until the next run sees more.
+3. Otherwise the deviation is sustained: a changed daily shape (SEASONAL: the daily
+   peak moved, the pattern inverted) or a level shift or ramp (TREND). The *usual
+   curve* is what the series did over the same hours one ``period`` earlier (a
+   15-minute running median). Three clues (:class:`ShapeEvidence`), each with a
+   physical meaning, decide in this order:
 
-The level is measured over the flagged window rather than over a fixed longer span:
-a short level shift averaged into a whole day would look normal and be misread as
-seasonal. Level and shape are measured in the metric's own units, so the ratio does
-not depend on how well the engine estimated its scale.
+   - **the day moved in time**: the usual curve shifted by 1 h to ``max_shift``
+     either way fits the episode better than at the same time of day (both allowed a
+     level and a steady drift of their own): ``fit_ratio`` of the residuals below
+     ``max_shift_fit`` makes it SEASONAL;
+   - **a steady drift**: a drift explains at least ``max_seasonal_drift`` of the gap
+     to the usual curve (R²): a ramp, TREND;
+   - **a step**: the largest change between consecutive 5-sample means around the
+     episode reaches ``max_seasonal_step`` robust sigmas: a level shift, TREND;
+   - otherwise the gap came gradually and does not drift one way: SEASONAL.
+4. Without a seasonal profile from the engine there is no usual shape to speak of: a
+   sustained deviation is a TREND. With less than ``period + max_shift`` of history
+   before the episode (an incremental run holds a few hours), the level rule decides:
+   the mean deviation from the seasonal profile against its spread; a level shift or a
+   ramp moves the whole window one way (TREND at ``level_ratio`` and above), a changed
+   shape pushes points both ways (SEASONAL).
+
+The thresholds were chosen on the simulator's seeds 1-20 (never on the acceptance seeds
+101-105), keeping the textbook cases of tests/core/test_explain.py at 90 % or more;
+docs/evaluation.md (Simulated fleet) has the search and the figures.
 """
 
 from __future__ import annotations
@@ -94,11 +111,44 @@ def node_label(series: MetricSeries) -> str:
     return str(series.metadata.get("node") or series.node_id)
 
 
+def _runs(segment: np.ndarray, level: float, window: slice) -> list[tuple[int, int, float]]:
+    """(start, end, sign) of the same-sign runs of ``|segment| >= level`` that touch ``window``."""
+    out = []
+    for sign in (1.0, -1.0):
+        edges = np.diff(np.r_[0, (sign * segment >= level).astype(np.int8), 0])
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        out += [(int(a), int(b), sign) for a, b in zip(starts, ends, strict=True) if a < window.stop and b > window.start]
+    return out
+
+
+def _less_level_and_drift(gaps: np.ndarray, timestamps_ns: np.ndarray) -> np.ndarray:
+    """Each row of ``gaps`` less its least-squares level and steady drift in time."""
+    hours = (timestamps_ns - timestamps_ns[0]) / 3.6e12
+    design = np.column_stack([np.ones(len(hours)), hours - hours.mean()])
+    return gaps - gaps @ np.linalg.pinv(design).T @ design.T
+
+
 def _sampling_step(series: MetricSeries) -> timedelta:
     """The series' typical spacing: the median gap, robust to the odd missing point."""
     if len(series) < 2:
         return timedelta(0)
     return pd.Timedelta(int(np.median(np.diff(series.timestamps.asi8))), unit="ns").to_pytimedelta()
+
+
+@dataclass(frozen=True)
+class ShapeEvidence:
+    """How a sustained episode compares with the usual curve (module doc, step 3)."""
+
+    shift: timedelta  # the time shift of the usual curve that fits best (positive: later than usual)
+    fit_ratio: float  # its residual / the residual of the usual curve at the same time (both with level and drift)
+    step_sigma: float  # the largest change between consecutive 5-sample means, in robust sigmas
+    drift: float  # share of the gap to the usual curve that a steady drift explains (0..1)
+
+
+_STEP_SAMPLES = 5  # the step clue compares means of this many consecutive samples
+_SHIFT_GRID = timedelta(minutes=10)  # time shifts tried
+_MIN_SHIFT = timedelta(hours=1)  # shorter shifts are the same curve, not a moved one
+_USUAL_SMOOTHING = "15min"  # running median that makes the usual curve
 
 
 class ExplanationClassifier:
@@ -110,9 +160,16 @@ class ExplanationClassifier:
     - ``extent_sigma`` (2.0): a point counts as part of the deviation from here on.
     - ``spike_max_duration`` (15 min): the longest a deviation may last (its run of
       points times the median sampling step) and still be a spike.
-    - ``level_ratio`` (0.5): a sustained deviation is a TREND when its mean exceeds
-      this fraction of its spread, else SEASONAL. A ramp from 0 scores ~1.7, a level
-      shift far more, a changed daily shape over a day ~0.
+    - ``spike_prominence`` (3.0): how many times the peak must exceed the deviation
+      around it (its 90th percentile) to be timed at half its height.
+    - ``max_shift_fit`` (0.75), ``max_seasonal_drift`` (0.7), ``max_seasonal_step``
+      (6.0 sigmas): the clues' thresholds (module doc, step 3).
+    - ``period`` (1 day) and ``max_shift`` (12 h): what the usual curve is and how far
+      it may have moved.
+    - ``level_ratio`` (0.5): with less history than ``period + max_shift``, a sustained
+      deviation is a TREND when its mean exceeds this fraction of its spread, else
+      SEASONAL. A ramp from 0 scores ~1.7, a level shift far more, a changed daily
+      shape over a day ~0.
     """
 
     def __init__(
@@ -121,56 +178,138 @@ class ExplanationClassifier:
         min_sigma: float = 4.0,
         extent_sigma: float = 2.0,
         spike_max_duration: timedelta = timedelta(minutes=15),
+        spike_prominence: float = 3.0,
+        max_seasonal_step: float = 6.0,
+        max_seasonal_drift: float = 0.7,
+        max_shift_fit: float = 0.75,
+        period: timedelta = timedelta(days=1),
+        max_shift: timedelta = timedelta(hours=12),
         level_ratio: float = 0.5,
     ) -> None:
-        for name, value in (("min_sigma", min_sigma), ("extent_sigma", extent_sigma), ("level_ratio", level_ratio)):
+        for name, value in (("min_sigma", min_sigma), ("extent_sigma", extent_sigma), ("level_ratio", level_ratio),
+                            ("max_seasonal_step", max_seasonal_step), ("max_seasonal_drift", max_seasonal_drift),
+                            ("max_shift_fit", max_shift_fit), ("spike_prominence", spike_prominence)):
             if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name}: must be a positive number, got {value!r}")
         if extent_sigma > min_sigma:
             raise ValueError("extent_sigma: must not exceed min_sigma")
-        if not isinstance(spike_max_duration, timedelta) or spike_max_duration <= timedelta(0):
-            raise ValueError(f"spike_max_duration: must be a positive timedelta, got {spike_max_duration!r}")
+        for name, value in (("spike_max_duration", spike_max_duration), ("period", period), ("max_shift", max_shift)):
+            if not isinstance(value, timedelta) or value <= timedelta(0):
+                raise ValueError(f"{name}: must be a positive timedelta, got {value!r}")
+        if not _MIN_SHIFT <= max_shift <= period:
+            raise ValueError(f"max_shift: must be between {format_duration(_MIN_SHIFT)} and the period")
         self.min_sigma = float(min_sigma)
         self.extent_sigma = float(extent_sigma)
         self.spike_max_duration = spike_max_duration
+        self.spike_prominence = float(spike_prominence)
+        self.max_seasonal_step = float(max_seasonal_step)
+        self.max_seasonal_drift = float(max_seasonal_drift)
+        self.max_shift_fit = float(max_shift_fit)
+        self.period = period
+        self.max_shift = max_shift
         self.level_ratio = float(level_ratio)
 
     def classify(self, ctx: WindowContext) -> AnomalyExplanation:
         series, window = ctx.series, ctx.window
-        z = (series.values - ctx.expected) / ctx.scale
+        # the deviation from the engine's expectation, or from its time-of-day expectation
+        # when that one is larger (a day whose shape changed may look level against the first)
+        expected = ctx.expected
+        z = (series.values - expected) / ctx.scale
+        if ctx.seasonal_expected is not None:
+            zs = (series.values - ctx.seasonal_expected) / ctx.scale
+            if np.abs(zs[window]).max() > np.abs(z[window]).max():
+                expected, z = ctx.seasonal_expected, zs
         peak = ctx.start_index + int(np.argmax(np.abs(z[window])))
         strength = float(ctx.scores[window].max())
 
         if abs(z[peak]) < self.min_sigma:
-            return self._explain(ctx, AnomalyType.NORMAL, peak, z, 1.0 - strength)
+            return self._explain(ctx, AnomalyType.NORMAL, peak, z, 1.0 - strength, expected)
 
-        step = _sampling_step(series)
-        duration = step * self._deviation_run(ctx, z, step)
-        short = 1.0 - duration / self.spike_max_duration  # >= 0 when short enough for a spike
+        short = self._spike_shortness(ctx, z, peak)
         if short >= 0:
-            return self._explain(ctx, AnomalyType.SPIKE, peak, z, strength * (0.5 + 0.5 * short))
+            return self._explain(ctx, AnomalyType.SPIKE, peak, z, strength * (0.5 + 0.5 * short), expected)
 
         if ctx.seasonal_expected is None:  # nothing to tell a trend from a changed shape: hedge
-            return self._explain(ctx, AnomalyType.TREND, peak, z, 0.5 * strength)
-        deviation = series.values[window] - ctx.seasonal_expected[window]
-        spread = float(deviation.std())
-        ratio = abs(float(deviation.mean())) / spread if spread > 0 else math.inf
-        margin = min(abs(ratio - self.level_ratio) / self.level_ratio, 1.0)
-        confidence = strength * (0.5 + 0.5 * margin)
-        if ratio >= self.level_ratio:
-            return self._explain(ctx, AnomalyType.TREND, peak, z, confidence)
+            return self._explain(ctx, AnomalyType.TREND, peak, z, 0.5 * strength, expected)
+        evidence = self.shape_evidence(ctx)
+        if evidence is None:
+            seasonal, margin = self._level_rule(ctx, ctx.seasonal_expected)
+        else:
+            seasonal, margin = self.weigh(evidence)
+        confidence = strength * (0.5 + 0.5 * min(margin, 1.0))
+        if not seasonal:
+            return self._explain(ctx, AnomalyType.TREND, peak, z, confidence, expected)
         zs = (series.values - ctx.seasonal_expected) / ctx.scale
         seasonal_peak = ctx.start_index + int(np.argmax(np.abs(zs[window])))
         return self._explain(ctx, AnomalyType.SEASONAL, seasonal_peak, zs, confidence, ctx.seasonal_expected)
 
-    def _deviation_run(self, ctx: WindowContext, z: np.ndarray, step: timedelta) -> int:
-        """Points in the longest same-direction deviation that touches the window.
+    def weigh(self, evidence: ShapeEvidence) -> tuple[bool, float]:
+        """(seasonal?, margin >= 0) from the clues, in order (module doc, step 3)."""
+        shift_margin = 1 - evidence.fit_ratio / self.max_shift_fit
+        if shift_margin > 0:  # the usual day, moved in time, fits
+            return True, shift_margin
+        if evidence.drift >= self.max_seasonal_drift:  # drifted steadily: a ramp
+            return False, (evidence.drift - self.max_seasonal_drift) / (1 - self.max_seasonal_drift)
+        if evidence.step_sigma >= self.max_seasonal_step:  # arrived in one step: a level shift
+            return False, evidence.step_sigma / self.max_seasonal_step - 1
+        return True, 1 - evidence.step_sigma / self.max_seasonal_step  # gradual, no steady drift
 
-        The run may extend up to ``spike_max_duration`` past either edge, so a level
-        shift caught by a short window still shows as long. A median of three
-        neighbours first removes lone noise points (which would otherwise chain into
-        long runs) and lone gaps in a real deviation.
+    def _level_rule(self, ctx: WindowContext, seasonal_expected: np.ndarray) -> tuple[bool, float]:
+        """(seasonal?, margin) from the level of the deviation against its spread."""
+        deviation = ctx.series.values[ctx.window] - seasonal_expected[ctx.window]
+        spread = float(deviation.std())
+        ratio = abs(float(deviation.mean())) / spread if spread > 0 else math.inf
+        return ratio < self.level_ratio, abs(ratio - self.level_ratio) / self.level_ratio
+
+    def shape_evidence(self, ctx: WindowContext) -> ShapeEvidence | None:
+        """The clues of a changed daily shape; None with less than ``period + max_shift``
+        of history before the window, or fewer than 3 points in it."""
+        series = ctx.series
+        ts = series.timestamps.asi8
+        s, e = ctx.start_index, ctx.end_index
+        period, max_shift = pd.Timedelta(self.period).value, pd.Timedelta(self.max_shift).value
+        if e - s < 3 or ts[0] > ts[s] - period - max_shift:
+            return None
+        first = int(np.searchsorted(ts, ts[s] - period - max_shift - pd.Timedelta(_USUAL_SMOOTHING).value))
+        history = pd.Series(series.values[first:s], index=series.timestamps[first:s])
+        usual = history.rolling(_USUAL_SMOOTHING, center=True).median().to_numpy()
+        past = ts[first:s]
+        grid = pd.Timedelta(_SHIFT_GRID).value
+        shifts = np.arange(-(max_shift // grid), max_shift // grid + 1) * grid  # positive: the curve came later
+        targets = ts[s:e][None, :] - period - shifts[:, None]
+        usable = targets.max(axis=1) < ts[s]  # the reference must lie before the episode
+        moved = usable & (np.abs(shifts) >= pd.Timedelta(_MIN_SHIFT).value)
+        if not moved.any():
+            return None
+        reference = usual[np.clip(np.searchsorted(past, targets, side="right") - 1, 0, len(past) - 1)]
+        # the gap to each (shifted) usual curve, less its best level and steady drift
+        gaps = series.values[s:e][None, :] - reference
+        rms = np.sqrt(np.mean(np.square(_less_level_and_drift(gaps, ts[s:e])), axis=1))
+        same = int(np.flatnonzero(shifts == 0)[0])
+        best = int(np.argmin(np.where(moved, rms, np.inf)))
+        spread = float(gaps[same].std())
+        means = np.convolve(series.values[max(0, s - 2 * _STEP_SAMPLES):e + 2 * _STEP_SAMPLES],
+                            np.full(_STEP_SAMPLES, 1.0 / _STEP_SAMPLES), mode="valid")
+        steps = np.abs(means[_STEP_SAMPLES:] - means[:-_STEP_SAMPLES])
+        return ShapeEvidence(
+            shift=pd.Timedelta(int(shifts[best])).to_pytimedelta(),
+            fit_ratio=float(rms[best] / rms[same]) if rms[same] > 0 else 1.0,
+            step_sigma=float(steps.max(initial=0.0)) / float(np.median(ctx.scale[ctx.window])),
+            drift=1.0 - float(rms[same]) ** 2 / spread**2 if spread > 0 else 0.0,
+        )
+
+    def _spike_shortness(self, ctx: WindowContext, z: np.ndarray, peak: int) -> float:
+        """``1 - duration / spike_max_duration`` of the deviation as a spike (>= 0: a spike).
+
+        Its duration is the longest same-direction run beyond ``extent_sigma`` that
+        touches the window; or, when the peak stands ``spike_prominence`` times above
+        everything else around it, the run around the peak beyond half its height.
+        Runs may extend up to ``spike_max_duration`` past either edge, so a level shift
+        caught by a short window still shows as long. A median of three neighbours
+        first removes lone noise points (which would otherwise chain into long runs)
+        and lone gaps in a real deviation.
         """
+        step = _sampling_step(ctx.series)
         reach = int(self.spike_max_duration / step) + 1 if step else 1
         lo, hi = max(ctx.start_index - reach, 0), min(ctx.end_index + reach, len(z))
         segment = z[lo:hi]
@@ -178,14 +317,19 @@ class ExplanationClassifier:
             smoothed = np.median(np.stack([segment[:-2], segment[1:-1], segment[2:]]), axis=0)
             segment = np.r_[segment[0], smoothed, segment[-1]]
         window = slice(ctx.start_index - lo, ctx.end_index - lo)
-        longest = 0
-        for sign in (1.0, -1.0):
-            edges = np.diff(np.r_[0, (sign * segment >= self.extent_sigma).astype(np.int8), 0])
-            starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-            touching = (starts < window.stop) & (ends > window.start)
-            if touching.any():
-                longest = max(longest, int((ends - starts)[touching].max()))
-        return longest
+        longest = max((end - start for start, end, _ in _runs(segment, self.extent_sigma, window)), default=0)
+        duration = step * longest
+        if duration > self.spike_max_duration:
+            at = peak - lo
+            height = max(self.extent_sigma, abs(z[peak]) / 2)
+            around = [(start, end) for start, end, sign in _runs(segment, height, window)
+                      if start <= at < end and sign == np.sign(z[peak])]
+            start, end = around[0] if around else (at, at + 1)
+            rest = np.abs(np.r_[z[lo:lo + start], z[lo + end:hi]])
+            prominence = abs(z[peak]) / max(float(np.quantile(rest, 0.9)) if rest.size else 0.0, self.extent_sigma)
+            if prominence >= self.spike_prominence:
+                duration = step * (end - start)
+        return 1.0 - duration / self.spike_max_duration
 
     def _explain(
         self,

@@ -37,11 +37,12 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from analytics.core.engines.base import AnomalyDetectionEngine
 from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
 from analytics.core.engines.registry import engine_registry
 from analytics.core.evaluation.events import TYPES, Detection, Event, EventQuality, format_quality, score_events
 from analytics.simulator.export import nab_margin_seconds
-from analytics.simulator.fleet import generate
+from analytics.simulator.fleet import Fleet, generate
 from analytics.simulator.spec import DAY, FleetSpec, SeriesKey
 
 ACCEPTANCE_SEEDS: tuple[int, ...] = (101, 102, 103, 104, 105)
@@ -80,21 +81,24 @@ def series_id(seed: int, key: SeriesKey) -> str:
     return f"seed-{seed}/{key}"
 
 
+def detect(engine: AnomalyDetectionEngine, fleet: Fleet, key: SeriesKey) -> list[Detection]:
+    """The anomalous episodes ``engine.detect()`` reports on one series of the fleet, the
+    clean history (``clean_days``) serving as context only."""
+    spec = fleet.spec
+    since = spec.start + timedelta(days=spec.clean_days)
+    return [
+        Detection(series_id(spec.seed, key), r.window_start, r.window_end, r.anomaly_label.value, r.anomaly_score)
+        for r in engine.detect(fleet.series(key).to_metric_series(), since=since) if r.is_anomaly
+    ]
+
+
 def _detect_cluster(job: tuple[FleetSpec, str, str, str, dict[str, Any]]) -> tuple[list[Detection], float]:
     """The detections on every series of one cluster (a unit of work for one process) and its CPU time."""
     spec, tenant, cluster, engine_name, params = job
     started = time.process_time()
     fleet = generate(spec)
     engine = engine_registry.create(engine_name, **params)
-    since = spec.start + timedelta(days=spec.clean_days)  # the clean history is context only
-    detections = []
-    for key in fleet.keys(tenant):
-        if key.cluster != cluster:
-            continue
-        for result in engine.detect(fleet.series(key).to_metric_series(), since=since):
-            if result.is_anomaly:
-                detections.append(Detection(series_id(spec.seed, key), result.window_start, result.window_end,
-                                            result.anomaly_label.value, result.anomaly_score))
+    detections = [d for key in fleet.keys(tenant) if key.cluster == cluster for d in detect(engine, fleet, key)]
     return detections, time.process_time() - started
 
 

@@ -116,6 +116,73 @@ def test_without_a_seasonal_profile_sustained_deviations_are_trends():
         assert classifier.classify(ctx).anomaly_type is AnomalyType.TREND
 
 
+def test_the_clues_measure_what_they_say():
+    """A day whose peak moved: the usual curve moved by that much fits; a ramp drifts
+    steadily; a level shift arrives in one step."""
+    classifier = ExplanationClassifier()
+    rng = np.random.default_rng(5)
+    minutes = np.arange(DAYS * DAY)
+    values = 40 + 15 * _profile(minutes % DAY, 14) + rng.normal(0, 1, minutes.size)
+    day = slice(3 * DAY, 4 * DAY)
+    moved = values.copy()
+    moved[day] = 40 + 15 * _profile(minutes[day] % DAY, 20) + rng.normal(0, 1, DAY)  # 6 h later
+    evidence = classifier.shape_evidence(_context(moved, day.start, day.stop))
+    assert abs(evidence.shift - timedelta(hours=6)) <= timedelta(minutes=30)
+    assert evidence.fit_ratio < 0.3
+
+    at = 3 * DAY + 600
+    ramp = values.copy()
+    ramp[at:at + 180] += np.linspace(0, 12, 180)
+    evidence = classifier.shape_evidence(_context(ramp, at, at + 180))
+    assert evidence.drift > 0.8 and evidence.fit_ratio > 0.75
+
+    shifted = values.copy()
+    shifted[at:] += 10
+    evidence = classifier.shape_evidence(_context(shifted, at, at + 120))
+    assert evidence.step_sigma > 6 and evidence.drift < 0.7
+    assert [classifier.classify(_context(v, at, at + w)).anomaly_type for v, w in ((ramp, 180), (shifted, 120))] == [
+        AnomalyType.TREND, AnomalyType.TREND]
+    assert classifier.classify(_context(moved, day.start, day.stop)).anomaly_type is AnomalyType.SEASONAL
+
+
+@pytest.mark.parametrize(("height", "label"), [(40, AnomalyType.SPIKE), (5, AnomalyType.TREND)])
+def test_a_prominent_spike_with_a_wrong_baseline_after_it_is_still_a_spike(height, label):
+    """Three points far out, then an hour and a half of a baseline 3 sigma off: a 40-sigma
+    peak stands out (a spike), a 5-sigma one does not (a sustained deviation)."""
+    values = 40.0 + np.random.default_rng(2).normal(0, 1, 300)
+    values[100:103] += height
+    values[103:190] += 3
+    ctx = WindowContext(_series(values), 95, 190, np.full(300, 40.0), np.ones(300), np.full(300, 0.9))
+    assert ExplanationClassifier().classify(ctx).anomaly_type is label
+
+
+def test_with_little_history_the_level_rule_decides():
+    """An incremental run holds a few hours before its points: no usual day to compare
+    with, so the level of the deviation against its spread decides."""
+    rng = np.random.default_rng(9)
+    ctx = simulate("seasonal", rng)
+    start = ctx.start_index - DAY  # one day of history: less than period + max_shift
+    short = WindowContext(
+        _series(ctx.series.values[start:]), DAY, ctx.end_index - start, ctx.expected[start:], ctx.scale[start:],
+        ctx.scores[start:], ctx.seasonal_expected[start:],
+    )
+    classifier = ExplanationClassifier()
+    assert classifier.shape_evidence(short) is None and classifier.shape_evidence(ctx) is not None
+    assert classifier.classify(short).anomaly_type is AnomalyType.SEASONAL  # a whole changed day: level ~0
+
+
+def test_a_window_normal_against_the_short_baseline_is_judged_against_the_time_of_day():
+    """The engine's short-term expectation can have followed a changed day; the
+    deviation from the time-of-day expectation still counts."""
+    values = 40.0 + np.random.default_rng(4).normal(0, 0.5, 200)
+    values[100:160] += 10
+    ctx = WindowContext(_series(values), 100, 160, values.copy(), np.ones(200), np.full(200, 0.8),
+                        seasonal_expected=np.full(200, 40.0))
+    explanation = ExplanationClassifier().classify(ctx)
+    assert explanation.anomaly_type is not AnomalyType.NORMAL
+    assert explanation.expected == 40.0 and explanation.deviation_sigma > 8
+
+
 def test_explanation_numbers_describe_the_peak():
     values = np.full(120, 40.0) + np.random.default_rng(1).normal(0, 1, 120)
     values[60:63] = [70.0, 95.5, 80.0]
@@ -169,6 +236,12 @@ def test_thresholds_are_parameters():
         ({"extent_sigma": 5, "min_sigma": 4}, "extent_sigma"),
         ({"level_ratio": float("nan")}, "level_ratio"),
         ({"spike_max_duration": timedelta(0)}, "spike_max_duration"),
+        ({"spike_prominence": 0}, "spike_prominence"),
+        ({"max_shift_fit": -0.5}, "max_shift_fit"),
+        ({"max_seasonal_step": float("inf")}, "max_seasonal_step"),
+        ({"max_seasonal_drift": "high"}, "max_seasonal_drift"),
+        ({"period": timedelta(hours=6), "max_shift": timedelta(hours=12)}, "max_shift"),
+        ({"max_shift": timedelta(minutes=30)}, "max_shift"),
     ],
 )
 def test_classifier_rejects_bad_thresholds(kwargs, field):
