@@ -128,6 +128,18 @@ def test_incremental_scores_with_the_state_in_memory_equal_a_full_run():
     np.testing.assert_allclose(out.scores[50:], full.scores[3 * DAY:4 * DAY], rtol=1e-7, atol=1e-12)
 
 
+def test_a_call_with_nothing_after_the_states_cursor_is_all_context():
+    """A periodic run can hand the engine only points it has already seen."""
+    series = seasonal_series(4)
+    engine = AdtkEngine()
+    state = engine.fit(series, end_index=3 * DAY)
+    seen = _tail(series, 3 * DAY - 30, 3 * DAY)
+    output = engine.analyse(seen, state=state)
+    assert not output.scored.scores.any() and not output.scored.alarms.any()
+    assert output.state.stream.cursor_ns == state.stream.cursor_ns
+    assert [r for r in output.results if r.is_anomaly] == []
+
+
 def test_scores_are_causal():
     series = seasonal_series(4)
     values = series.values.copy()

@@ -222,8 +222,20 @@ class AdtkEngine(AnomalyDetectionEngine):
             first = 0
             explained, profiles = self._profiles.walk(ts, x, stream.step_seconds)
             data_end = _end_time(ts)
-        arrays = self._advance(stream, ts[first:], x[first:])
+        # A call holding nothing after the state's cursor is all context: there is nothing to
+        # advance (the streaming windows need at least one new point).
+        arrays = self._advance(stream, ts[first:], x[first:]) if first < n else self._nothing_new(stream)
         return self._scored(n, first, arrays, explained), FittedState(self._fingerprint(), stream, data_end, profiles)
+
+    def _nothing_new(self, st: StreamState) -> dict[str, np.ndarray]:
+        """The per-point arrays of ``_advance`` for zero new points."""
+        empty = np.zeros(0)
+        names = ["scores", "evidence", "surprise", "rarity", "deviation", "scale", "spike"]
+        for m in self._component_settings(st.step_seconds).scales:
+            names += [f"level{m}", f"seasonal{m}"]
+        arrays = {name: empty for name in names}
+        arrays["alarms"] = arrays["confirmed"] = np.zeros(0, dtype=bool)
+        return arrays
 
     @staticmethod
     def _scored(n: int, first: int, arrays: dict[str, np.ndarray], explained: Explained) -> ScoredSeries:
