@@ -155,4 +155,5 @@ def test_bad_input_is_refused_naming_the_field():
 def test_wording_helpers():
     assert node_list(["node-01", "node-02", "node-11"]) == "node-01, -02, -11"
     assert node_list(["web-a-1", "db-1"]) == "web-a-1, db-1"
+    assert node_list([f"node-{i:02d}" for i in range(1, 8)]) == "node-01, -02, -03, -04 (+3)"
     assert [duration(s) for s in (40, 60, 720, 3600, 3900)] == ["40 s", "1 min", "12 min", "1 h", "1 h 5 min"]

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from analytics.core.contracts import Direction
 from analytics.core.rca.hint import CoMovementGroup, Moved, OriginCandidate
 
-MAX_LISTED = 4  # metrics named in a follower list before "and N more"
+MAX_LISTED = 4  # metrics named in a follower list before "and N more series"
+MAX_NODES = 4  # nodes named per metric before "(+N)"
 
 
 def duration(seconds: float) -> str:
@@ -23,14 +24,16 @@ def duration(seconds: float) -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
-def node_list(names: Sequence[str]) -> str:
-    """node-01, -02, -07: names after the first drop the prefix (up to its last '-') they share."""
+def node_list(names: Sequence[str], limit: int = MAX_NODES) -> str:
+    """node-01, -02, -07 (+2): names after the first drop the prefix (up to its last '-')
+    they share; past ``limit`` names, how many more."""
     if not names:
         return ""
     first = names[0]
     prefix = first[: first.rfind("-") + 1] if "-" in first else ""
-    rest = [("-" + n[len(prefix):]) if prefix and n.startswith(prefix) else n for n in names[1:]]
-    return ", ".join([first, *rest])
+    rest = [("-" + n[len(prefix):]) if prefix and n.startswith(prefix) else n for n in names[1:limit]]
+    more = f" (+{len(names) - limit})" if len(names) > limit else ""
+    return ", ".join([first, *rest]) + more
 
 
 def series_name(moved: Moved) -> str:
