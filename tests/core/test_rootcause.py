@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 
 from analytics.core.contracts import Direction, MetricSeries
 from analytics.core.rca.analysis import analyse_window
-from analytics.core.rca.text import duration, node_list
+from analytics.core.rca.movers import Move, RankMove, rank_moves
+from analytics.core.rca.text import driver_phrase, duration, move_sentence, node_list
 
 BASELINE = timedelta(hours=2)
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -90,6 +92,21 @@ def test_unrelated_simultaneous_anomalies_in_two_clusters_are_not_grouped():
     clusters = [{m.moved.cluster for m in g.members} for g in hint.groups]
     assert all(len(c) == 1 for c in clusters)
     assert sorted(len(g.members) for g in hint.groups if len(g.members) > 1) == [2, 2]
+    # the same changes in one cluster are one group
+    merged = analyse_window(a + [replace(s, cluster_id="cluster-a", node_id=f"b-{s.node_id}") for s in b], START, END)
+    assert len(merged.groups[0].members) == 4
+
+
+def test_a_focus_puts_its_group_first():
+    a = fleet("cluster-a", 3, {("node-01", "disk_io"): ((60, 3.0, 120),), ("node-02", "latency_ms"): ((68, 3.0, 120),),
+                               ("node-03", "disk_io"): ((75, 3.0, 120),)})
+    b = fleet("cluster-b", 3, {("node-01", "disk_io"): ((60, 3.0, 120),), ("node-03", "network_out"): ((68, 3.0, 120),)},
+              seed=1)
+    focus = ("t", "cluster-b", "node-03", "network_out")
+    assert analyse_window(a + b, START, END).groups[0].first.cluster == "cluster-a"  # the largest
+    hint = analyse_window(a + b, START, END, focus=focus)
+    assert hint.groups[0].first.cluster == "cluster-b" and focus in hint.groups[0].keys()
+    assert hint.origin is not None and hint.origin.moved.key == ("t", "cluster-b", "node-01", "disk_io")
 
 
 def test_changes_hours_apart_in_one_cluster_are_not_grouped():
@@ -157,3 +174,24 @@ def test_wording_helpers():
     assert node_list(["web-a-1", "db-1"]) == "web-a-1, db-1"
     assert node_list([f"node-{i:02d}" for i in range(1, 8)]) == "node-01, -02, -03, -04 (+3)"
     assert [duration(s) for s in (40, 60, 720, 3600, 3900)] == ["40 s", "1 min", "12 min", "1 h", "1 h 5 min"]
+
+
+def test_rank_moves_between_two_top_lists():
+    moves = rank_moves(["a", "b", "c", "d"], ["d", "a", "b", "e"])
+    assert [(m.subject, m.move, m.rank, m.previous_rank, m.places) for m in moves] == [
+        ("d", Move.UP, 1, 4, 3), ("a", Move.DOWN, 2, 1, -1), ("b", Move.DOWN, 3, 2, -1),
+        ("e", Move.ENTERED, 4, None, 0), ("c", Move.LEFT, None, 3, 0),
+    ]
+    assert rank_moves(["a", "b"], ["a", "b"]) == []
+    with pytest.raises(ValueError, match="rankings: a subject appears twice"):
+        rank_moves(["a", "a"], ["a"])
+
+
+def test_move_sentences():
+    up = RankMove("node-04", Move.UP, 2, 8)
+    assert move_sentence("node-04", up, 10, driver_phrase("network_in", 30.2, 0.9)) == "node-04 up 6 places: network_in +30 sigma"
+    down = RankMove("n", Move.DOWN, 3, 2)
+    assert move_sentence("n", down, 10, driver_phrase("cpu_usage", -4.26, 0.5)) == "n down 1 place: cpu_usage -4.3 sigma"
+    assert move_sentence("n", RankMove("n", Move.LEFT, None, 3), 5, driver_phrase("cpu", None, 0.7)) == \
+        "n left the top 5 (was 3): cpu score 0.70"
+    assert move_sentence("n", RankMove("n", Move.ENTERED, 5, None), 5, "") == "n entered the top 5 at 5"

@@ -5,7 +5,8 @@ The points before ``start`` are each series' baseline; the window is ``[start, e
 1. Onsets (``onsets``): which series changed, and when (a causal change point).
 2. Co-movement (``comovement``): the changed series of one cluster whose deviations
    correlate (at some lag up to ``max_lag_seconds``) form a group.
-3. Origins: the groups are ranked largest first (then earliest); within a group the
+3. Origins: the groups are ranked largest first (then earliest; the group of a
+   ``focus`` series, when one is given, before all others); within a group the
    series are ranked by onset. The first series of the first group is the likely
    origin when it leads the next onset of its group by at least ``min_lead_steps``
    sampling steps; with a smaller lead, or with nothing moving alongside it, the
@@ -26,7 +27,7 @@ import numpy as np
 
 from analytics.core.contracts import MetricSeries
 from analytics.core.rca.comovement import CoMovementSettings, lagged_correlation, link_groups
-from analytics.core.rca.hint import CoMovementGroup, GroupMember, Moved, OriginCandidate, RootCauseHint
+from analytics.core.rca.hint import CoMovementGroup, GroupMember, Key, Moved, OriginCandidate, RootCauseHint
 from analytics.core.rca.onsets import Grid, Onset, OnsetSettings, deviations, find_onsets, sampling_step, to_grid
 from analytics.core.rca.text import duration, hint_sentence
 
@@ -46,8 +47,11 @@ class RcaSettings:
 
 
 def analyse_window(
-    series: Sequence[MetricSeries], start: datetime, end: datetime, settings: RcaSettings | None = None
+    series: Sequence[MetricSeries], start: datetime, end: datetime, settings: RcaSettings | None = None,
+    focus: Key | None = None,
 ) -> RootCauseHint:
+    """The hint for ``[start, end)``; with ``focus`` (a series key), the group holding that
+    series comes first, so the origin and the sentence are about what moved with it."""
     settings = settings or RcaSettings()
     for name, moment in (("start", start), ("end", end)):
         if not isinstance(moment, datetime) or moment.tzinfo is None:
@@ -60,7 +64,7 @@ def analyse_window(
     onsets = sorted(find_onsets(dev, settings.onsets), key=lambda o: (o.cell, o.alarm_cell, str(series[o.row].key)))
     onsets = onsets[: settings.comovement.max_series]
     moved = [_moved(series[o.row], o, grid) for o in onsets]
-    groups = _groups(moved, onsets, dev.z, step, settings.comovement)
+    groups = _groups(moved, onsets, dev.z, step, settings.comovement, focus)
     candidates = _candidates(groups, step, settings)
     first = candidates[0] if candidates else None
     clear = first is not None and first.lead_seconds is not None and first.lead_seconds >= settings.min_lead_steps * step
@@ -78,7 +82,7 @@ def _moved(s: MetricSeries, onset: Onset, grid: Grid) -> Moved:
 
 
 def _groups(moved: list[Moved], onsets: list[Onset], z: np.ndarray, step: int,
-            settings: CoMovementSettings) -> list[CoMovementGroup]:
+            settings: CoMovementSettings, focus: Key | None) -> list[CoMovementGroup]:
     if not moved:
         return []
     rows = np.asarray([o.row for o in onsets])
@@ -92,7 +96,7 @@ def _groups(moved: list[Moved], onsets: list[Onset], z: np.ndarray, step: int,
                         float(corr.corr[head, i]) if i != head else 1.0, float(corr.lag[head, i] * step))
             for i in members
         )))
-    return sorted(groups, key=lambda g: (-len(g.members), g.first.onset))
+    return sorted(groups, key=lambda g: (focus not in g.keys(), -len(g.members), g.first.onset))
 
 
 def _candidates(groups: list[CoMovementGroup], step: int, settings: RcaSettings) -> list[OriginCandidate]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from analytics.core.contracts import Direction
 from analytics.core.rca.hint import CoMovementGroup, Moved, OriginCandidate
+from analytics.core.rca.movers import Move, RankMove
 
 MAX_LISTED = 4  # metrics named in a follower list before "and N more series"
 MAX_NODES = 4  # nodes named per metric before "(+N)"
@@ -77,3 +78,24 @@ def hint_sentence(groups: Sequence[CoMovementGroup], origin: OriginCandidate | N
                 f"of each other{after}; no clear origin.")
     return (f"{series_name(first)} {_verb(first.direction)} {duration(origin.lead_seconds or 0)} before "
             f"{followers_phrase(followers)}; likely origin: {series_name(first)}.")
+
+
+def driver_phrase(metric: str, sigma: float | None, score: float | None) -> str:
+    """network_in +30 sigma (the driving anomaly's deviation), or its score without one."""
+    if not metric:
+        return ""
+    if sigma is not None:
+        return f"{metric} {sigma:+.0f} sigma" if abs(sigma) >= 10 else f"{metric} {sigma:+.1f} sigma"
+    return f"{metric} score {score:.2f}" if score is not None else metric
+
+
+def move_sentence(name: str, move: RankMove, top: int, driver: str) -> str:
+    """node-04 up 6 places: network_in +30 sigma."""
+    places = abs(move.places)
+    what = {
+        Move.ENTERED: f"entered the top {top} at {move.rank}",
+        Move.LEFT: f"left the top {top} (was {move.previous_rank})",
+        Move.UP: f"up {places} place{'s' if places != 1 else ''}",
+        Move.DOWN: f"down {places} place{'s' if places != 1 else ''}",
+    }[move.move]
+    return f"{name} {what}: {driver}" if driver else f"{name} {what}"
