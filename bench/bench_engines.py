@@ -4,21 +4,25 @@
     .venv/bin/python bench/bench_engines.py --quick    # small sizes, a smoke run
     taskset -c 0 .venv/bin/python bench/bench_engines.py   # pinned to one core
 
-Workloads (one-minute data, a daily profile plus noise):
-1. ADTK engine, full run without a state (causal walk with its fits) over one day;
-2. ADTK engine, incremental: ``analyse`` of the newest 5 minutes with ``history_points``
-   of context and a fitted state (what a periodic detection task does per series);
-3. vectorised engine, ``score_batch`` over a [1,000 x 1,440] batch.
-The process runs single-threaded numpy; the figures are per core. Timings on a shared
-machine are noisy: the vector batch reports the best and the median of five runs.
+Workloads (one-minute data, a daily profile plus noise), for the default engine "adtk"
+and the previous one, "adtk_v1":
+1. full run without a state over one day (what a first run or a run over a range does);
+2. incremental: ``analyse`` of the newest 5 minutes with ``history_points`` of context
+   and a fitted state (what a periodic detection task does per series), with the state
+   as an object, and with the state loaded from JSON and dumped again (as stored);
+3. the vectorised engine's ``score_batch`` over a [1,000 x 1,440] batch.
+Rates are per CPU second of this thread (``time.thread_time``), which a shared, loaded
+machine does not distort; wall-clock rates are printed beside them. Single-threaded.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
+from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,7 +30,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from analytics.core.contracts import MetricSeries  # noqa: E402
-from analytics.core.engines import AdtkEngine, VectorEngine  # noqa: E402
+from analytics.core.engines import VectorEngine, engine_registry  # noqa: E402
 
 DAY = 1440
 EPOCH = pd.Timestamp("2024-03-04", tz="UTC")
@@ -43,30 +47,21 @@ def series_of(values: np.ndarray, index: pd.DatetimeIndex, i: int) -> MetricSeri
     return MetricSeries("t", "c", f"n{i}", "cpu", index, values)
 
 
-def rate(n: int, seconds: float) -> str:
-    return f"{n / seconds:10.1f} series/s   ({1000 * seconds / n:.3f} ms/series, n={n})"
+def timed(n: int, work: Callable[[int], object]) -> str:
+    c0, t0 = time.thread_time(), time.perf_counter()
+    for i in range(n):
+        work(i)
+    cpu, wall = time.thread_time() - c0, time.perf_counter() - t0
+    return f"{n / cpu:9.1f} series/s per CPU second ({1000 * cpu / n:6.3f} ms)   wall {n / wall:9.1f}/s   n={n}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes")
-    args = parser.parse_args(argv)
-    rng = np.random.default_rng(0)
-    n_full, n_inc, batch = (5, 100, 100) if args.quick else (40, 2000, 1000)
-    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"cpus available to this process: {affinity}; one process, single-threaded")
-
-    engine = AdtkEngine()
-    # 1. ADTK full run, one day
+def bench_engine(name: str, rng: np.random.Generator, n_full: int, n_inc: int) -> None:
+    engine = engine_registry.create(name)
     index = EPOCH + pd.to_timedelta(np.arange(DAY), unit="min")
     values = make_values(rng, n_full, DAY)
     engine.score(series_of(values[0], index, 0))  # warm imports
-    t0 = time.perf_counter()
-    for i in range(n_full):
-        engine.score(series_of(values[i], index, i))
-    print("adtk full run (1 day, causal walk + fits):   ", rate(n_full, time.perf_counter() - t0))
-
-    # 2. ADTK incremental: state fitted on 3 days, then analyse the newest 5 minutes
+    print(f"{name:8s} full run, 1 day without a state:      ", timed(n_full, lambda i: engine.score(
+        series_of(values[i], index, i))))
     n_hist = 3 * DAY
     index3 = EPOCH + pd.to_timedelta(np.arange(n_hist + 5), unit="min")
     values3 = make_values(rng, 20, n_hist + 5)
@@ -74,37 +69,39 @@ def main(argv: list[str] | None = None) -> int:
     ctx = engine.history_points + 5
     tails = [series_of(values3[i % 20, -ctx:], index3[-ctx:], i) for i in range(n_inc)]
     since = index3[-5].to_pydatetime()
-    t0 = time.perf_counter()
-    for i, tail in enumerate(tails):
-        engine.analyse(tail, since=since, state=states[i % 20])
-    elapsed = time.perf_counter() - t0
-    print(f"adtk incremental (newest 5 min, {ctx} points): ", rate(n_inc, elapsed))
-    # the same, series built from arrays inside the loop (as a task reading rows would)
-    t0 = time.perf_counter()
-    for i in range(n_inc):
-        tail = series_of(values3[i % 20, -ctx:], index3[-ctx:], i)
-        engine.analyse(tail, since=since, state=states[i % 20])
-    print("  ... including MetricSeries construction:    ", rate(n_inc, time.perf_counter() - t0))
+    print(f"{name:8s} incremental, 5 new points, state object:", timed(n_inc, lambda i: engine.analyse(
+        tails[i], since=since, state=states[i % 20])))
+    stored = [json.dumps(engine.dump_state(s)) for s in states]
 
-    # 3. vectorised batch
+    def from_json(i: int) -> None:
+        out = engine.analyse(tails[i], since=since, state=engine.load_state(json.loads(stored[i % 20])))
+        json.dumps(engine.dump_state(out.state))
+
+    print(f"{name:8s} incremental, state from and to JSON:  ", timed(n_inc, from_json))
+    print(f"{name:8s} stored state: {np.mean([len(s) for s in stored]) / 1000:.1f} KB of JSON")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(0)
+    n_full, n_inc, batch = (5, 100, 100) if args.quick else (60, 2000, 1000)
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"cpus available to this process: {affinity}; one process, single-threaded")
+    for name in ("adtk", "adtk_v1"):
+        bench_engine(name, rng, n_full, n_inc)
+
     vector = VectorEngine()
+    index = EPOCH + pd.to_timedelta(np.arange(DAY), unit="min")
     big = make_values(rng, batch, DAY)
     vector.score_batch(big[:10], index)
-    times, cpu = [], []
+    cpu = []
     for _ in range(5):
-        c0, t0 = time.thread_time(), time.perf_counter()
+        c0 = time.thread_time()
         vector.score_batch(big, index)
-        times.append(time.perf_counter() - t0)
         cpu.append(time.thread_time() - c0)
-    print(f"vector score_batch [{batch} x {DAY}], best of 5:", rate(batch, min(times)))
-    print("                                 median of 5:", rate(batch, float(np.median(times))))
-    # CPU time of this thread: excludes time spent waiting for a core on a loaded machine
-    print("                       CPU time, best of 5:", rate(batch, min(cpu)))
-    big7 = make_values(rng, batch // 10, 8 * DAY)
-    index7 = EPOCH + pd.to_timedelta(np.arange(8 * DAY), unit="min")
-    t0 = time.perf_counter()
-    vector.score_batch(big7, index7)
-    print(f"vector score_batch [{batch // 10} x {8 * DAY}] (seasonal):", rate(batch // 10, time.perf_counter() - t0))
+    print(f"vector   score_batch [{batch} x {DAY}], best of 5:  {batch / min(cpu):9.1f} series/s per CPU second")
     return 0
 
 

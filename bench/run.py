@@ -7,8 +7,9 @@
 Benchmarks: bench_ingest, bench_pipeline, bench_api, bench_scaling (each
 ``main(argv) -> dict``, run as ``python bench/<name>.py [--quick] --json-out FILE``), the
 existing bench_read.py (its own database, created and dropped here) and
-bench_engines.py (their printed figures are parsed), the NAB evaluation
-(``python -m analytics.core.evaluation.harness --data ../shared/datasets/nab --json``) and
+bench_engines.py (their printed figures are parsed), the NAB cross-validation
+(``python -m analytics.core.evaluation.harness --data ../shared/datasets/nab --cv category
+--json``) and
 the fleet-level quality on simulated fleets (``python manage.py evaluate --simulated
 --json``, the acceptance seeds 101-105; one seed with ``--quick``) and bench_rca (root-cause
 hints for one 50-node cluster).
@@ -32,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import _common as c
 
-NAB_DIR = (c.ROOT / ".." / "shared" / "datasets" / "nab").resolve()
+# the shared data sets sit next to the checkout (../shared), or next to the worktrees' folder (../../shared)
+NAB_DIR = next((p for p in (c.ROOT.parent / "shared" / "datasets" / "nab", c.ROOT.parent.parent / "shared" / "datasets"
+                            / "nab") if p.is_dir()), c.ROOT.parent / "shared" / "datasets" / "nab").resolve()
 DOC = c.ROOT / "docs" / "benchmarks.md"
 
 
@@ -48,8 +51,9 @@ def benchmarks(quick: bool, db_url: str) -> list[dict]:
                                  "--compare", "5" if quick else "30"],
          "json": False, "timeout": 600, "env": {"DATABASE_URL": db_url}},
         {"name": "engines", "cmd": [*py, "bench/bench_engines.py", *q], "json": False, "timeout": 600},
-        {"name": "nab", "cmd": [*py, "-m", "analytics.core.evaluation.harness", "--data", "../shared/datasets/nab",
-                                "--json", *(["--files", "artificialWithAnomaly/*"] if quick else [])],
+        {"name": "nab", "cmd": [*py, "-m", "analytics.core.evaluation.harness", "--data", os.path.relpath(NAB_DIR, c.ROOT),
+                                "--cv", "category", "--params", '{"gate_scores": true}', "--jobs", "2", "--json",
+                                *(["--files", "real*/*"] if quick else [])],
          "json": "stdout", "timeout": 900},
         {"name": "quality", "cmd": [*py, "manage.py", "evaluate", "--simulated", "--json",
                                     *(["--seeds", "101"] if quick else [])],
@@ -124,11 +128,20 @@ def parse_read(stdout: str) -> dict:
 
 
 def parse_engines(stdout: str) -> list[tuple[str, str]]:
+    """(workload, figure) rows from bench_engines.py: rates per CPU second (and wall), state sizes."""
     rows = []
     for line in stdout.splitlines():
-        m = re.match(r"\s*(.+?):\s+([\d.]+) series/s\s+\(([\d.]+) ms/series, n=(\d+)\)", line)
+        m = re.match(r"(\S+)\s+(.+?):\s+([\d.]+) series/s per CPU second(?: \(\s*([\d.]+) ms\)\s+wall\s+([\d.]+)/s\s+n=(\d+))?",
+                     line)
         if m:
-            rows.append((m.group(1).strip(), f"{float(m.group(2)):,.1f} series/s ({m.group(3)} ms/series, n={m.group(4)})"))
+            figure = f"{float(m.group(3)):,.1f} series/s per CPU second"
+            if m.group(4):
+                figure += f" ({m.group(4)} ms; wall {float(m.group(5)):,.1f}/s, n={m.group(6)})"
+            rows.append((f"{m.group(1)} {m.group(2).strip()}", figure))
+            continue
+        m = re.match(r"(\S+)\s+stored state: ([\d.]+) KB of JSON", line)
+        if m:
+            rows.append((f"{m.group(1)} stored state", f"{m.group(2)} KB of JSON"))
     return rows
 
 
@@ -350,15 +363,15 @@ def _engines_section(d: dict) -> list[str]:
 def _nab_section(d: dict) -> list[str]:
     L: list[str] = []
     add = L.append
-    add(f"Engine `{d.get('engine')}` params {json.dumps(d.get('params'))}, {d.get('files')} files, "
-        f"{d.get('rows'):,} rows, {d.get('windows')} windows, threshold {d.get('threshold')}, engine "
-        f"{d.get('engine_seconds')} s.")
+    add(f"Engine `{d.get('engine')}` ({json.dumps(d.get('candidates'))}), leave-one-category-out cross-validation "
+        f"(docs/evaluation.md), engine {d.get('engine_seconds')} s.")
     add("")
-    add("| profile | score | threshold | precision | recall | F1 | TP windows | FN windows | FP |")
+    add("| profile | CV score | in-sample | CV TP windows | FN | FP events | FP events per file | precision | recall |")
     add("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for prof, p in (d.get("profiles") or {}).items():
-        add(f"| {prof} | {p.get('score')} | {p.get('threshold'):.3f} | {p.get('precision')} | {p.get('recall')} | "
-            f"{p.get('f1')} | {p.get('tp_windows')} | {p.get('fn_windows')} | {p.get('fp_events')} |")
+        cv, ins = p["pooled"], p["in_sample"]
+        add(f"| {prof} | {cv['score']} | {ins['score']} | {cv['tp_windows']} | {cv['fn_windows']} | {cv['fp_events']} | "
+            f"{cv['fp_events_per_file']} | {cv['precision']} | {cv['recall']} |")
     add("")
     return L
 

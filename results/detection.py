@@ -11,13 +11,12 @@ from django.utils import timezone
 
 from analytics.core.aggregation import AggregationPipeline
 from analytics.core.contracts import AggregationStrategy, AnomalyResult, AnomalyType
-from analytics.core.engines.adtk_engine import NOMINAL_STEP_SECONDS
-from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.base import NOMINAL_STEP_SECONDS, AnomalyDetectionEngine
 from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
 from analytics.core.engines.registry import engine_registry
 from analytics.models import Series
 from analytics.store.read import get_metric_series_batch
-from results.models import DetectionRun, EngineSetting, EngineState
+from results.models import Anomaly, DetectionRun, EngineSetting, EngineState
 from results.store import store_aggregated_scores, store_anomaly_results
 from tenants.models import Tenant
 
@@ -133,6 +132,7 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
         if dumped is not None:
             new_states.append(EngineState(tenant_id=tenant_id, series_id=series.pk, engine=p.engine.name, state=dumped, fitted_at=now))
     series_keys = {(tenant_id, s.cluster_id, s.node_id, s.metric_name): s.pk for s in rows.values()}
+    supersede_other_engines(tenant_id, {pk: (p.since, p.engine.name) for pk, p in plan.items()}, end)
     store_anomaly_results(tenant_id, results, series_keys, run_id=run.pk)
     EngineState.objects.for_tenant(tenant_id).bulk_create(
         new_states, update_conflicts=True, unique_fields=["tenant", "series", "engine"], update_fields=["state", "fitted_at"]
@@ -141,6 +141,18 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
         Q(analysed_until__lt=end) | Q(analysed_until=None)
     ).update(analysed_until=end)
     return outcome
+
+
+def supersede_other_engines(tenant_id: int, analysed: dict[int, tuple[datetime, str]], end: datetime) -> int:
+    """Delete the anomalies another engine found in the range each series is analysed
+    over now: after the default engine changes (or a metric's engine setting), the
+    current engine's verdict replaces the previous one's, so no window is listed twice.
+    ``analysed``: series id -> (since, engine name). Returns the rows deleted."""
+    stale = Q(pk__in=[])
+    for series_id, (since, engine) in analysed.items():
+        stale |= Q(series_id=series_id, window_end__gt=since, window_start__lt=end) & ~Q(engine=engine)
+    deleted, _ = Anomaly.objects.for_tenant(tenant_id).filter(stale).delete()
+    return deleted
 
 
 def _as_result(tenant_id: int, summary: dict) -> AnomalyResult:

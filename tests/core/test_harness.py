@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from analytics.core.contracts import MetricSeries
-from analytics.core.engines.base import AnomalyDetectionEngine, Parameter, ScoredSeries
+from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.parameters import Parameter
 from analytics.core.engines.registry import engine_registry
+from analytics.core.engines.scored import ScoredSeries
 from analytics.core.evaluation.harness import evaluate, load_dataset, main, monotonic_utc, to_series
 
 

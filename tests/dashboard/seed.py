@@ -24,7 +24,7 @@ def make_dashboard_fleet(end: datetime, hours: int = 24) -> list[dict]:
         for series in body["series"]:
             if series["node"] != "node-3":
                 continue
-            bump = 20.0 if series["metric"] == "cpu_usage" else 4.0
+            bump = 35.0 if series["metric"] == "cpu_usage" else 10.0
             for i in range(at, at + 3):
                 ts, value = series["points"][i]
                 series["points"][i] = [ts, round(value + bump, 4)]

@@ -6,11 +6,13 @@ that overlaps it most (the rule of ``evaluate --simulated``, analytics/core/eval
 events.py). The seeds, 21 and 22, were used neither to choose the classifier's
 thresholds (those were 1-20) nor for the acceptance figures (101-105).
 
-The floors sit a little below what these seeds give (docs/evaluation.md, Simulated
-fleet); the classifier before this work gave seasonal breaks 0 % and spikes 74 % here.
-The issue's target, 90 % for every type, is not met for seasonal breaks, level shifts
-and ramps: the engine reports a day whose shape changed as fragments of a few hours,
-which often look like a level change.
+The floors sit a little below what these seeds give with the default engine. Since the
+default became the two-view engine (analytics/core/engines/adtk_v2), which alarms far
+less on normal one-minute data (about one false alarm per series-week instead of eight),
+it finds fewer of the subtle kinds: on these seeds 9 of 20 dips and 6 of 20 seasonal
+breaks (2 of those labelled seasonal), where the previous engine (``adtk_v1``) found 11
+dips and all 20 breaks (15 labelled seasonal). The issue's target, 90 % for every type,
+is not met for seasonal breaks and level shifts.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from analytics.simulator.fleet import generate
 
 SEEDS = (21, 22)
 SHAPE = FleetShape(clusters=2, nodes=5, min_per_kind=10)
-FLOORS = {"spike": 0.9, "dip": 0.6, "seasonal_break": 0.65, "level_shift": 0.6, "trend": 0.65}
+FLOORS = {"spike": 0.9, "dip": 0.85, "seasonal_break": 0.3, "level_shift": 0.6, "trend": 0.85}
+DETECTED = {"spike": 20, "dip": 8, "seasonal_break": 5, "level_shift": 12, "trend": 16}  # of 20+ injected
 
 
 @pytest.fixture(scope="module")
@@ -46,5 +49,5 @@ def quality() -> EventQuality:
 @pytest.mark.parametrize("kind", list(FLOORS))
 def test_each_injected_kind_is_labelled_with_its_type(quality, kind):
     row = quality.confusion_by_kind[kind]
-    assert sum(row.values()) - row["normal"] >= 10, row  # enough of them detected to judge
+    assert sum(row.values()) - row["normal"] >= DETECTED[kind], row  # found, and enough of them to judge
     assert quality.accuracy(kind=kind) >= FLOORS[kind], f"{kind}: {row}"

@@ -4,28 +4,19 @@
 >>> engine_registry.create("adtk", threshold=0.6).score(series)[0].scores
 """
 
-from analytics.core.engines.base import (
-    COMMON_PARAMETERS,
-    AnomalyDetectionEngine,
-    EngineConfig,
-    EngineOutput,
-    Parameter,
-    ScoredSeries,
-)
+from analytics.core.engines.adtk_v1.engine import AdtkV1Engine
+from analytics.core.engines.adtk_v2.engine import AdtkEngine
+from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter
 from analytics.core.engines.registry import EngineRegistry, engine_registry, register_engine
-
-# isort: split
-# registration happens on import
-from analytics.core.engines import adtk_engine as adtk_engine  # noqa: E402
-from analytics.core.engines import vector_engine as vector_engine  # noqa: E402
-from analytics.core.engines.adtk_engine import AdtkEngine  # noqa: E402
-from analytics.core.engines.vector_engine import VectorEngine  # noqa: E402
+from analytics.core.engines.scored import EngineOutput, ScoredSeries
+from analytics.core.engines.vector_engine import VectorEngine
 
 __all__ = [
     "COMMON_PARAMETERS",
     "AdtkEngine",
+    "AdtkV1Engine",
     "AnomalyDetectionEngine",
-    "EngineConfig",
     "EngineOutput",
     "EngineRegistry",
     "Parameter",

@@ -37,38 +37,25 @@ means the same thing whichever engine produced it.
    about one false point per 11 days of one-minute data under pure Gaussian noise;
    real metrics have heavier tails, which is why engines add alarm post-processing.
 
-The default anomaly threshold of every engine is 0.5, i.e. 4 robust sigmas.
+For ``vector`` the default threshold 0.5 is therefore 4 robust sigmas.
 
-3. **Per-series "anomaly likelihood" scores** (the ``adtk`` engine; HTM's idea).
-   A deviation in robust sigmas is not comparable across metrics: smooth, quantised
-   or bursty series reach tens of "sigmas" on ordinary data. The ``adtk`` engine
-   therefore normalises each series by its own history of surprise: with ``d`` the
-   point's largest component deviation (robust sigmas) and ``u = log1p(d)``,
+3. **Per-series "anomaly likelihood" scores** (HTM's idea; the ``adtk_v1`` engine maps
+   them directly, the ``adtk`` engine uses them as one of two views). A deviation in
+   robust sigmas is not comparable across metrics: smooth, quantised or bursty series
+   reach tens of "sigmas" on ordinary data, so each series is normalised by its own
+   history of surprise: with ``d`` the point's largest component deviation and
+   ``u = log1p(d)``, ``z = (mean(u over the last k points) - mu) / (sd / sqrt(k))`` with
+   ``mu`` and ``sd`` over the series' past. :func:`likelihood_to_score` maps it as
+   ``z / (z + LIKELIHOOD_Z_HALF)`` (0 for z <= 0; 0.5 at z = 3.8; invertible with
+   :func:`score_to_likelihood`).
 
-       z = (mean(u over the last k points) - mu) / (sd / sqrt(k))
+4. **Two views combined** (the ``adtk`` engine, :func:`combined_score`): the geometric
+   mean of the surprise odds ``z / z_half`` and the rarity odds ``rarity / rarity_half``,
+   relative to the alarm level, as ``r**2 / (1 + r**2)``: 0.5 at the alarm level, 0
+   when either view sees nothing unusual, and growing without saturating.
 
-   where ``mu`` and ``sd`` are the mean and standard deviation of ``u`` over the
-   series' past (the fitted state: the last ``likelihood_window`` points before the
-   fit). ``z`` is how unusual the recent surprise is *for this series*, in standard
-   errors. It is mapped to a score by (:func:`likelihood_to_score`)::
-
-       score(z) = z / (z + LIKELIHOOD_Z_HALF)   for z > 0, else 0
-                                                with LIKELIHOOD_Z_HALF = 3.8
-
-   - bounded, 0 for z <= 0 (less surprise than usual), strictly increasing for z > 0;
-   - **score = 0.5 exactly when z = LIKELIHOOD_Z_HALF**: the alarm level. The
-     constant is the operating point NAB's corpus-wide threshold sweep picks for this
-     engine (docs/evaluation.md): with it the swept optimum lands near 0.5, so the
-     product threshold 0.5 is the measured best trade-off rather than an arbitrary
-     number (3.8 since the statistics are streamed, docs/evaluation.md: neighbours
-     3.6 / 4.0 score 57-58 on NAB at 0.5, 3.8 scores 59-60). 0.21 at z = 1, 0.34 at
-     z = 2, 0.51 at z = 4, 0.72 at z = 10;
-   - invertible: :func:`score_to_likelihood` gives ``z = Z * s / (1 - s)``.
-
-   What 0.5 means is then the same on every metric the ``adtk`` engine scores: "the
-   recent deviation is LIKELIHOOD_Z_HALF standard errors above this series' usual
-   surprise". Engines that still map raw sigmas (``sigma_to_score``, e.g. ``vector``)
-   put 0.5 at 4 robust sigmas; both are calibrated so that 0.5 is the alarm level.
+Every engine is calibrated so that 0.5 is its alarm level; docs/evaluation.md says what
+that level means in false alarms on normal data.
 """
 
 from __future__ import annotations
@@ -82,7 +69,7 @@ Z_HALF: float = 4.0
 """Deviation, in robust sigmas, that maps to a score of exactly 0.5."""
 
 LIKELIHOOD_Z_HALF: float = 3.8
-"""Likelihood z (standard errors above the series' usual surprise) that maps to 0.5."""
+"""Likelihood z (standard errors above the series' usual surprise) that maps to 0.5 (``adtk_v1``)."""
 
 MAD_TO_SIGMA: float = 1.482602218505602  # 1 / Phi^-1(3/4)
 MEAN_ABS_TO_SIGMA: float = math.sqrt(math.pi / 2.0)  # 1.2533
@@ -141,7 +128,7 @@ def floor_scale(
     """``max(scale, relative_floor * |typical_magnitude|, absolute_floor)``; NaN scale -> floor."""
     scale = np.asarray(scale, dtype=np.float64)
     floor = np.maximum(relative_floor * np.abs(np.asarray(typical_magnitude, dtype=np.float64)), absolute_floor)
-    return np.fmax(scale, floor)
+    return np.asarray(np.fmax(scale, floor), dtype=np.float64)
 
 
 def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
@@ -175,15 +162,30 @@ def causal_mean_abs_scale(residuals: np.ndarray, window: int, min_count: int | N
     rolled = bn.move_mean(r, window, min_count=min_count, axis=-1)
     out = np.full_like(rolled, np.nan)
     out[..., 1:] = rolled[..., :-1]
-    return MEAN_ABS_TO_SIGMA * out
+    return np.asarray(MEAN_ABS_TO_SIGMA * out, dtype=np.float64)
 
 
-def deviation(residual: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """``residual / scale`` with NaN where either is NaN (never divides by zero: floor scales first)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(residual, dtype=np.float64) / np.asarray(scale, dtype=np.float64)
+ODDS_EXPONENT: float = 2.0
+"""``combined_score`` maps the evidence odds r to ``r**2 / (1 + r**2)``: the same
+alarm level (r = 1 scores 0.5) with the scores of strong evidence spread apart."""
 
 
-def calibrated_score(residual: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Convenience: :func:`sigma_to_score` of :func:`deviation`."""
-    return sigma_to_score(deviation(residual, scale))
+def combined_score(
+    z: np.ndarray, rarity: np.ndarray, z_half: float, rarity_half: float, alarm_odds: float = 1.0
+) -> np.ndarray:
+    """The ``adtk`` engine's score from its two views (see adtk_v2.likelihood): with the
+    odds ``z / z_half`` (surprise) and ``rarity / rarity_half`` (rarity), their geometric
+    mean ``O``, and ``score = r**k / (1 + r**k)`` with ``r = O / alarm_odds`` and ``k`` =
+    :data:`ODDS_EXPONENT`.
+
+    - 0 when either view sees nothing unusual (z <= 0 or rarity 0): an alarm needs both;
+    - 0.5 exactly when ``O = alarm_odds``;
+    - strictly increasing in each view where the other is positive, and not saturated:
+      ``O`` grows without bound with the rarity of a value beyond everything seen.
+    """
+    odds = np.fmax(np.nan_to_num(np.asarray(z, dtype=np.float64), nan=0.0), 0.0) / z_half
+    odds = odds * np.fmax(np.nan_to_num(np.asarray(rarity, dtype=np.float64), nan=0.0), 0.0) / rarity_half
+    powered = (odds / (alarm_odds * alarm_odds)) ** (ODDS_EXPONENT / 2.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = powered / (1.0 + powered)
+    return np.where(np.isinf(powered), 1.0, out)

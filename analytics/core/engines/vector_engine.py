@@ -29,6 +29,7 @@ baseline exists. No fitted state: the engine is stateless, and ``history_points`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import bottleneck as bn
@@ -36,23 +37,19 @@ import numpy as np
 
 from analytics.core.contracts import MetricSeries, to_utc_index
 from analytics.core.engines import calibration
-from analytics.core.engines.base import (
-    COMMON_PARAMETERS,
-    AnomalyDetectionEngine,
-    Parameter,
-    ScoredSeries,
-    duration_parameter,
-)
+from analytics.core.engines.base import NOMINAL_STEP_SECONDS, AnomalyDetectionEngine
+from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter, duration_parameter
 from analytics.core.engines.registry import register_engine
+from analytics.core.engines.scored import ScoredSeries
+from analytics.core.engines.timestamps import as_ns
 
 DAY_NS = 86_400 * 10**9
-NOMINAL_STEP_SECONDS = 60.0
 
 
 def _timestamps_ns(timestamps: Any) -> np.ndarray:
     if isinstance(timestamps, np.ndarray) and np.issubdtype(timestamps.dtype, np.integer):
         return timestamps.astype(np.int64, copy=False)
-    return to_utc_index(timestamps).asi8
+    return as_ns(to_utc_index(timestamps))
 
 
 def _med3(a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
@@ -130,14 +127,26 @@ def _causal_level(y: np.ndarray, w: int) -> np.ndarray:
     return level
 
 
+@dataclass
+class _Batch:
+    """Per series and point: score, deviation, expectation, scale, seasonal baseline."""
+
+    scores: np.ndarray
+    z: np.ndarray
+    expected: np.ndarray
+    scale: np.ndarray
+    seasonal: np.ndarray | None
+
+
 def _sigma_to_score(z: np.ndarray) -> np.ndarray:
     """calibration.sigma_to_score in five passes: same values (z^2 / (z^2 + 16); NaN -> 0; +-inf -> 1)."""
     with np.errstate(over="ignore"):
-        z2 = np.square(z)
+        z2: np.ndarray = np.square(z)
     np.minimum(z2, 1e300, out=z2)  # inf -> 1e300 (score 1.0; calibration overflows |z| > 1e154 to 0); NaN stays NaN
     denom = z2 + calibration.Z_HALF * calibration.Z_HALF
     np.divide(z2, denom, out=z2)
-    return np.fmax(z2, 0.0, out=z2)  # NaN -> 0
+    np.fmax(z2, 0.0, out=z2)  # NaN -> 0
+    return z2
 
 
 @register_engine
@@ -177,9 +186,9 @@ class VectorEngine(AnomalyDetectionEngine):
 
     def score_batch(self, values: np.ndarray, timestamps: Any) -> np.ndarray:
         """Scores in [0, 1] for ``values[n_series, n_points]`` sharing ``timestamps``."""
-        return self._batch(values, timestamps)["scores"]
+        return self._batch(values, timestamps).scores
 
-    def _batch(self, values: np.ndarray, timestamps: Any) -> dict[str, np.ndarray]:
+    def _batch(self, values: np.ndarray, timestamps: Any) -> _Batch:
         x = np.ascontiguousarray(values, dtype=np.float64)
         if x.ndim != 2:
             raise ValueError(f"values: must be 2-D [n_series, n_points], got shape {x.shape}")
@@ -189,7 +198,7 @@ class VectorEngine(AnomalyDetectionEngine):
             raise ValueError(f"timestamps: length {len(ts)} differs from n_points {n}")
         if n == 0 or m == 0:
             empty = np.zeros((m, n))
-            return {"scores": empty, "z": empty, "expected": empty, "scale": empty, "seasonal": empty}
+            return _Batch(empty, empty, empty, empty, empty)
         if n > 1 and not (np.diff(ts) > 0).all():
             raise ValueError("timestamps: must be strictly ascending")
         step_ns = float(np.median(np.diff(ts))) if n > 1 else NOMINAL_STEP_SECONDS * 1e9
@@ -212,7 +221,7 @@ class VectorEngine(AnomalyDetectionEngine):
         elif direction == "down":
             z = np.where(z < 0, z, 0.0)
         scores = _sigma_to_score(z)  # NaN (warm-up) -> 0
-        return {"scores": scores, "z": z, "expected": level, "scale": scale, "seasonal": seasonal}
+        return _Batch(scores, z, level, scale, seasonal)
 
     def _path(self, y: np.ndarray, floor: np.ndarray, step_seconds: float
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -259,7 +268,7 @@ class VectorEngine(AnomalyDetectionEngine):
         np.multiply(typical.reshape(-1)[:-1], self.params["relative_scale_floor"], out=floor.reshape(-1)[1:])
         floor[:, 0] = np.nan
         np.fmax(floor, calibration.DEFAULT_ABSOLUTE_FLOOR, out=floor)  # NaN (no past) -> absolute floor
-        return floor
+        return np.asarray(floor, dtype=np.float64)
 
     def _seasonal_baseline(self, x: np.ndarray, ts: np.ndarray, step_ns: float) -> np.ndarray | None:
         days = int(self.params["seasonal_days"])
@@ -278,19 +287,20 @@ class VectorEngine(AnomalyDetectionEngine):
             return None
         if len(shifted) == 1:
             return shifted[0]
-        return bn.nanmedian(np.stack(shifted), axis=0)
+        return np.asarray(bn.nanmedian(np.stack(shifted), axis=0), dtype=np.float64)
 
     # --- the single-series interface ------------------------------------------------------
 
     def score(self, series: MetricSeries, state: Any = None) -> tuple[ScoredSeries, Any]:
         """The batch path with one series. Stateless: ``state`` is ignored and None returned."""
-        ts = series.timestamps.asi8
+        ts = as_ns(series.timestamps)
         out = self._batch(np.asarray(series.values, dtype=np.float64)[None, :], ts)
-        scores, alarms, confirmed = self.postprocess(out["scores"][0], ts)
+        evidence = out.scores[0]
+        scores, alarms, confirmed, _ = self.postprocess(evidence, ts)
         x = np.asarray(series.values, dtype=np.float64)
-        expected = np.where(np.isfinite(out["expected"][0]), out["expected"][0], x)
-        scale = out["scale"][0]
-        seasonal = None if out["seasonal"] is None else np.nan_to_num(out["seasonal"][0])
+        expected = np.where(np.isfinite(out.expected[0]), out.expected[0], x)
+        scale = out.scale[0]
+        seasonal = None if out.seasonal is None else np.nan_to_num(out.seasonal[0])
         return (
             ScoredSeries(
                 scores=scores,
@@ -298,9 +308,10 @@ class VectorEngine(AnomalyDetectionEngine):
                 scale=scale,
                 alarms=alarms,
                 seasonal_expected=None if seasonal is None else expected,
-                components={"combined": np.nan_to_num(out["z"][0])},
+                components={"combined": np.nan_to_num(out.z[0])},
                 seasonal_component=seasonal,
                 confirmed=confirmed,
+                evidence=evidence,
             ),
             None,
         )

@@ -43,6 +43,8 @@ import pandas as pd
 
 from analytics.core.contracts import MetricSeries
 from analytics.core.engines.base import AnomalyDetectionEngine
+from analytics.core.engines.timestamps import as_ns
+from analytics.core.evaluation.crossval import Candidate, ProfileCV, cross_validate, cv_to_dict, format_cv
 from analytics.core.evaluation.nab import (
     NAB_PROFILES,
     CorpusScore,
@@ -134,7 +136,7 @@ def load_dataset(root: str | Path, files: str | None = None) -> Dataset:
 
 def monotonic_utc(timestamps: pd.DatetimeIndex) -> pd.DatetimeIndex:
     """A strictly ascending UTC copy, one entry per row: ``t'_i = max(t_i, t'_{i-1} + 1 ns)``."""
-    ns = timestamps.as_unit("ns").asi8 if timestamps.tz is None else timestamps.tz_convert("UTC").as_unit("ns").asi8
+    ns = as_ns(timestamps)
     steps = np.arange(len(ns), dtype=np.int64)
     fixed = np.maximum.accumulate(ns - steps) + steps if len(ns) else ns
     return pd.DatetimeIndex(fixed.astype("datetime64[ns]")).tz_localize("UTC")
@@ -180,6 +182,22 @@ def _run_engine_job(args: tuple[EngineSpec, Mapping[str, Any], NabFile]) -> tupl
     started = time.perf_counter()
     scores = run_engine(*args)
     return scores, time.perf_counter() - started
+
+
+def run_corpus(
+    dataset: Dataset, engine: EngineSpec, params: Mapping[str, Any], jobs: int = 1
+) -> tuple[dict[str, np.ndarray], float]:
+    """Scores of every file (file name -> scores) and the seconds spent in the engine."""
+    jobs_args = [(engine, params, f) for f in dataset.files]
+    if jobs > 1 and len(dataset.files) > 1:
+        # fork: the children inherit registered engines, including ones defined in tests
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            outputs = list(pool.map(_run_engine_job, jobs_args))
+    else:
+        outputs = [_run_engine_job(a) for a in jobs_args]
+    scores = {f.name: out[0] for f, out in zip(dataset.files, outputs, strict=True)}
+    return scores, sum(out[1] for out in outputs)
 
 
 @dataclass
@@ -237,6 +255,23 @@ class EvaluationReport:
         }
 
 
+def _resolve_engine(
+    engine: EngineSpec | None, params: Mapping[str, Any] | None
+) -> tuple[EngineSpec, str, dict[str, Any]]:
+    """(engine, its name, its parameters): the product default when ``engine`` is None;
+    fails fast on an unknown engine or a bad parameter."""
+    from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
+
+    if engine is None:
+        engine = DEFAULT_ENGINE
+        params = dict(DEFAULT_PARAMS) if params is None else dict(params)
+    if isinstance(engine, AnomalyDetectionEngine):
+        return engine, engine.name, dict(engine.params)
+    params = dict(params or {})
+    _make_engine(engine, params)
+    return engine, engine, params
+
+
 def evaluate(
     data: str | Path | Dataset,
     engine: EngineSpec | None = None,
@@ -250,30 +285,11 @@ def evaluate(
     """Run ``engine`` (a registered name or an engine instance to copy; the product
     default from :mod:`analytics.core.engines.defaults` when None) on every file and
     score it under every profile of the data set."""
-    from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
-
     started = time.perf_counter()
     dataset = data if isinstance(data, Dataset) else load_dataset(data, files)
-    if engine is None:
-        engine = DEFAULT_ENGINE
-        params = dict(DEFAULT_PARAMS) if params is None else dict(params)
-    params = dict(params or {})
-    if isinstance(engine, AnomalyDetectionEngine):
-        engine_name, params = engine.name, dict(engine.params)
-    else:
-        engine_name = engine
-        _make_engine(engine, params)  # fail fast on an unknown engine or a bad parameter
+    engine, engine_name, params = _resolve_engine(engine, params)
 
-    jobs_args = [(engine, params, f) for f in dataset.files]
-    if jobs > 1 and len(dataset.files) > 1:
-        # fork: the children inherit registered engines, including ones defined in tests
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            outputs = list(pool.map(_run_engine_job, jobs_args))
-    else:
-        outputs = [_run_engine_job(a) for a in jobs_args]
-    scores = {f.name: out[0] for f, out in zip(dataset.files, outputs, strict=True)}
-    engine_seconds = sum(out[1] for out in outputs)
+    scores, engine_seconds = run_corpus(dataset, engine, params, jobs)
 
     results: dict[str, CorpusScore] = {}
     pairs = {f.name: (scores[f.name], f.labels) for f in dataset.files}
@@ -305,6 +321,69 @@ def evaluate(
             json.dump(report.to_dict(), handle, indent=2, default=_json_default)
             handle.write("\n")
     return report
+
+
+@dataclass
+class CrossValidationReport:
+    engine: str
+    data: str
+    candidates: list[Candidate]
+    results: dict[str, ProfileCV]  # per profile
+    engine_seconds: float
+    wall_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "data": self.data,
+            "candidates": [dict(c.params) for c in self.candidates],
+            "engine_seconds": round(self.engine_seconds, 3),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "profiles": cv_to_dict(self.results, self.candidates),
+        }
+
+
+def search_grid(base: Mapping[str, Any], search: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:
+    """Parameter sets: ``base`` updated with every combination of the ``search`` values
+    (``{"name": [v1, v2], ...}``), in order; just ``base`` without a search."""
+    grid = [dict(base)]
+    for name, values in (search or {}).items():
+        if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+            raise ValueError(f"search: {name} needs a non-empty list of values")
+        grid = [{**params, name: value} for params in grid for value in values]
+    return grid
+
+
+def cross_validate_engine(
+    data: str | Path | Dataset,
+    engine: EngineSpec | None = None,
+    params: Mapping[str, Any] | None = None,
+    *,
+    search: Mapping[str, Sequence[Any]] | None = None,
+    threshold: float | None = None,
+    files: str | None = None,
+    jobs: int = 1,
+) -> CrossValidationReport:
+    """Leave-one-category-out cross-validation (:mod:`.crossval`): every parameter set of
+    the ``search`` grid is scored on every file once; each fold chooses the set and the
+    threshold (unless ``threshold`` is fixed) on the other categories."""
+    started = time.perf_counter()
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, files)
+    engine, engine_name, params = _resolve_engine(engine, params)
+    grid = search_grid(params, search)
+    specs = [type(engine)(**p) if isinstance(engine, AnomalyDetectionEngine) else engine for p in grid]
+    for spec, candidate_params in zip(specs, grid, strict=True):
+        _make_engine(spec, candidate_params)  # every set valid before the first run
+    candidates = []
+    seconds = 0.0
+    for spec, candidate_params in zip(specs, grid, strict=True):
+        scores, spent = run_corpus(dataset, spec, candidate_params, jobs)
+        candidates.append(Candidate(candidate_params, scores))
+        seconds += spent
+    labels = {f.name: f.labels for f in dataset.files}
+    results = cross_validate(candidates, labels, dataset.profiles, threshold)
+    return CrossValidationReport(engine_name, str(dataset.root), candidates, results, seconds,
+                                 time.perf_counter() - started)
 
 
 def _json_default(value: Any) -> Any:
@@ -365,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results-dir", help="write OUT/<category>/<file>.csv (timestamp,anomaly_score) "
                         "and OUT/summary.json")
     parser.add_argument("--threshold", type=float, help="score at this fixed threshold instead of optimising it")
+    parser.add_argument("--cv", choices=["category"], help="cross-validate: leave one category out; the threshold "
+                        "(and the --search parameters) are chosen on the other categories in every fold")
+    parser.add_argument("--search", help="with --cv: a JSON object of parameter -> list of values; every "
+                        "combination is scored and each fold picks one on its training categories")
     parser.add_argument("--files", help="only the data files whose path under data/ matches this glob")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes for the engine (default 1)")
     parser.add_argument("--per-file", action="store_true", help="also print the per-file breakdown")
@@ -375,16 +458,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        params = None
-        if args.params is not None:
-            try:
-                params = json.loads(args.params)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"params: not valid JSON ({exc})") from None
-            if not isinstance(params, dict):
-                raise ValueError("params: must be a JSON object")
+        params = None if args.params is None else _json_object(args.params, "params")
         if args.jobs < 1:
             raise ValueError("jobs: must be >= 1")
+        if args.search is not None and args.cv is None:
+            raise ValueError("search: only with --cv (a search scored in-sample would flatter)")
+        if args.cv is not None:
+            return _main_cv(args, params)
         report = evaluate(
             args.data,
             args.engine,
@@ -401,6 +481,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(report.to_dict(), indent=2, default=_json_default))
     else:
         print(format_report(report, per_file=args.per_file))
+    return 0
+
+
+def _json_object(text: str, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name}: must be a JSON object")
+    return value
+
+
+def _main_cv(args: argparse.Namespace, params: dict[str, Any] | None) -> int:
+    search = None if args.search is None else _json_object(args.search, "search")
+    report = cross_validate_engine(args.data, args.engine, params, search=search, threshold=args.threshold,
+                                   files=args.files, jobs=args.jobs)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=_json_default))
+    else:
+        print(f"engine: {report.engine}  data: {report.data}  candidates: {len(report.candidates)}")
+        print(f"run time: {report.wall_seconds:.1f} s wall ({report.engine_seconds:.1f} s in the engine)")
+        print(format_cv(report.results, report.candidates))
     return 0
 
 

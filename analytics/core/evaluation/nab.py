@@ -50,6 +50,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analytics.core.engines.timestamps import as_ns
+
 PROBATION_PERCENT = 0.15
 #: NAB caps the probationary period at ``0.15 * 5000`` = 750 rows.
 PROBATION_CAP_ROWS = 750
@@ -135,7 +137,7 @@ def _as_datetime64(timestamps: Any) -> np.ndarray:
     index = pd.DatetimeIndex(pd.to_datetime(timestamps))
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
-    return index.as_unit("ns").asi8
+    return as_ns(index)
 
 
 def window_rows(timestamps: Any, windows: Iterable[tuple[Any, Any]]) -> list[tuple[int, int]]:
@@ -257,7 +259,7 @@ class FileScore:
 
 def detections(scores: Any, labels: LabelledRows, threshold: float) -> np.ndarray:
     """Scored rows that are detections: after the probationary period and ``score >= threshold``."""
-    return (_clean_scores(scores, labels.n_rows) >= threshold) & labels.scorable
+    return np.asarray((_clean_scores(scores, labels.n_rows) >= threshold) & labels.scorable, dtype=bool)
 
 
 def count_runs(mask: np.ndarray) -> int:

@@ -1,0 +1,27 @@
+"""The ``adtk`` engine (the product default): an alarm needs a point that is both
+surprising for its series and rare in its recent history.
+
+Pipeline, every step causal and streamed (an incremental call advances a copy of the
+state and equals one call over all the points):
+
+1. **Components** (:mod:`.components`): level, seasonal (one day and one week ago,
+   :mod:`.seasonal`) and spike deviations in robust sigmas of the series, from baselines
+   refreshed every ``block_points`` from block summaries (:mod:`.blocks`). They are
+   ADTK's transforms (``DoubleRollingAggregate``, ``Series.diff`` + ``RollingAggregate``,
+   ``PersistAD``), computed incrementally.
+2. **Two views** (:mod:`.likelihood`), each a per-series likelihood: *surprise* (HTM's anomaly
+   likelihood of the largest deviation, with a one-point path for extreme values) and
+   *rarity* (an empirical tail probability of every
+   component over the recent ``rarity_window``, so recurring events are not rare).
+3. **Score** (:func:`analytics.core.engines.calibration.combined_score`): the geometric
+   mean of the two views' odds relative to the alarm level, ``r``, and ``score =
+   r**2 / (1 + r**2)``: 0.5 is the alarm level, and the score keeps growing with the
+   evidence.
+4. **Alarms** (:mod:`analytics.core.engines.alarms`): a point at ``threshold`` starts an
+   alarm; the ``suppress_points`` points after it start none (their scores are set to 0)
+   but stay *confirmed*, so a sustained anomaly is one episode.
+
+Explanations quote an ADTK seasonal profile and the level scale (:mod:`.explanations`).
+The state (:mod:`.state`) holds the block summaries, a week of seasonal slots, the two
+views' references and the alarm carry; its size does not grow with the series.
+"""

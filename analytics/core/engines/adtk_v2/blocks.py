@@ -1,0 +1,125 @@
+"""Baseline statistics refreshed from block summaries, advanced over new points at once.
+
+Points are cut into blocks of ``B`` consecutive points (by their position in the stream).
+When a block completes, its finite values are summarised in a row (median, sum of absolute
+deviations from the median in force, count, min, max, sum); the statistics *in force* for
+every point of a block are those of the last ``K`` rows closed before the block began:
+the median of their medians, the mean absolute deviation (summed deviations / count),
+the range (min of minima, max of maxima) and the mean. A block without a finite value
+adds no row.
+
+:func:`advance` computes the in-force statistics of any number of new points with numpy
+(no loop over points) and returns the ring to carry, so advancing in pieces gives the
+same numbers as advancing once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bottleneck as bn
+import numpy as np
+
+from analytics.core.engines.rolling import clamped
+
+MEDIAN, SUM_ABS_DEV, COUNT, MINIMUM, MAXIMUM, TOTAL = range(6)
+ROW_WIDTH = 6
+
+
+@dataclass
+class InForce:
+    """Per-point statistics in force (NaN where the rows hold fewer than ``min_count`` values)."""
+
+    median: np.ndarray
+    mean_abs_dev: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    mean: np.ndarray
+
+
+LEVEL_COLUMNS = (MEDIAN, SUM_ABS_DEV, COUNT, MINIMUM, MAXIMUM)
+DEVIATION_COLUMNS = (MEDIAN, SUM_ABS_DEV, COUNT)
+MEAN_COLUMNS = (COUNT, TOTAL)
+
+
+def empty_rows() -> np.ndarray:
+    return np.zeros((0, ROW_WIDTH))
+
+
+def keep_columns(rows: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
+    """The columns of ``rows`` a family uses (what its state stores)."""
+    return rows[:, list(columns)]
+
+
+def restore_columns(kept: np.ndarray, columns: tuple[int, ...]) -> np.ndarray:
+    """Rows from stored columns; the others (unused by the family) are 0."""
+    rows = np.zeros((kept.shape[0], ROW_WIDTH))
+    rows[:, list(columns)] = kept
+    return rows
+
+
+def advance(
+    rows: np.ndarray, open_values: np.ndarray, values: np.ndarray, position: int, block: int, keep: int,
+    min_count: int,
+) -> tuple[InForce, np.ndarray, np.ndarray]:
+    """Statistics in force at each of ``values`` (new points from stream position
+    ``position``), and the (rows, open block's values) to carry. ``rows`` are the last
+    ``keep`` rows closed before, ``open_values`` the values (NaN kept) of the block open
+    at ``position``."""
+    n = len(values)
+    block_of = (position + np.arange(n)) // block
+    pending = np.concatenate([open_values, values])  # starts at a block boundary
+    complete = len(pending) // block
+    grid = pending[:complete * block].reshape(complete, block)
+    finite = np.isfinite(grid)
+    counts = finite.sum(axis=1)
+    has = counts > 0
+    grid = grid[has]
+    new_rows = np.zeros((len(grid), ROW_WIDTH))
+    if len(grid):
+        new_rows[:, MEDIAN] = bn.nanmedian(grid, axis=1)
+        new_rows[:, COUNT] = counts[has]
+        new_rows[:, MINIMUM] = bn.nanmin(grid, axis=1)
+        new_rows[:, MAXIMUM] = bn.nanmax(grid, axis=1)
+        new_rows[:, TOTAL] = bn.nansum(grid, axis=1)
+    all_rows = np.vstack([rows, new_rows])
+    old = len(rows)
+    # the median in force after each row closes, then each new row's deviations from
+    # the median in force when it closed (or from its own median for the first row)
+    medians_after = clamped(bn.move_median, all_rows[:, MEDIAN], keep, 1)
+    if len(grid):
+        idx = old + np.arange(len(grid))
+        reference = np.where(idx >= 1, medians_after[np.maximum(idx - 1, 0)], all_rows[idx, MEDIAN])
+        all_rows[idx, SUM_ABS_DEV] = bn.nansum(np.abs(grid - reference[:, None]), axis=1)
+    # for each new point: how many rows were closed before its block began
+    first_block = (position - len(open_values)) // block
+    row_blocks = first_block + np.flatnonzero(has)
+    closed_before = old + np.searchsorted(row_blocks, block_of, side="left")
+    stats = _in_force(all_rows, medians_after, closed_before, keep, min_count)
+    return stats, all_rows[-keep:].copy(), pending[complete * block:].copy()
+
+
+def _in_force(rows: np.ndarray, medians_after: np.ndarray, closed_before: np.ndarray, keep: int,
+              min_count: int) -> InForce:
+    n = len(closed_before)
+    nan = np.full(n, np.nan)
+    if not len(rows):
+        return InForce(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy())
+    cum = np.vstack([np.zeros((1, ROW_WIDTH)), np.cumsum(rows, axis=0)])
+    end = closed_before  # rows [end - keep, end)
+    start = np.maximum(end - keep, 0)
+    count = cum[end, COUNT] - cum[start, COUNT]
+    ok = (end >= 1) & (count >= min_count)
+    last = np.maximum(end - 1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_abs_dev = (cum[end, SUM_ABS_DEV] - cum[start, SUM_ABS_DEV]) / count
+        mean = (cum[end, TOTAL] - cum[start, TOTAL]) / count
+    low = clamped(bn.move_min, rows[:, MINIMUM], keep, 1)[last]
+    high = clamped(bn.move_max, rows[:, MAXIMUM], keep, 1)[last]
+    return InForce(
+        median=np.where(ok, medians_after[last], np.nan),
+        mean_abs_dev=np.where(ok, mean_abs_dev, np.nan),
+        low=np.where(ok, low, np.nan),
+        high=np.where(ok, high, np.nan),
+        mean=np.where(ok, mean, np.nan),
+    )

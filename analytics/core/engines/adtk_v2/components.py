@@ -1,0 +1,131 @@
+"""The engine's components: deviations of each new point in robust sigmas of its series.
+
+All causal, from the statistics in force (:mod:`.blocks`, refreshed every ``B`` points
+from the last ``K`` blocks, about ``H = B * K`` points):
+
+- **level** at scales m (1, 5, 20 points): ``|mean of the last m points - median| /
+  scale`` with the median and scale in force at the first of the m points (so they hold
+  none of them); the scale is ``1.2533 * mean |x - median|``, floored at ``range_floor``
+  of the recent range and 1e-3 of |median| (flat, stepped and quantised series must not
+  turn ordinary steps into hundreds of sigmas). ADTK: ``DoubleRollingAggregate(
+  agg=("median", "mean"), window=(H, m), diff="diff")``.
+- **seasonal** at the same scales: per seasonal lag (one day, one week; :mod:`.seasonal`)
+  the seasonal difference ``sd = x - reference`` against its own median and scale, its
+  absolute deviation averaged over m points; the smallest over the lags (a value the
+  same time yesterday *or* last week explains is not unusual). ADTK: ``Series.diff(P)``
+  then ``RollingAggregate``.
+- **spike**: ``|x - median of the previous spike_points points|`` against the mean of
+  such residuals (ADTK's ``PersistAD``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bottleneck as bn
+import numpy as np
+
+from analytics.core.engines.adtk_v2 import blocks
+from analytics.core.engines.adtk_v2.seasonal import references
+from analytics.core.engines.adtk_v2.state import StreamState
+from analytics.core.engines.calibration import MEAN_ABS_TO_SIGMA
+
+MIN_BASELINE_COUNT = 30  # values a baseline needs before it is used
+RELATIVE_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class ComponentSettings:
+    block: int
+    keep: int
+    scales: tuple[int, ...]
+    spike_points: int
+    range_floor: float
+    lags: dict[str, int]  # seasonal lag name -> lag in slots
+
+    @property
+    def tail(self) -> int:
+        """Past points the m-point means and the spike residual look back over."""
+        return max(max(self.scales) - 1, self.spike_points)
+
+
+@dataclass
+class Components:
+    """Per new point: deviations in robust sigmas (NaN where undefined); the level
+    baseline (median, scale) and the point-to-point noise scale explanations quote."""
+
+    level: dict[int, np.ndarray]
+    seasonal: dict[int, np.ndarray]
+    spike: np.ndarray
+    median: np.ndarray
+    scale: np.ndarray
+    local_scale: np.ndarray
+
+
+def trailing_mean(extended: np.ndarray, m: int, n: int) -> np.ndarray:
+    """Mean of the finite values among each of the last ``n`` positions and the ``m - 1``
+    before (NaN if none), from running sums restarted at the window's first position, so
+    the start of ``extended`` does not matter."""
+    if m <= 1:
+        return extended[len(extended) - n:].copy()
+    a = extended[len(extended) - n - m + 1:]
+    finite = np.isfinite(a)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, a, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray((sums[m:] - sums[:-m]) / (counts[m:] - counts[:-m]), dtype=np.float64)
+
+
+def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings) -> Components:
+    """The components of new points ``x``; advances ``st`` (rings, tables, tails)."""
+    n = len(x)
+    t = cfg.tail
+    position = st.points
+    level, st.level_rows, st.level_open = blocks.advance(
+        st.level_rows, st.level_open, x, position, cfg.block, cfg.keep, MIN_BASELINE_COUNT)
+    span = level.high - level.low
+    scale = np.fmax(np.fmax(MEAN_ABS_TO_SIGMA * level.mean_abs_dev, cfg.range_floor * span),
+                    RELATIVE_FLOOR * np.abs(level.median) + 1e-9)
+    ext_x = np.concatenate([st.tail_x, x])
+    ext_level = np.concatenate([st.tail_level, np.column_stack([level.median, scale])])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level_dev = {}
+        for m in cfg.scales:
+            force = ext_level[t - m + 1:t - m + 1 + n]
+            level_dev[m] = np.abs(trailing_mean(ext_x, m, n) - force[:, 0]) / force[:, 1]
+        seasonal_dev = _seasonal(st, ts, x, cfg, span, t)
+        w = cfg.spike_points
+        if w > 0:
+            previous = bn.move_median(ext_x[t - w:t - 1 + n], w, min_count=1)[w - 1:]
+            residual = x - previous
+        else:
+            residual = np.full(n, np.nan)
+        spike_scale, st.spike_rows, st.spike_open = blocks.advance(
+            st.spike_rows, st.spike_open, np.abs(residual), position, cfg.block, cfg.keep, MIN_BASELINE_COUNT)
+        spike_floor = np.fmax(MEAN_ABS_TO_SIGMA * spike_scale.mean, cfg.range_floor * span)
+        spike = np.abs(residual) / np.maximum(spike_floor, 1e-9)  # NaN until the scale exists
+    if t:
+        st.tail_x, st.tail_level = ext_x[-t:], ext_level[-t:]
+    return Components(level_dev, seasonal_dev, spike, level.median, scale, spike_floor)
+
+
+def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings, span: np.ndarray,
+              t: int) -> dict[int, np.ndarray]:
+    """Per scale, the smallest seasonal deviation over the lags (NaN without a reference)."""
+    n = len(x)
+    names = list(cfg.lags)
+    refs, st.slots = references(st.slots, ts, x, [cfg.lags[k] for k in names])
+    best: dict[int, np.ndarray] = {m: np.full(n, np.inf) for m in cfg.scales}
+    for name, ref in zip(names, refs, strict=True):
+        lag = st.lags[name]
+        sd = x - ref
+        stats, lag.rows, lag.open_values = blocks.advance(
+            lag.rows, lag.open_values, sd, st.points, cfg.block, cfg.keep, MIN_BASELINE_COUNT)
+        scale = np.fmax(np.fmax(MEAN_ABS_TO_SIGMA * stats.mean_abs_dev, cfg.range_floor * span), 1e-9)
+        ext_dev = np.concatenate([lag.tail_dev, np.abs(sd - stats.median)])
+        for m in cfg.scales:
+            d = trailing_mean(ext_dev, m, n) / scale
+            best[m] = np.fmin(best[m], np.where(np.isfinite(d), d, np.inf))
+        if t:
+            lag.tail_dev = ext_dev[-t:]
+    return {m: np.where(np.isinf(v), np.nan, v) for m, v in best.items()}

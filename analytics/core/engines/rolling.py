@@ -1,0 +1,29 @@
+"""Small causal rolling helpers shared by the engines."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import bottleneck as bn
+import numpy as np
+
+
+def shift(a: np.ndarray, k: int) -> np.ndarray:
+    """``a`` delayed by k points (NaN-padded)."""
+    out = np.full_like(a, np.nan, dtype=np.float64)
+    if k < len(a):
+        out[k:] = a[: len(a) - k]
+    return out
+
+
+def past_median(y: np.ndarray, w: int) -> np.ndarray:
+    """median(y[t-w .. t-1]) (NaN until w past points exist)."""
+    return shift(bn.move_median(y, w), 1) if w <= len(y) else np.full_like(y, np.nan, dtype=np.float64)
+
+
+def clamped(f: Callable[..., np.ndarray], a: np.ndarray, w: int, min_count: int) -> np.ndarray:
+    """bottleneck moving function with the window clamped to the data (same values)."""
+    if len(a) == 0:
+        return np.zeros(0)
+    w = max(1, min(int(w), len(a)))
+    return f(a, w, min_count=max(1, min(int(min_count), w)))
