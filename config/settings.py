@@ -184,7 +184,10 @@ else:
 FLEETWATCH_API_RATES = {
     "ingest": env_rate("FLEETWATCH_INGEST_RATE", "6000/min"),
     "api": env_rate("FLEETWATCH_API_RATE", "6000/min"),
+    "analysis": env_rate("FLEETWATCH_ANALYSIS_RATE", "60/min"),  # on-request analyses (related series)
 }
+# Series one root-cause analysis reads at most (results/rootcause.py bounds the window too).
+FLEETWATCH_RCA_MAX_SERIES = env_int("FLEETWATCH_RCA_MAX_SERIES", 300, minimum=2)
 FLEETWATCH_API_MAX_PAGE_SIZE = env_int("FLEETWATCH_API_MAX_PAGE_SIZE", 1000, minimum=1)
 FLEETWATCH_API_MAX_OFFSET = env_int("FLEETWATCH_API_MAX_OFFSET", 1_000_000, minimum=0)
 # PostgreSQL statement_timeout for web requests only (0 = none); workers, beat and

@@ -14,10 +14,11 @@ from analytics.models import Series
 from analytics.store.read import get_metric_series
 from config.errors import ApiError
 from config.schema import error_responses
+from results import rootcause
 from results import serializers as s
 from results.filters import AnomalyFilter, RunFilter, ScoreFilter, SeriesFilter
 from results.models import AggregatedScore, Anomaly, DetectionRun
-from results.ranking import top_n
+from results.ranking import ranking_changes, top_n
 from results.tasks import request_run
 from tenants.api import TenantAPIView, TenantGenericViewSet, TenantReadOnlyViewSet
 
@@ -58,6 +59,7 @@ class RunViewSet(TenantReadOnlyViewSet):
 class AnomalyViewSet(TenantReadOnlyViewSet):
     model = Anomaly
     filterset_class = AnomalyFilter
+    throttle_scope = "api"  # ``related`` counts against the analysis rate instead (config.throttling)
 
     def get_serializer_class(self):
         return s.AnomalyDetailSerializer if self.action == "retrieve" else s.AnomalySerializer
@@ -70,6 +72,16 @@ class AnomalyViewSet(TenantReadOnlyViewSet):
     def explain(self, request, pk=None):
         anomaly = self.get_object()
         return Response({"id": anomaly.pk, "text": anomaly.text, "explanation": anomaly.explanation})
+
+    @extend_schema(
+        responses={200: s.RelatedSerializer, **error_responses(400, 401, 404)},
+        description="The series of the anomaly's cluster that moved together with it (from 1 h before to 1 h after "
+        "its window, at most 6 h), each with its onset and lag, the group's likely origin and one sentence. Computed "
+        "on request over at most FLEETWATCH_RCA_MAX_SERIES series; its own rate limit (FLEETWATCH_ANALYSIS_RATE).",
+    )
+    @action(detail=True, throttle_scope="analysis")
+    def related(self, request, pk=None):
+        return Response(rootcause.related(self.tenant, self.get_object()))
 
 
 @extend_schema_view(
@@ -98,6 +110,24 @@ class RankingView(TenantAPIView):
         level, strategy, top = (query.validated_data[k] for k in ("level", "strategy", "top"))
         ranked = top_n(AggregatedScore.objects.for_tenant(self.tenant), level, strategy, top, query.validated_data.get("at"))
         return Response(s.RankingEntrySerializer(ranked, many=True).data)
+
+
+class RankingChangesView(TenantAPIView):
+    @extend_schema(
+        operation_id="ranking_changes",
+        parameters=[s.RankingChangesQuerySerializer],
+        responses={200: s.RankingChangesSerializer(many=True), **error_responses(400, 401)},
+        description="For each of the newest `periods` periods (ending at or before `at`), newest first: the nodes or "
+        "clusters that entered, left, climbed or fell in the Top-N since the period before, and the metric that drove "
+        "each (\"node-04 up 6 places: network_in +30 sigma\"). Both rankings are what `GET rankings` gives for those "
+        "periods. Empty until two periods exist.",
+    )
+    def get(self, request):
+        query = s.RankingChangesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        level, strategy, top, periods = (query.validated_data[k] for k in ("level", "strategy", "top", "periods"))
+        changes = ranking_changes(self.tenant, level, strategy, top, query.validated_data.get("at"), periods)
+        return Response(s.RankingChangesSerializer(changes, many=True).data)
 
 
 @extend_schema_view(

@@ -11,4 +11,5 @@ urlpatterns = [
     path("ranking", views.ranking, name="ranking"),
     path("nodes/<int:node_id>", views.node_detail, name="node"),
     path("anomalies", views.anomaly_list, name="anomalies"),
+    path("anomalies/<int:anomaly_id>/related", views.anomaly_related, name="anomaly-related"),
 ]

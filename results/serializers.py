@@ -78,6 +78,84 @@ class RankingQuerySerializer(serializers.Serializer):
     at = serializers.DateTimeField(required=False, help_text="Rank the latest period ending at or before this time.")
 
 
+class RankingChangesQuerySerializer(RankingQuerySerializer):
+    periods = serializers.IntegerField(min_value=1, max_value=24, default=1,
+                                       help_text="How many periods, newest first, each compared with the one before it.")
+
+
+class RankDriverSerializer(serializers.Serializer):
+    node_id = serializers.IntegerField(allow_null=True)
+    metric_name = serializers.CharField()
+    window_start = serializers.DateTimeField(allow_null=True)
+    anomaly_label = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    deviation_sigma = serializers.FloatField(allow_null=True, help_text="The driving anomaly's deviation, if stored.")
+    anomaly = serializers.IntegerField(allow_null=True, help_text="The driving anomaly's id, if stored.")
+
+
+class RankChangeSerializer(serializers.Serializer):
+    change = serializers.ChoiceField(source="move.move", choices=["entered", "left", "up", "down"])
+    name = serializers.CharField(help_text="The node (level=node) or the cluster (level=cluster).")
+    cluster = serializers.CharField(source="entry.cluster.name", allow_null=True, default=None)
+    rank = serializers.IntegerField(source="move.rank", allow_null=True, help_text="Now; null: it left.")
+    previous_rank = serializers.IntegerField(source="move.previous_rank", allow_null=True, help_text="Null: it entered.")
+    places = serializers.IntegerField(source="move.places", help_text="Places climbed (negative: fallen).")
+    score = serializers.FloatField(allow_null=True)
+    previous_score = serializers.FloatField(allow_null=True)
+    driver = RankDriverSerializer(source="driver_data", help_text="What drove the entry's score (after a move: now).")
+    text = serializers.CharField()
+
+
+class RankingChangesSerializer(serializers.Serializer):
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    previous_period_end = serializers.DateTimeField()
+    changes = RankChangeSerializer(many=True)
+
+
+class RelatedSeriesSerializer(serializers.Serializer):
+    series = serializers.IntegerField()
+    node_id = serializers.IntegerField()
+    node = serializers.CharField()
+    metric = serializers.CharField()
+    onset = serializers.DateTimeField(help_text="Where its change began.")
+    lag_seconds = serializers.FloatField(help_text="Its onset after this anomaly's series' onset (negative: before).")
+    direction = serializers.ChoiceField(choices=["up", "down"])
+    peak_sigma = serializers.FloatField(help_text="Its largest deviation after the onset, in robust sigmas.")
+    correlation = serializers.FloatField(help_text="Best lagged correlation with the first series of the group.")
+
+
+class OriginSerializer(serializers.Serializer):
+    series = serializers.IntegerField()
+    node_id = serializers.IntegerField()
+    node = serializers.CharField()
+    metric = serializers.CharField()
+    onset = serializers.DateTimeField()
+    lead_seconds = serializers.FloatField(allow_null=True, help_text="Before the next series of the group moved.")
+    confidence = serializers.FloatField()
+    evidence = serializers.CharField()
+
+
+class AnalysisWindowSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+
+class RelatedSerializer(serializers.Serializer):
+    anomaly = serializers.IntegerField()
+    series = serializers.IntegerField()
+    node = serializers.CharField()
+    metric = serializers.CharField()
+    window = AnalysisWindowSerializer(help_text="The analysed window (plus 2 h of baseline before it).")
+    series_analysed = serializers.IntegerField()
+    moved = serializers.BooleanField(help_text="Whether this anomaly's series shows a clear change in the window.")
+    onset = serializers.DateTimeField(allow_null=True)
+    related = RelatedSeriesSerializer(many=True, help_text="The series of the cluster that moved together with it.")
+    origin = OriginSerializer(allow_null=True, help_text="The likely origin of the group; null: no clear origin.")
+    confidence = serializers.FloatField()
+    text = serializers.CharField()
+
+
 class SeriesSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     cluster = serializers.CharField(source="cluster.name")

@@ -21,5 +21,6 @@ router.register("series", api.SeriesViewSet, basename="series")
 urlpatterns = [
     path("detect", api.DetectView.as_view(), name="detect"),
     path("rankings", api.RankingView.as_view(), name="rankings"),
+    path("rankings/changes", api.RankingChangesView.as_view(), name="ranking-changes"),
     *router.urls,
 ]

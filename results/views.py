@@ -24,9 +24,10 @@ from django.views.decorators.http import require_GET
 from analytics import health
 from analytics.models import Series, TenantDailyCounter
 from analytics.store.read import get_metric_series_batch
+from results import rootcause
 from results.filters import AnomalyFilter
 from results.models import AggregatedScore, Anomaly
-from results.ranking import latest_period, top_n
+from results.ranking import driver_anomalies, driver_of, latest_period, node_names, ranking_changes, top_n
 from tenants.models import Cluster, Node
 from tenants.views import tenant_page
 
@@ -161,13 +162,6 @@ def _choice(value: str | None, choices: tuple[str, ...], default: str) -> str:
     return value if value in choices else default
 
 
-def _window(driver: dict) -> tuple[str, datetime | None]:
-    try:
-        return driver["metric_name"], datetime.fromisoformat(driver["window_start"])
-    except (KeyError, TypeError, ValueError):
-        return driver.get("metric_name", "") if isinstance(driver, dict) else "", None
-
-
 @require_GET
 @tenant_page
 def ranking(request):
@@ -179,47 +173,25 @@ def ranking(request):
     except ValueError:
         top = RANKING_TOP
     ranked = list(top_n(AggregatedScore.objects.for_tenant(tenant), level, strategy, top))
-
-    # The driving metric's window of each row: node drivers name it directly, cluster
-    # drivers through their worst node.
-    drivers = []
-    for entry in ranked:
-        driver = entry.driver or {}
-        node_id = entry.node_id if level == "node" else driver.get("node_id")
-        metric_driver = driver if level == "node" else (driver.get("metric") or {})
-        metric, window_start = _window(metric_driver)
-        drivers.append((node_id, metric, window_start, metric_driver.get("anomaly_label", "")))
-
-    node_names = {}
-    if level == "cluster":
-        ids = {d[0] for d in drivers if d[0] is not None}
-        node_names = dict(Node.objects.for_tenant(tenant).filter(pk__in=ids).values_list("pk", "name")) if ids else {}
-
-    keys = {(d[0], d[1], d[2]) for d in drivers if d[0] is not None and d[2] is not None}
-    matches: dict[tuple, Anomaly] = {}
-    if keys:
-        candidates = Anomaly.objects.for_tenant(tenant).filter(
-            node_id__in={k[0] for k in keys}, window_start__in={k[2] for k in keys}
-        ).order_by("score")  # the highest score wins when two engines flag one window
-        for anomaly in candidates:
-            key = (anomaly.node_id, anomaly.metric_name, anomaly.window_start)
-            if key in keys:
-                matches[key] = anomaly
+    drivers = [driver_of(entry, level) for entry in ranked]
+    names = node_names(tenant, {d.node_id for d in drivers}) if level == "cluster" else {}
+    matches = driver_anomalies(Anomaly.objects.for_tenant(tenant), drivers)
 
     rows = []
-    for entry, (node_id, metric, window_start, label) in zip(ranked, drivers, strict=True):
-        anomaly = matches.get((node_id, metric, window_start))
+    for entry, driver in zip(ranked, drivers, strict=True):
+        anomaly = matches.get(driver.key)
         rows.append(RankingRow(
             rank=entry.rank,
             score=entry,
             node_id=entry.node_id if level == "node" else None,
-            node_name=(entry.node.name if entry.node else "") if level == "node" else node_names.get(node_id, ""),
+            node_name=(entry.node.name if entry.node else "") if level == "node" else names.get(driver.node_id, ""),
             cluster_name=entry.cluster.name if entry.cluster else "",
             cluster_id=entry.cluster_id,
-            driver_metric=metric,
-            driver_label=anomaly.label if anomaly else label,
+            driver_metric=driver.metric,
+            driver_label=anomaly.label if anomaly else driver.label,
             anomaly=anomaly,
         ))
+    movers = ranking_changes(tenant, level, strategy, top)
 
     return render(request, "dashboard/ranking.html", {
         "nav": "ranking",
@@ -230,6 +202,7 @@ def ranking(request):
         "strategies": STRATEGIES,
         "levels": LEVELS,
         "period": ranked[0] if ranked else None,
+        "movers": movers[0] if movers and movers[0].period_end == (ranked[0].period_end if ranked else None) else None,
     })
 
 
@@ -342,6 +315,23 @@ def node_detail(request, node_id: int):
         "resolution": resolution or "raw",
         "errors": errors,
         "labels": LABELS,
+    })
+
+
+# Related series ------------------------------------------------------------------
+
+@require_GET
+@tenant_page
+def anomaly_related(request, anomaly_id: int):
+    """What moved together with one anomaly (results/rootcause.py), each linked to its node's chart."""
+    tenant = request.tenant
+    anomaly = get_object_or_404(Anomaly.objects.for_tenant(tenant).select_related("cluster", "node"), pk=anomaly_id)
+    answer = rootcause.related(tenant, anomaly)
+    for item in answer["related"]:
+        onset = datetime.fromisoformat(item["onset"])
+        item["url"] = node_url(item["node_id"], onset - timedelta(hours=3), onset + timedelta(hours=3))
+    return render(request, "dashboard/related.html", {
+        "nav": "anomalies", "anomaly": anomaly, "answer": answer, "back": window_url(anomaly),
     })
 
 

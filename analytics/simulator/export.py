@@ -110,6 +110,10 @@ def write_nab(fleet: Fleet, out_dir: str | os.PathLike, *, progress: Callable[[i
 
 
 def write_truth(fleet: Fleet, path: str | os.PathLike) -> None:
-    """Ground truth as JSON: {"spec": ..., "anomalies": [{tenant, cluster, node, metric, type, kind, start, end, ...}]}."""
+    """Ground truth as JSON: {"spec": ..., "anomalies": [{tenant, cluster, node, metric, type, kind, start, end, ...}]},
+    plus "propagations" (each incident's origin and order) when the fleet propagates its incidents."""
+    truth: dict[str, Any] = {"spec": spec_dict(fleet.spec), "anomalies": [a.as_dict() for a in fleet.ground_truth]}
+    if fleet.spec.propagation:
+        truth["propagations"] = [p.as_dict() for p in fleet.propagations]
     with open(path, "w", encoding="utf-8") as handle:
-        json.dump({"spec": spec_dict(fleet.spec), "anomalies": [a.as_dict() for a in fleet.ground_truth]}, handle, indent=2)
+        json.dump(truth, handle, indent=2)

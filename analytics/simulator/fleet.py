@@ -36,6 +36,15 @@ cluster incident    per shape  one shape (spike, level_shift or trend) on one or
                                at once (onsets jittered by a few minutes)
 ==================  =========  ===============================================
 
+With ``propagation`` (opt-in; off, a seed gives exactly what it gave before) every
+cluster incident propagates instead: it starts on one origin series (a random node and
+metric), then 0-2 other metrics of the origin node and 1-2 metrics on each of 1 to
+all other nodes follow, each starting 5-30 minutes after the origin (a keyed stream
+of its own, ``"propagation"``). The shape is a level shift (1-6 h), a spike (3-5
+points) or a ramp (30 min - 3 h: a cascade builds within minutes, not over half a
+day); every series draws its own size from the same range, so the origin's deviation
+is often not the largest. ``Fleet.propagations`` names the origin and the order.
+
 ``anomaly_rate`` is the expected number of per-series anomalies per series per day
 and ``incident_rate`` the expected number of incidents per cluster per day, both
 counted over the eligible period: nothing starts in the first ``clean_days`` (the
@@ -66,9 +75,15 @@ from analytics.simulator.spec import (
     WEEK,
     Anomaly,
     FleetSpec,
+    Propagation,
     Series,
     SeriesKey,
 )
+
+PROPAGATION_KINDS = {"level_shift": 0.45, "spike": 0.25, "trend": 0.3}
+PROPAGATION_DELAY_MINUTES = (5, 30)
+#: sizes of a propagating incident's anomalies, in sigmas of each series (origin and followers alike)
+PROPAGATION_SIZES = {"level_shift": (2.0, 4.0), "spike": (4.0, 7.0), "trend": (2.5, 4.5)}
 
 
 @dataclass(frozen=True)
@@ -228,6 +243,8 @@ class Fleet:
         eligible_days = max(0.0, (self.n_points - self._clean_index) * self.step / DAY)
         if spec.incident_rate <= 0 or eligible_days <= 0:
             return ()
+        if spec.propagation:
+            return self._propagating_incidents(tenant, cluster, eligible_days)
         rng = keyed_rng(spec.seed, tenant, cluster, "incidents")
         count = int(rng.poisson(spec.incident_rate * eligible_days))
         nodes = self.nodes(tenant, cluster)
@@ -258,6 +275,59 @@ class Fleet:
                     out.append(self._anomaly(SeriesKey(tenant, cluster, nodes[node_pos], metric), kind, s, s + length - 1,
                                              factor, incident_id))
         return tuple(out)
+
+    def _propagating_incidents(self, tenant: str, cluster: str, eligible_days: float) -> tuple[Anomaly, ...]:
+        """Incidents that start on one series and reach the others 5-30 minutes later."""
+        spec, step = self.spec, self.step
+        rng = keyed_rng(spec.seed, tenant, cluster, "propagation")
+        count = int(rng.poisson(spec.incident_rate * eligible_days))
+        nodes, metrics = self.nodes(tenant, cluster), spec.metrics
+        min_delay, max_delay = (max(1, round(m * 60 / step)) for m in PROPAGATION_DELAY_MINUTES)
+        kinds = list(PROPAGATION_KINDS)
+        out: list[Anomaly] = []
+        taken: list[tuple[int, int]] = []
+        for number in range(count):
+            kind = str(rng.choice(kinds, p=list(PROPAGATION_KINDS.values())))
+            hours = {"level_shift": (1, 6), "trend": (0.5, 3)}.get(kind)
+            length = int(rng.integers(3, 6)) if hours is None else max(2, int(rng.uniform(*hours) * HOUR // step))
+            start = self._place(rng, length + max_delay, taken)
+            origin_node = int(rng.integers(len(nodes)))
+            origin = SeriesKey(tenant, cluster, nodes[origin_node], metrics[int(rng.integers(len(metrics)))])
+            same = [m for m in metrics if m != origin.metric]
+            n_same = min(len(same), int(rng.integers(0, 3)))
+            others = [i for i in range(len(nodes)) if i != origin_node]
+            reached = rng.choice(others, size=int(rng.integers(1, len(others) + 1)), replace=False).tolist() if others else []
+            n_same = max(n_same, 1 if not reached and same else 0)
+            followers = [SeriesKey(tenant, cluster, origin.node, str(m)) for m in rng.choice(same, size=n_same, replace=False)]
+            for i in sorted(reached):
+                size = min(len(metrics), int(rng.integers(1, 3)))
+                followers += [SeriesKey(tenant, cluster, nodes[i], str(m)) for m in rng.choice(metrics, size=size, replace=False)]
+            delays = [0, *rng.integers(min_delay, max_delay + 1, size=len(followers)).tolist()]
+            sizes = rng.uniform(*PROPAGATION_SIZES[kind], size=len(delays))
+            signs = np.where(rng.random(len(delays)) < 0.2, -1.0, 1.0)
+            if start is None:
+                continue
+            taken.append((start, start + length + max_delay - 1))
+            incident_id = f"{tenant}/{cluster}/incident-{number + 1}"
+            for key, delay, factor, sign in zip([origin, *followers], delays, sizes, signs, strict=True):
+                s = start + delay
+                down = sign < 0 and key.metric != "memory_used"
+                shape = "dip" if down and kind == "spike" else kind
+                out.append(self._anomaly(key, shape, s, s + length - 1, float(factor), incident_id, -1.0 if down else 1.0))
+        return tuple(out)
+
+    @cached_property
+    def propagations(self) -> list[Propagation]:
+        """The propagating incidents' truth, by start (empty unless ``spec.propagation``)."""
+        if not self.spec.propagation:
+            return []
+        by_incident: dict[str, list[Anomaly]] = {}
+        for tenant in self.tenants:
+            for cluster in self.clusters(tenant):
+                for a in self._incidents(tenant, cluster):
+                    by_incident.setdefault(str(a.incident), []).append(a)
+        found = [Propagation(i, tuple(sorted(group, key=lambda a: a.start_index))) for i, group in by_incident.items()]
+        return sorted(found, key=lambda p: (p.order[0].start_index, p.incident))
 
     def _length(self, rng: np.random.Generator, kind: str) -> int:
         step = self.step

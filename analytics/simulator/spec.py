@@ -75,6 +75,7 @@ class FleetSpec:
     incident_rate: float = 0.15  # per cluster per eligible day
     clean_days: float = 2.0  # no anomaly starts before start + clean_days
     min_anomalies_per_kind: int = 0  # top the fleet up to this many anomalies of every kind (0: off)
+    propagation: bool = False  # cluster incidents start on one series and spread (see fleet.py)
     tenant_prefix: str = "tenant"
     cluster_prefix: str = "cluster"
     node_prefix: str = "node"
@@ -84,6 +85,8 @@ class FleetSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}: must be a positive integer, got {value!r}")
+        if not isinstance(self.propagation, bool):
+            raise ValueError(f"propagation: must be true or false, got {self.propagation!r}")
         for name in ("seed", "min_anomalies_per_kind"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -159,6 +162,31 @@ class Anomaly:
         return data
 
 
+@dataclass(frozen=True)
+class Propagation:
+    """The truth of a propagating incident (``FleetSpec.propagation``): its anomalies in the
+    order they started, the origin first (the others start 5-30 minutes after it)."""
+
+    incident: str
+    order: tuple[Anomaly, ...]
+
+    @property
+    def origin(self) -> SeriesKey:
+        return self.order[0].key
+
+    @property
+    def start(self) -> datetime:
+        return self.order[0].start
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "incident": self.incident,
+            "origin": str(self.origin),
+            "order": [{"series": str(a.key), "start": iso(a.start),
+                       "lag_seconds": (a.start - self.start).total_seconds()} for a in self.order],
+        }
+
+
 @dataclass(frozen=True, eq=False)
 class Series:
     key: SeriesKey
@@ -183,10 +211,12 @@ def iso(value: datetime) -> str:
 
 def spec_dict(spec: FleetSpec) -> dict[str, Any]:
     """The spec as JSON-able data (what the written ground truth records).
-    ``min_anomalies_per_kind`` only when used: files of fleets without it stay as they were."""
+    ``min_anomalies_per_kind`` and ``propagation`` only when used: files of fleets
+    without them stay as they were."""
     data = asdict(spec)
     data["start"] = iso(spec.start)
     data["metrics"] = list(spec.metrics)
-    if not spec.min_anomalies_per_kind:
-        del data["min_anomalies_per_kind"]
+    for option in ("min_anomalies_per_kind", "propagation"):
+        if not data[option]:
+            del data[option]
     return data

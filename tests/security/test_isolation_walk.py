@@ -36,11 +36,12 @@ MISSING_ID = 987_654_321
 
 # route name -> the kind of object its id names (the walker fills it with A's object)
 ID_ROUTES = {
-    "run-detail": "run", "anomaly-detail": "anomaly", "anomaly-explain": "anomaly",
+    "run-detail": "run", "anomaly-detail": "anomaly", "anomaly-explain": "anomaly", "anomaly-related": "anomaly",
+    "dashboard:anomaly-related": "anomaly",
     "series-detail": "series", "series-points": "series",
     "dashboard:node": "node", "revoke-api-key": "api_key",
 }
-API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings"}
+API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes"}
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "api-keys", "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed

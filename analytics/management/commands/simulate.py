@@ -77,6 +77,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--anomaly-rate", type=float, default=0.1, help="anomalies per series per day")
         parser.add_argument("--incident-rate", type=float, default=0.15, help="cluster incidents per cluster per day")
+        parser.add_argument("--propagation", action="store_true",
+                            help="incidents start on one node's metric and spread to others 5-30 min later")
         parser.add_argument("--batch-points", type=int, default=10_000, help="points per POST")
         parser.add_argument("--retention-days", type=float, default=7.0, help="the tenant plan's hot retention")
         parser.add_argument("--start", type=_start, help="files only: fleet start (default: --days ending now)")
@@ -93,6 +95,7 @@ class Command(BaseCommand):
                 tenants=1, clusters_per_tenant=opts["clusters"], nodes_per_cluster=opts["nodes"],
                 metrics=opts["metrics"], start=datetime.fromtimestamp(timeline.start, UTC), days=days, step_seconds=step,
                 anomaly_rate=opts["anomaly_rate"], incident_rate=opts["incident_rate"], seed=opts["seed"],
+                propagation=opts["propagation"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
