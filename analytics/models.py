@@ -38,7 +38,9 @@ class Series(TenantOwned):
     labels = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_point_at = models.DateTimeField(null=True, blank=True, help_text="Newest point written (write path).")
-    analysed_until = models.DateTimeField(null=True, blank=True, help_text="Detection watermark.")
+    analysed_until = models.DateTimeField(
+        null=True, blank=True, help_text="Detection watermark: the newest point analysed (never past the newest point)."
+    )
 
     class Meta:
         verbose_name_plural = "series"

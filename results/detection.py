@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, DateTimeField, Q, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from analytics.core.aggregation import AggregationPipeline
@@ -17,7 +19,8 @@ from analytics.core.engines.registry import engine_registry
 from analytics.models import Series
 from analytics.store.read import get_metric_series_batch
 from results.models import Anomaly, DetectionRun, EngineSetting, EngineState
-from results.store import store_aggregated_scores, store_anomaly_results
+from results.runs import window_ceil
+from results.store import store_aggregated_scores, store_episodes
 from tenants.models import Tenant
 
 
@@ -51,8 +54,11 @@ class BatchOutcome:
     skipped: int = 0
 
 
-def _summary(series: Series, since: datetime, results: list[AnomalyResult], stored: int) -> dict:
-    worst = max(results, key=lambda r: (r.anomaly_score, r.is_anomaly))
+def _summary(series: Series, since: datetime, results: list[AnomalyResult], episodes: list[Anomaly]) -> dict:
+    """The series' worst window of the run: a result, or an episode it continued (whose
+    score is the episode's peak, so an anomaly never counts with a lower score)."""
+    worst = max([*results, *(episode_result(series.tenant_id, e) for e in episodes)],
+                key=lambda r: (r.anomaly_score, r.is_anomaly))
     return {
         "series_id": series.pk,
         "cluster_id": series.cluster_id,
@@ -63,8 +69,19 @@ def _summary(series: Series, since: datetime, results: list[AnomalyResult], stor
         "label": worst.anomaly_label.value,
         "window_start": worst.window_start.isoformat(),
         "window_end": worst.window_end.isoformat(),
-        "anomalies": stored,
+        "anomalies": sum(r.is_anomaly for r in results),
     }
+
+
+def episode_result(tenant_id: int, row: Anomaly) -> AnomalyResult:
+    return AnomalyResult(tenant_id, row.cluster_id, row.node_id, row.metric_name, row.window_start, row.window_end,
+                         row.score, AnomalyType(row.label), engine=row.engine)
+
+
+def watermark_since(watermark: datetime) -> datetime:
+    """The first instant a periodic run has not analysed: a watermark is the newest point
+    analysed (so it never passes the series' data), and timestamps are microseconds."""
+    return watermark + timedelta(microseconds=1)
 
 
 def context(engine: AnomalyDetectionEngine, state) -> timedelta:
@@ -102,7 +119,7 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
     outcome = BatchOutcome()
     plan: dict[int, _Planned] = {}
     for series in rows.values():
-        since = run.range_start or series.analysed_until or first_run_start
+        since = run.range_start or (series.analysed_until and watermark_since(series.analysed_until)) or first_run_start
         if since >= end:
             outcome.skipped += 1
             continue
@@ -113,6 +130,8 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
         return outcome
     fetch_start = min(p.since - context(p.engine, p.state) for p in plan.values())
     results: list[AnomalyResult] = []
+    analysed: dict[int, list[AnomalyResult]] = {}
+    newest: dict[int, datetime] = {}
     new_states: list[EngineState] = []
     now = timezone.now()
     for data in get_metric_series_batch(tenant_id, list(plan), fetch_start, end):
@@ -126,20 +145,22 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
         outcome.points += len(data) - output.start_index
         outcome.windows += len(output.results)
         results.extend(output.results)
-        anomalies = sum(r.is_anomaly for r in output.results)
-        outcome.summaries.append(_summary(series, p.since, output.results, anomalies))
+        analysed[series.pk] = output.results
+        if len(data) > output.start_index:
+            newest[series.pk] = data.timestamps[-1].to_pydatetime()
         dumped = p.engine.dump_state(output.state) if incremental else None
         if dumped is not None:
             new_states.append(EngineState(tenant_id=tenant_id, series_id=series.pk, engine=p.engine.name, state=dumped, fitted_at=now))
     series_keys = {(tenant_id, s.cluster_id, s.node_id, s.metric_name): s.pk for s in rows.values()}
     supersede_other_engines(tenant_id, {pk: (p.since, p.engine.name) for pk, p in plan.items()}, end)
-    store_anomaly_results(tenant_id, results, series_keys, run_id=run.pk)
+    episodes: dict[int, list[Anomaly]] = defaultdict(list)
+    for episode in store_episodes(tenant_id, results, series_keys, run_id=run.pk):
+        episodes[episode.series_id].append(episode)
+    outcome.summaries = [_summary(rows[pk], plan[pk].since, found, episodes[pk]) for pk, found in analysed.items()]
     EngineState.objects.for_tenant(tenant_id).bulk_create(
         new_states, update_conflicts=True, unique_fields=["tenant", "series", "engine"], update_fields=["state", "fitted_at"]
     )
-    Series.objects.for_tenant(tenant_id).filter(pk__in=list(plan)).filter(
-        Q(analysed_until__lt=end) | Q(analysed_until=None)
-    ).update(analysed_until=end)
+    advance_watermarks(tenant_id, newest)
     return outcome
 
 
@@ -153,6 +174,17 @@ def supersede_other_engines(tenant_id: int, analysed: dict[int, tuple[datetime, 
         stale |= Q(series_id=series_id, window_end__gt=since, window_start__lt=end) & ~Q(engine=engine)
     deleted, _ = Anomaly.objects.for_tenant(tenant_id).filter(stale).delete()
     return deleted
+
+
+def advance_watermarks(tenant_id: int, newest: dict[int, datetime]) -> None:
+    """Move each series' watermark to the newest point analysed, never backwards (an older
+    backfill leaves it where it is); one statement."""
+    if not newest:
+        return
+    moment = Case(*(When(pk=pk, then=Value(t)) for pk, t in newest.items()), output_field=DateTimeField())
+    Series.objects.for_tenant(tenant_id).filter(pk__in=list(newest)).update(
+        analysed_until=Greatest(Coalesce("analysed_until", moment), moment)
+    )
 
 
 def _as_result(tenant_id: int, summary: dict) -> AnomalyResult:
@@ -175,7 +207,8 @@ def aggregate_run(tenant_id: int, run: DetectionRun, summaries: list[dict]) -> i
         return 0
     weights = Tenant.objects.get(pk=tenant_id).metric_weights or settings.FLEETWATCH_METRIC_WEIGHTS
     results = [_as_result(tenant_id, summary) for summary in summaries]
-    period_start = run.range_start or min(datetime.fromisoformat(s["since"]) for s in summaries)
+    # an incremental run's period starts at the first window boundary after the watermarks
+    period_start = run.range_start or window_ceil(min(datetime.fromisoformat(s["since"]) for s in summaries))
     for strategy in AggregationStrategy:
         outcome = AggregationPipeline(strategy, metric_weights=weights).run(results)
         store_aggregated_scores(

@@ -35,14 +35,22 @@ def window_floor(moment: datetime) -> datetime:
     return datetime.fromtimestamp(int(moment.timestamp()) // step * step, tz=moment.tzinfo)
 
 
+def window_ceil(moment: datetime) -> datetime:
+    floor = window_floor(moment)
+    return floor if floor == moment else floor + timedelta(seconds=settings.FLEETWATCH_DETECTION_WINDOW_SECONDS)
+
+
 def prepare(tenant_id: int, run_id: int) -> list[list[int]] | None:
-    """Claim the run, fix its end, and split the tenant's series into batches; None if
+    """Claim the run, fix its end (at most the present), and split the tenant's series into batches; None if
     the run already finished (a redelivered task)."""
     if not claim(tenant_id, run_id):
         return None
     run = runs(tenant_id).get(pk=run_id)
-    if run.range_end is None:  # fixed once, so a redelivered orchestrator covers the same range
-        runs(tenant_id).filter(pk=run_id).update(range_end=window_floor(timezone.now()))
+    present = window_floor(timezone.now())
+    # Fixed once, so a redelivered orchestrator covers the same range; never past the
+    # present (no data there: an end in 2126 must not reach into the future).
+    if run.range_end is None or run.range_end > present:
+        runs(tenant_id).filter(pk=run_id).update(range_end=present)
     ids = list(Series.objects.for_tenant(tenant_id).order_by("pk").values_list("pk", flat=True))
     runs(tenant_id).filter(pk=run_id).update(series_total=len(ids))
     size = settings.FLEETWATCH_DETECTION_BATCH_SIZE
