@@ -163,3 +163,60 @@ def test_an_anomaly_across_two_periodic_runs_stays_one_row_with_its_peak(api_a, 
     # The second run's node score is the episode's peak, and it counts as an anomaly.
     assert node_2.score == episode.score and node_2.num_anomalies_detected == 1
     assert node_2.driver["metric_name"] == "cpu_usage" and node_2.driver["score"] == episode.score
+
+
+@pytest.mark.postgres
+def test_two_writers_of_one_series_cannot_split_an_episode(tenant_a, series):
+    """Writer A stores an episode and keeps its transaction open; writer B, storing an
+    overlapping piece, must wait for A's commit and then continue A's row (without the
+    per-series lock it would see nothing and insert a second row)."""
+    import threading
+
+    from django.db import connection, connections
+
+    from tests.polling import wait_for
+
+    keys, ids = series(tenant_a, "cpu")
+    a = lambda *args, **kw: anomaly(ids, *args, tenant_id=tenant_a.pk, **kw)  # noqa: E731
+    a_stored, release, b_done = threading.Event(), threading.Event(), threading.Event()
+    b_pid: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer_a():
+        try:
+            with transaction.atomic():
+                store_anomaly_results(tenant_a.pk, [a(minutes(0), minutes(10), 0.6, text="a")], keys)
+                a_stored.set()
+                assert release.wait(30)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            a_stored.set()
+            connections.close_all()
+
+    def writer_b():
+        try:
+            connection.ensure_connection()
+            b_pid.append(connection.connection.info.backend_pid)
+            store_anomaly_results(tenant_a.pk, [a(minutes(5), minutes(20), 0.8, text="b")], keys)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            b_done.set()
+            connections.close_all()
+
+    def b_waits_on_a_lock() -> bool:
+        with connection.cursor() as cur:
+            cur.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", b_pid)
+            return b_done.is_set() or cur.fetchone() == ("Lock",)
+
+    threads = [threading.Thread(target=writer_a), threading.Thread(target=writer_b)]
+    threads[0].start()
+    assert a_stored.wait(30)
+    threads[1].start()
+    wait_for(lambda: b_pid and b_waits_on_a_lock(), 30, "writer B to wait for writer A (or to finish)")
+    release.set()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    assert stored(tenant_a, "window_start", "window_end", "score", "text") == [(minutes(0), minutes(20), 0.8, "b")]
