@@ -71,10 +71,16 @@ def is_statement_timeout(exc: BaseException | None) -> bool:
     return getattr(cause, "sqlstate", None) == "57014" or "statement timeout" in str(exc)
 
 
+# The database's transient failures, as Django raises them and as psycopg does on the raw
+# paths (COPY, detection reads): connection lost or refused, lock timeout, deadlock,
+# serialization failure, cancelled statement. Worth a retry; no data error is among them.
+DATABASE_TRANSIENT_ERRORS = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+
+
 def database_unavailable(exc: BaseException | None) -> bool:
     """The database refused or dropped the connection (Django's or psycopg's own error,
     the latter from the raw COPY path)."""
-    return isinstance(exc, OperationalError | InterfaceError | psycopg.OperationalError | psycopg.InterfaceError)
+    return isinstance(exc, DATABASE_TRANSIENT_ERRORS)
 
 
 def database_unavailable_body(exc: BaseException) -> dict[str, Any]:

@@ -14,15 +14,16 @@ from typing import Any
 from celery import Task, chord, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import transaction
 
+from config.errors import DATABASE_TRANSIENT_ERRORS
 from results import runs
 from results.detection import aggregate_run, detect_series_batch
 from results.models import DetectionRun
 from tenants import billing
 from tenants.scoping import tenant_scope
 
-TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+TRANSIENT = (*DATABASE_TRANSIENT_ERRORS, ConnectionError, TimeoutError)  # retried with backoff
 BATCH_SOFT_LIMIT = settings.FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT
 
 
