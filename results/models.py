@@ -37,6 +37,7 @@ class DetectionRun(TenantOwned):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True, help_text="When the janitor last resumed it (stuck).")
     detect_seconds = models.FloatField(default=0.0, help_text="Worker time spent fetching, detecting and storing.")
     error = models.TextField(blank=True)
 
@@ -54,6 +55,26 @@ class DetectionRun(TenantOwned):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class DetectionBatch(TenantOwned):
+    """One batch of a run's series, planned when the run starts (``results.runs``). Its
+    task commits the batch's results, progress and usage counts and ``finished_at`` in
+    one transaction, so a copy of the task delivered again finds it done and returns its
+    ``summaries`` (each series' worst window, for the aggregation) without analysing or
+    counting anything a second time."""
+
+    run = models.ForeignKey(DetectionRun, on_delete=models.CASCADE, related_name="+", db_index=False)
+    first_series_id = models.BigIntegerField(help_text="The batch's first series: a run's batches are disjoint.")
+    series_ids = models.JSONField(default=list)
+    summaries = models.JSONField(default=list)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "run", "first_series_id"], name="batch_run_first_series")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} batch from series {self.first_series_id}"
 
 
 class Anomaly(TenantOwned):

@@ -1,7 +1,10 @@
-"""Detection on Celery: an orchestrator fans out batches, a chord callback aggregates.
+"""Detection on Celery: an orchestrator fans out a run's batches; the batch that commits
+last enqueues the aggregation (``results.runs``: the plan and the counting live in the
+database, not in a broker-side chord counter).
 
 Tasks take ids, run inside the tenant's scope, and every write is an upsert on a
-natural key, so acks_late redelivery after a lost worker repeats no row.
+natural key or guarded by the batch's "done" mark, so acks_late redelivery after a lost
+worker repeats no row and counts nothing twice.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from celery import Task, chord, shared_task
+from celery import Task, group, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
@@ -20,7 +23,6 @@ from config.errors import DATABASE_TRANSIENT_ERRORS
 from results import runs
 from results.detection import aggregate_run, detect_series_batch
 from results.models import DetectionRun
-from tenants import billing
 from tenants.scoping import tenant_scope
 
 TRANSIENT = (*DATABASE_TRANSIENT_ERRORS, ConnectionError, TimeoutError)  # retried with backoff
@@ -72,7 +74,8 @@ def _parse(value: str | None) -> datetime | None:
 def run_tenant_detection(tenant_id: int, start: str | None = None, end: str | None = None, run_id: int | None = None,
                          trigger: str = DetectionRun.Trigger.PERIODIC) -> int | None:
     """Detect anomalies of every series of a tenant over [start, end) (default: from each
-    series' watermark to now) and aggregate. Returns the run id."""
+    series' watermark to now) and aggregate. Returns the run id. Given a run id it
+    (re)sends that run's batches not done yet: redelivered, or resumed by the janitor."""
     if run_id is None:
         if runs.runs(tenant_id).filter(status=DetectionRun.Status.RUNNING).exists():
             return None  # the previous periodic run is still going; its watermark covers us
@@ -82,12 +85,11 @@ def run_tenant_detection(tenant_id: int, start: str | None = None, end: str | No
     batches = runs.prepare(tenant_id, run_id)
     if batches is None:
         return run_id  # already finished: a redelivered message
-    callback = finalize_run.s(tenant_id=tenant_id, run_id=run_id)
-    header = [detect_batch.s(tenant_id, run_id, ids) for ids in batches]
-    if not header:
-        finalize_run.delay([], tenant_id=tenant_id, run_id=run_id)
+    if not batches:  # nothing (left) to analyse
+        finalize_run.delay(tenant_id=tenant_id, run_id=run_id)
         return run_id
-    chord(header)(callback.on_error(fail_run.si(tenant_id, run_id)))
+    failed = fail_run.si(tenant_id, run_id)
+    group(detect_batch.s(tenant_id, run_id, ids).on_error(failed) for ids in batches).delay()
     return run_id
 
 
@@ -133,22 +135,26 @@ def _detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[di
     if run.status != DetectionRun.Status.RUNNING:
         return []  # cancelled or already finished
     started = time.perf_counter()
+    # One transaction: results, progress, usage and the batch's "done" commit together.
     with transaction.atomic():
+        batch = runs.take_batch(tenant_id, run_id, series_ids)
+        if batch.finished_at is not None:
+            return batch.summaries  # delivered again: done and counted already
         outcome = detect_series_batch(tenant_id, run, series_ids)
-    runs.record_progress(
-        tenant_id, run_id, series=len(series_ids) - outcome.skipped, skipped=outcome.skipped,
-        points=outcome.points, windows=outcome.windows, seconds=time.perf_counter() - started,
-    )
-    billing.meter_analysis(tenant_id, len(series_ids) - outcome.skipped)  # usage: series analysed
+        last = runs.finish_batch(tenant_id, batch, outcome.summaries, skipped=outcome.skipped, points=outcome.points,
+                                 windows=outcome.windows, seconds=time.perf_counter() - started)
+        if last:
+            transaction.on_commit(lambda: finalize_run.delay(tenant_id=tenant_id, run_id=run_id))
     return outcome.summaries
 
 
 @shared_task(**TASK_OPTIONS)
-def finalize_run(summaries: list[list[dict]], tenant_id: int, run_id: int) -> None:
-    """Chord callback: aggregate metric -> node -> cluster -> tenant, rank, persist."""
-    flat = [summary for batch in summaries for summary in batch]
+def finalize_run(tenant_id: int, run_id: int) -> None:
+    """After the run's last batch: aggregate metric -> node -> cluster -> tenant, rank, persist."""
     run = runs.runs(tenant_id).get(pk=run_id)
-    anomalies = aggregate_run(tenant_id, run, flat)
+    if run.status != DetectionRun.Status.RUNNING:
+        return  # finished already (a copy of this task), failed or cancelled
+    anomalies = aggregate_run(tenant_id, run, runs.summaries(tenant_id, run_id))
     runs.finish(tenant_id, run_id, DetectionRun.Status.SUCCEEDED, anomalies_found=anomalies)
 
 
@@ -160,6 +166,10 @@ def fail_run(tenant_id: int, run_id: int, *args) -> None:
 
 
 @shared_task
-def reap_stuck_runs() -> int:
-    return runs.reap_stuck_runs()
-
+def reap_stuck_runs(now: str | None = None) -> int:
+    """The janitor (every 5 minutes): resume stuck runs, fail those a resume did not help
+    (``runs.reap_stuck_runs``). ``now``: ISO 8601, for tests moving the clock on."""
+    resumed = runs.reap_stuck_runs(_parse(now))
+    for tenant_id, run_id in resumed:
+        run_tenant_detection.delay(tenant_id, run_id=run_id)
+    return len(resumed)

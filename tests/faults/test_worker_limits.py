@@ -47,6 +47,16 @@ def test_a_batch_over_its_soft_time_limit_fails_the_run_with_a_reason(private_pg
     worker.stop()
 
 
+def running_run(tenant, series_ids):
+    """A running run with one planned batch of these series."""
+    from results.models import DetectionBatch, DetectionRun
+
+    with tenant_scope(tenant):
+        run = DetectionRun.objects.create(tenant=tenant, trigger="manual", status=DetectionRun.Status.RUNNING)
+        DetectionBatch.objects.create(tenant=tenant, run=run, first_series_id=series_ids[0], series_ids=series_ids)
+    return run
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_soft_time_limit_striking_mid_query_still_fails_the_run_with_its_reason(tenant_a, monkeypatch):
     """Where the limit strikes is up to timing: during a query, psycopg leaves the
@@ -58,8 +68,7 @@ def test_a_soft_time_limit_striking_mid_query_still_fails_the_run_with_its_reaso
     from results import tasks
     from results.models import DetectionRun
 
-    with tenant_scope(tenant_a):
-        run = DetectionRun.objects.create(tenant=tenant_a, trigger="manual", status=DetectionRun.Status.RUNNING)
+    run = running_run(tenant_a, [1, 2, 3])
 
     def slow_query(tenant_id, run, series_ids):
         signal.setitimer(signal.ITIMER_REAL, 0.3)  # strikes during the query
@@ -92,8 +101,7 @@ def test_a_soft_time_limit_wrapped_by_an_import_still_fails_the_run_with_its_rea
     from results import tasks
     from results.models import DetectionRun
 
-    with tenant_scope(tenant_a):
-        run = DetectionRun.objects.create(tenant=tenant_a, trigger="manual", status=DetectionRun.Status.RUNNING)
+    run = running_run(tenant_a, [1, 2])
 
     def importing(tenant_id, run, series_ids):
         raise RuntimeError("Error calling __set_name__ on 'deprecate_privatize_attribute'") from SoftTimeLimitExceeded()

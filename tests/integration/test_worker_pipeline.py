@@ -1,12 +1,15 @@
 """The pipeline through real Celery workers on Redis and PostgreSQL."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from config.celery import app
 from results.models import AggregatedScore, Anomaly, DetectionRun
 from results.schedules import detection_entry_name
+from tenants.models import UsageDaily
 from tenants.scoping import tenant_scope
 from tests.polling import wait_for
 from tests.results.fleet import fleet_now, ingest, make_fleet
@@ -49,30 +52,63 @@ def natural_rows(tenant):
     return anomalies, scores
 
 
-def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_duplicated(real_celery, api_a, tenant_a):
-    env = {"FLEETWATCH_DETECTION_BATCH_SIZE": 1, "CELERY_VISIBILITY_TIMEOUT": 5}
-    first = real_celery("worker", "--concurrency", "1", **env)
+def run_counts(run: DetectionRun) -> tuple:
+    return (run.series_total, run.series_done, run.series_skipped, run.points_analysed, run.windows_analysed,
+            run.anomalies_found)
+
+
+def usage(tenant) -> tuple[int, int]:
+    with tenant_scope(tenant):
+        day = UsageDaily.objects.get()
+    return day.series_analysed, day.detection_runs
+
+
+def unacked_older_than(seconds: float) -> bool:
+    """A message delivered to a worker, unacknowledged for longer than ``seconds``."""
+    with app.connection_for_read() as conn:
+        channel = conn.default_channel
+        delivered = channel.client.zrange(channel.unacked_index_key, 0, -1, withscores=True)
+    return any(time.time() - at > seconds for _, at in delivered)
+
+
+def test_a_worker_lost_after_a_batch_committed_counts_nothing_twice(real_celery, api_a, tenant_a, tmp_path):
+    """The worker is SIGKILLed right after a batch committed, before the acknowledgement
+    (tests/integration/lose_worker_after_commit.py): the batch is delivered again to a new
+    worker, which must return the committed batch's summaries without analysing or
+    counting it a second time. Progress and usage totals are exact, and the rows equal a
+    clean rerun's."""
+    marker = tmp_path / "lost-after-task"
+    env = {"FLEETWATCH_DETECTION_BATCH_SIZE": 1, "CELERY_VISIBILITY_TIMEOUT": 5, "FLEETWATCH_TEST_LOSE_WORKER_MARKER": marker}
+    lose = ("-I", "tests.integration.lose_worker_after_commit")
+    first = real_celery("worker", "--concurrency", "1", *lose, **env)
     end = fleet_now()
     bodies, _ = make_fleet(end, nodes=6)
     ingest(api_a, bodies)
     start = end - timedelta(hours=6)
     run_id = api_a.post("/api/v1/detect", {"start": start.isoformat(), "end": end.isoformat()}, format="json").json()["id"]
-    wait_for(lambda: run_of(tenant_a, run_id).series_done >= 2, 120, "the first batches to finish")
-    first.kill()
+    wait_for(lambda: marker.exists() and first.process.poll() is not None, 120, "the worker to be lost after a commit")
+    lost_task = marker.read_text()
     assert run_of(tenant_a, run_id).status == "running"
-    assert run_of(tenant_a, run_id).series_done < 12
-    second = real_celery("worker", "--concurrency", "1", **env)
+    assert run_of(tenant_a, run_id).series_done == 1  # the lost batch's work is committed
+    # Once its visibility timeout has passed, the new worker takes the lost message back at
+    # start-up, at the head of the queue: it is delivered again while the run is running.
+    wait_for(lambda: unacked_older_than(env["CELERY_VISIBILITY_TIMEOUT"]), 60, "the lost message to be redeliverable")
+    second = real_celery("worker", "--concurrency", "1", *lose, **env)
     run = wait_for(lambda: finished(tenant_a, run_id), 180, "the run to finish on the new worker")
     assert run.status == "succeeded", run.error + second.output()[-3000:]
-    assert run.series_total == 12
-    assert "detect_batch" in second.output()  # the redelivered batch ran on the new worker
-    after_kill = natural_rows(tenant_a)
-    assert after_kill[0] and len(after_kill[1]) == 4 * (6 + 1 + 1)  # nodes + cluster + tenant, per strategy
+    assert lost_task in second.output()  # the lost batch was delivered again, to the new worker
+    assert run_counts(run)[:4] == (12, 12, 0, 12 * 6 * 60)
+    assert usage(tenant_a) == (12, 1)
+    after_loss = natural_rows(tenant_a)
+    assert after_loss[0] and len(after_loss[1]) == 4 * (6 + 1 + 1)  # nodes + cluster + tenant, per strategy
 
-    # A clean rerun of the same range leaves exactly the same rows.
+    # A clean rerun of the same range leaves exactly the same rows and counts the same.
     rerun = api_a.post("/api/v1/detect", {"start": start.isoformat(), "end": end.isoformat()}, format="json").json()["id"]
-    assert wait_for(lambda: finished(tenant_a, rerun), 180, "the rerun").status == "succeeded"
-    assert natural_rows(tenant_a) == after_kill
+    clean = wait_for(lambda: finished(tenant_a, rerun), 180, "the rerun")
+    assert clean.status == "succeeded"
+    assert natural_rows(tenant_a) == after_loss
+    assert run_counts(clean) == run_counts(run)
+    assert usage(tenant_a) == (24, 2)
 
 
 def test_beat_fires_runs_and_the_next_run_is_incremental(real_celery, api_a, tenant_a):

@@ -23,6 +23,7 @@ from analytics.store.write import UnknownSeries, resolve_series, write_points
 from results.models import (
     AggregatedScore,
     Anomaly,
+    DetectionBatch,
     DetectionRun,
     EngineSetting,
     EngineState,
@@ -85,6 +86,7 @@ def seed_tenant(tenant, label: str) -> dict:
         min=1, max=1, sum=1, count=1,
     )
     run = DetectionRun.objects.unscoped().create(tenant=tenant, trigger=DetectionRun.Trigger.MANUAL)
+    DetectionBatch.objects.unscoped().create(tenant=tenant, run=run, first_series_id=series.pk, series_ids=[series.pk])
     Anomaly.objects.unscoped().create(
         tenant=tenant, series=series, cluster_id=series.cluster_id, node_id=series.node_id, metric_name="cpu", run=run,
         engine="adtk", window_start=D0, window_end=D0 + timedelta(minutes=5), score=0.9, first_score=0.9, label="spike",

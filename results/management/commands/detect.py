@@ -59,13 +59,15 @@ class Command(BaseCommand):
 
     def run_here(self, tenant_id: int, run_id: int, no_progress: bool) -> None:
         """No broker: the batches run in this process, one after another."""
-        batches = runs.prepare(tenant_id, run_id) or []
-        summaries = []
+        batches = runs.prepare(tenant_id, run_id)
+        if batches is None:
+            return
+        if not batches:
+            finalize_run(tenant_id=tenant_id, run_id=run_id)
         with tqdm(total=sum(map(len, batches)), unit="series", disable=no_progress) as bar:
             for batch in batches:
-                summaries.append(detect_batch(tenant_id, run_id, batch))
+                detect_batch(tenant_id, run_id, batch)  # the last one's commit runs the aggregation
                 bar.update(len(batch))
-        finalize_run(summaries, tenant_id=tenant_id, run_id=run_id)
 
     def run_on_workers(self, tenant_id: int, run_id: int, no_progress: bool) -> None:
         """With a broker: hand the run to the workers and follow its progress."""
