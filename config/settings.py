@@ -118,7 +118,7 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # How long an unacknowledged task waits before Redis hands it to another worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)}
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Storage maintenance has its own queue, so compaction never starves detection.
 CELERY_TASK_ROUTES = {"analytics.store.*": {"queue": "maintenance"}}
@@ -174,10 +174,25 @@ CACHE_URL = env_str("FLEETWATCH_CACHE_URL") or env_str("REDIS_URL") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
 )
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
-                          "KEY_PREFIX": "fleetwatch", "TIMEOUT": 300}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "TIMEOUT": 300}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fleetwatch"}}
+
+
+def redis_key_settings(prefix: str) -> dict:
+    """The settings that start every Redis key with ``prefix``: the broker's (queues, unacknowledged
+    messages), the result backend's (results) and the cache's (rate-limit counters). So several
+    deployments, or test runs, share one Redis without sharing a queue or a counter. (The tests
+    apply it again with a prefix of their own: tests/conftest.py.)"""
+    return {
+        "FLEETWATCH_REDIS_KEY_PREFIX": prefix,
+        "CELERY_BROKER_TRANSPORT_OPTIONS": {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT, "global_keyprefix": prefix},
+        "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS": {"global_keyprefix": prefix},
+        "CACHES": {"default": {**CACHES["default"], "KEY_PREFIX": f"{prefix}fleetwatch"}},
+    }
+
+
+globals().update(redis_key_settings(env_str("FLEETWATCH_REDIS_KEY_PREFIX")))
 
 # API limits (see docs/security.md). Rates are per tenant, "<count>/<sec|min|hour|day>";
 # ingestion and the rest of the API (reads, detection requests) are counted separately.

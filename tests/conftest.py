@@ -1,15 +1,55 @@
 """The cast: tenant A with an owner and a member, tenant B with an outsider.
 
 Fixtures build data unscoped (as operators would); test bodies stay scoped.
+
+Each test run keys everything it puts in Redis (queues, results, rate-limit counters)
+under a prefix of its own, so two runs on one machine never share a queue or a counter;
+the workers the integration tests start inherit it. Tests marked ``postgres`` or
+``redis`` are skipped without that service, except under scripts/test.sh
+(FLEETWATCH_TEST_REQUIRE_SERVICES=1: CI), where they fail.
 """
 
 from __future__ import annotations
+
+import os
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from tenants.models import ApiKey, Membership, Plan, Tenant
+
+REQUIRE_SERVICES = os.environ.get("FLEETWATCH_TEST_REQUIRE_SERVICES") == "1"
+
+
+def pytest_configure(config):
+    """This run's Redis key prefix, applied as config/settings.py applies one (the settings
+    were loaded before this file) and exported to the processes the tests start."""
+    from django.conf import settings
+
+    from config.settings import redis_key_settings
+
+    prefix = os.environ["FLEETWATCH_REDIS_KEY_PREFIX"] = f"fleetwatch-test-{uuid.uuid4().hex[:12]}:"
+    for name, value in redis_key_settings(prefix).items():
+        setattr(settings, name, value)
+
+
+def services() -> dict[str, tuple[bool, str]]:
+    from django.conf import settings
+    from django.db import connection
+
+    return {
+        "postgres": (connection.vendor == "postgresql", "PostgreSQL (DATABASE_URL=postgres://...)"),
+        "redis": (settings.CELERY_BROKER_URL.startswith("redis://"), "Redis (CELERY_BROKER_URL=redis://...)"),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _needs_services(request):
+    for marker, (available, what) in services().items():
+        if request.node.get_closest_marker(marker) and not available:
+            (pytest.fail if REQUIRE_SERVICES else pytest.skip)(f"needs {what}")
 
 
 @pytest.fixture

@@ -109,12 +109,11 @@ def test_the_authoritative_check_refuses_what_the_pre_check_let_through(tenant_a
         assert month_points(tenant_a) == LIMIT
 
 
+@pytest.mark.postgres  # SQLite serialises writers: there is no race to test
 def test_two_concurrent_batches_cannot_both_slip_past_the_limit(api_a, tenant_a, plan, key_a, monkeypatch):
     """Both pass the unlocked pre-check together (a barrier holds them there), then race
     to the conditional upsert: exactly one is stored."""
     Plan.objects.filter(pk=plan.pk).update(hard_limit_points_per_month=LIMIT)
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises writers: there is no race to test")
     barrier = threading.Barrier(2, timeout=30)
     original = quotas.check_points
 

@@ -130,9 +130,10 @@ def test_beat_fires_runs_and_the_next_run_is_incremental(real_celery, api_a, ten
     first = wait_for(lambda: next((r for r in periodic_runs() if r.points_analysed), None), 120, "a periodic run")
     assert first.points_analysed == 8 * 6 * 60
     t0 = first.range_end.timestamp()  # three points each, just after what the first run saw
-    newer = [{"series": [{**series, "points": [[t0 + k / 4, series["points"][-1][1]] for k in (1, 2, 3)]}
-                         for series in body["series"]]} for body in bodies]
-    new_points = ingest(api_a, newer)
+    # One batch, so one transaction: a run fired by beat meanwhile sees all of it or none.
+    newer = {"series": [{**series, "points": [[t0 + k / 4, series["points"][-1][1]] for k in (1, 2, 3)]}
+                        for body in bodies for series in body["series"]]}
+    new_points = ingest(api_a, [newer])
     assert new_points == 8 * 3
     later = wait_for(
         lambda: next((r for r in periodic_runs() if r.pk > first.pk and r.points_analysed), None), 120, "the next run"

@@ -144,8 +144,7 @@ def test_unknown_api_urls_answer_the_json_404(api_a):
 
 # Statement timeouts --------------------------------------------------------------------
 
-postgres_only = pytest.mark.skipif(settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-                                   reason="statement_timeout is PostgreSQL's")
+postgres_only = pytest.mark.postgres  # statement_timeout is PostgreSQL's
 
 
 def slow_query():

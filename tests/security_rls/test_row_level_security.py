@@ -45,10 +45,7 @@ from tenants.scoping import (
     tenant_scope,
 )
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="row-level security is a PostgreSQL feature (run with DATABASE_URL=postgres://...)",
-)
+pytestmark = pytest.mark.postgres  # row-level security is a PostgreSQL feature
 
 D0 = datetime(2026, 1, 10, tzinfo=UTC)
 TABLES = tenant_owned_tables()

@@ -1,5 +1,5 @@
 """Fixtures of the metric store's tests: two tenants on plans with different retention,
-series helpers, and the PostgreSQL-only marker (skipped on other databases)."""
+series helpers."""
 
 from __future__ import annotations
 
@@ -13,12 +13,6 @@ from tenants.models import Plan, Tenant
 
 DAY = timedelta(days=1)
 D0 = datetime(2026, 1, 10, tzinfo=UTC)  # a fixed, closed day: tests never depend on today
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only(request):
-    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...)")
 
 
 @pytest.fixture
