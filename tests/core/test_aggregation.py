@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, settings
@@ -49,6 +51,20 @@ def test_nearest_rank_p95_by_hand():
     assert nearest_rank_p95(list(reversed(twenty))) == 0.19
     assert nearest_rank_p95([i / 100 for i in range(1, 22)]) == 0.20  # rank ceil(19.95) = 20 of 21
     assert nearest_rank_p95([0.0] * 99 + [1.0]) == 0.0  # rank 95 of 100
+
+
+@pytest.mark.parametrize("n", range(1, 41))
+def test_p95_is_the_nearest_rank_ceiling_at_every_size(n):
+    """The value at rank ceil(0.95 n) of the sorted scores, computed here in exact
+    fractions; sizes where rounding and the ceiling differ (e.g. 1-9, 11-19, 21-29) catch a
+    rounded rank."""
+    scores = [k / 100 for k in range(1, n + 1)]
+    rank = math.ceil(Fraction(95, 100) * n)
+    expected = sorted(scores)[rank - 1]
+    assert nearest_rank_p95(list(reversed(scores))) == expected
+    assert combine(P95, scores[::2] + scores[1::2]) == expected
+    (node,) = NodeAnomalyAggregator(P95).aggregate([result(f"m{k}", s) for k, s in enumerate(scores)])
+    assert node.aggregate_score == expected
 
 
 def test_weighted_mean_by_hand():
