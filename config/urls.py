@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("analytics.urls")),
     path("api/v1/", include("results.urls")),
+    path("api/v1/", include("tenants.urls")),
     path("", include("tenants.page_urls")),
     path("", include("results.page_urls")),
 ]

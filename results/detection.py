@@ -21,7 +21,7 @@ from analytics.store.read import get_metric_series_batch
 from results.models import Anomaly, DetectionRun, EngineSetting, EngineState
 from results.runs import window_ceil
 from results.store import store_aggregated_scores, store_episodes
-from tenants.models import Tenant
+from results.weights import run_weights
 
 
 def engine_settings(tenant_id: int) -> dict[str, tuple[str, dict]]:
@@ -205,12 +205,14 @@ def aggregate_run(tenant_id: int, run: DetectionRun, summaries: list[dict]) -> i
     number of anomalies the run stored."""
     if not summaries:
         return 0
-    weights = Tenant.objects.get(pk=tenant_id).metric_weights or settings.FLEETWATCH_METRIC_WEIGHTS
+    weights = run_weights(tenant_id)
+    if weights.warnings:
+        DetectionRun.objects.for_tenant(tenant_id).filter(pk=run.pk).update(warnings=weights.warnings)
     results = [_as_result(tenant_id, summary) for summary in summaries]
     # an incremental run's period starts at the first window boundary after the watermarks
     period_start = run.range_start or window_ceil(min(datetime.fromisoformat(s["since"]) for s in summaries))
     for strategy in AggregationStrategy:
-        outcome = AggregationPipeline(strategy, metric_weights=weights).run(results)
+        outcome = AggregationPipeline(strategy, **weights.by_level()).run(results)
         store_aggregated_scores(
             tenant_id, [*outcome.nodes, *outcome.clusters, *outcome.tenants], period_start, run.range_end, run_id=run.pk
         )

@@ -40,6 +40,7 @@ class DetectionRun(TenantOwned):
     resumed_at = models.DateTimeField(null=True, blank=True, help_text="When the janitor last resumed it (stuck).")
     detect_seconds = models.FloatField(default=0.0, help_text="Worker time spent fetching, detecting and storing.")
     error = models.TextField(blank=True)
+    warnings = models.JSONField(default=list, blank=True, help_text="What the run did not do as configured, and why.")
 
     class Meta:
         indexes = [

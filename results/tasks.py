@@ -143,8 +143,8 @@ def _detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[di
         outcome = detect_series_batch(tenant_id, run, series_ids)
         last = runs.finish_batch(tenant_id, batch, outcome.summaries, skipped=outcome.skipped, points=outcome.points,
                                  windows=outcome.windows, seconds=time.perf_counter() - started)
-        if last:
-            transaction.on_commit(lambda: finalize_run.delay(tenant_id=tenant_id, run_id=run_id))
+    if last:  # committed: the aggregation sees every batch (lost before this, the janitor sends it)
+        finalize_run.delay(tenant_id=tenant_id, run_id=run_id)
     return outcome.summaries
 
 

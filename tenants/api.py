@@ -1,4 +1,5 @@
-"""Base class of every tenant API view: the tenant is the caller's, queries are scoped."""
+"""Base class of every tenant API view (the tenant is the caller's, queries are scoped),
+and the tenant's own settings: its WEIGHTED aggregation weights."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
-from rest_framework import exceptions, mixins, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import error_responses
 from config.throttling import TenantRateThrottle
 from tenants import billing
 from tenants.auth import ApiKeyPrincipal
 from tenants.models import Tenant
 from tenants.scoping import TenantOwned, tenant_scope
+from tenants.weights import FIELDS as WEIGHT_FIELDS
+from tenants.weights import check_weights
 
 
 def request_tenant(request: Request) -> Tenant:
@@ -85,3 +91,46 @@ class TenantGenericViewSet(TenantAPIView, viewsets.GenericViewSet):
 
 class TenantReadOnlyViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, TenantGenericViewSet):
     pass
+
+
+class WeightsSerializer(serializers.Serializer):
+    """Each field replaces that level's weights; leave a field out to keep it."""
+
+    metric_weights = serializers.JSONField(required=False, help_text='By metric name, e.g. {"cpu_usage": 2}; {}: the defaults.')
+    node_weights = serializers.JSONField(required=False, help_text='By "cluster/node", e.g. {"prod/db-1": 3}.')
+    cluster_weights = serializers.JSONField(required=False, help_text='By cluster name, e.g. {"prod": 2}.')
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        problems = {}
+        for name, value in attrs.items():
+            try:
+                attrs[name] = check_weights(name, value)
+            except ValueError as exc:
+                problems[name] = str(exc)
+        if problems:
+            raise serializers.ValidationError(problems)
+        return attrs
+
+
+class WeightsView(TenantAPIView):
+    """The tenant's weights for the WEIGHTED aggregation (``tenants.weights``); the next
+    detection run uses them."""
+
+    parser_classes = [JSONParser]
+
+    def weights(self) -> dict[str, Any]:
+        return {name: getattr(self.tenant, name) for name in WEIGHT_FIELDS}
+
+    @extend_schema(operation_id="weights_retrieve", responses={200: WeightsSerializer, **error_responses(401)})
+    def get(self, request: Request) -> Response:
+        return Response(self.weights())
+
+    @extend_schema(operation_id="weights_update", request=WeightsSerializer,
+                   responses={200: WeightsSerializer, **error_responses(400, 401)})
+    def patch(self, request: Request) -> Response:
+        update = WeightsSerializer(data=request.data)
+        update.is_valid(raise_exception=True)
+        for name, value in update.validated_data.items():
+            setattr(self.tenant, name, value)
+        self.tenant.save(update_fields=list(update.validated_data))
+        return Response(self.weights())

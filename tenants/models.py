@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from tenants.names import NAME_MAX_LENGTH, NAME_PATTERN, NAME_RULE
 from tenants.scoping import TenantOwned
+from tenants.weights import WeightsValidator
 
 name_validator = RegexValidator(NAME_PATTERN, NAME_RULE)
 
@@ -44,8 +45,18 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="tenants")
     is_active = models.BooleanField(default=True)
+    # WEIGHTED aggregation weights (tenants.weights): checked here, so the admin's form too.
     metric_weights = models.JSONField(
-        default=dict, blank=True, help_text='WEIGHTED ranking weights per metric, e.g. {"cpu_usage": 2}; empty: the defaults.'
+        default=dict, blank=True, validators=[WeightsValidator("metric_weights")],
+        help_text='WEIGHTED weights per metric name, e.g. {"cpu_usage": 2}; empty: the defaults. Others weigh 1.',
+    )
+    node_weights = models.JSONField(
+        default=dict, blank=True, validators=[WeightsValidator("node_weights")],
+        help_text='WEIGHTED weights of nodes in their cluster\'s score, by "cluster/node", e.g. {"prod/db-1": 3}. Others weigh 1.',
+    )
+    cluster_weights = models.JSONField(
+        default=dict, blank=True, validators=[WeightsValidator("cluster_weights")],
+        help_text='WEIGHTED weights of clusters in the tenant\'s score, by name, e.g. {"prod": 2}. Others weigh 1.',
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -8,7 +8,11 @@ scores one level down with the chosen ``AggregationStrategy``:
 - MAX: the worst child. One bad metric makes a bad node.
 - MEAN: the plain average.
 - WEIGHTED: the weighted average; weights per metric name for nodes, per node id for
-  clusters, per cluster id for tenants; anything not listed weighs 1.
+  clusters, per cluster id for tenants; anything not listed weighs 1. At the cluster and
+  tenant levels a child also counts once per metric it holds (its weight times its
+  ``num_metrics_analyzed``): with no weight set, every metric counts once at every
+  level (MEAN is a mean of means), so a cluster of two metrics does not weigh as much as
+  one of two hundred.
 - P95: the nearest-rank 95th percentile: the value at rank ceil(0.95 * n) of the
   sorted scores. Nearest rank always returns a score one of the children really has,
   so the number on the dashboard points at a real metric; linear interpolation would
@@ -186,7 +190,7 @@ class _ParentAggregator:
                 aggregate_score=combine(
                     self.strategy,
                     [c.aggregate_score for c in group],
-                    [self.weights.get(getattr(c, self.child_id_field), 1.0) for c in group],
+                    [self.weights.get(getattr(c, self.child_id_field), 1.0) * max(c.num_metrics_analyzed, 1) for c in group],
                 ),
                 num_metrics_analyzed=sum(c.num_metrics_analyzed for c in group),
                 num_anomalies_detected=sum(c.num_anomalies_detected for c in group),
@@ -196,7 +200,7 @@ class _ParentAggregator:
 
 
 class ClusterAnomalyAggregator(_ParentAggregator):
-    """Node scores → one score per cluster; weights per node id (WEIGHTED only)."""
+    """Node scores → one score per cluster; WEIGHTED: weights per node id, times each node's metrics."""
 
     child_level, child_id_field, driver_key, weights_name = "node", "node_id", "metric", "node_weights"
 
@@ -205,7 +209,7 @@ class ClusterAnomalyAggregator(_ParentAggregator):
 
 
 class TenantAnomalyAggregator(_ParentAggregator):
-    """Cluster scores → one score per tenant; weights per cluster id (WEIGHTED only)."""
+    """Cluster scores → one score per tenant; WEIGHTED: weights per cluster id, times each cluster's metrics."""
 
     child_level, child_id_field, driver_key, weights_name = "cluster", "cluster_id", "node", "cluster_weights"
 

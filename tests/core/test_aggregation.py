@@ -139,16 +139,27 @@ def test_each_level_by_hand_with_mean():
     assert [c.cluster_id for c in outcome.top_clusters(1)] == ["c1"]
 
 
-def test_weights_per_node_and_per_cluster():
+def test_weights_per_node_and_per_cluster_times_their_metrics():
     outcome = AggregationPipeline(
         WEIGHTED, metric_weights={"memory": 3}, node_weights={"n2": 2}, cluster_weights={"c2": 3},
     ).run(fleet())
     nodes = {n.node_id: n.aggregate_score for n in outcome.nodes}
     assert nodes["n1"] == pytest.approx((0.95 + 3 * 0.2) / 4)
     clusters = {c.cluster_id: c.aggregate_score for c in outcome.clusters}
-    assert clusters["c1"] == pytest.approx((nodes["n1"] + 2 * 0.3) / 3)
-    assert clusters["c2"] == pytest.approx((0.575 + 0.1) / 2)
-    assert outcome.tenants[0].aggregate_score == pytest.approx((clusters["c1"] + 3 * clusters["c2"]) / 4)
+    # n1: weight 1 x 2 metrics; n2: weight 2 x 1 metric
+    assert clusters["c1"] == pytest.approx((2 * nodes["n1"] + 2 * 0.3) / 4)
+    # n3: 1 x 2 metrics (cpu 0.6, disk 0.55); n4: 1 x 1
+    assert clusters["c2"] == pytest.approx((2 * 0.575 + 0.1) / 3)
+    # c1: 1 x 3 metrics; c2: 3 x 3 metrics
+    assert outcome.tenants[0].aggregate_score == pytest.approx((3 * clusters["c1"] + 9 * clusters["c2"]) / 12)
+
+
+def test_weighted_with_no_weight_set_averages_per_metric_not_per_node():
+    outcome = AggregationPipeline(WEIGHTED).run(fleet())
+    (tenant,) = outcome.tenants
+    assert tenant.aggregate_score == pytest.approx((0.95 + 0.2 + 0.3 + 0.6 + 0.55 + 0.1) / 6)  # every metric once
+    mean = AggregationPipeline(MEAN).run(fleet()).tenants[0].aggregate_score
+    assert mean == pytest.approx(0.3875) != pytest.approx(tenant.aggregate_score)  # MEAN: a mean of means
 
 
 def test_ties_break_on_anomalies_then_ids_as_strings():

@@ -43,9 +43,10 @@ ID_ROUTES = {
 }
 API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes"}
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
+API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
 PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "api-keys", "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
-KNOWN = set(ID_ROUTES) | API_LISTS | API_POSTS | PAGES | STATIC
+KNOWN = set(ID_ROUTES) | API_LISTS | API_POSTS | API_SETTINGS | PAGES | STATIC
 
 
 def walk(patterns=None, prefix: str = "", namespace: str = ""):
@@ -149,6 +150,8 @@ def assert_no_leak(response, where: str, key_prefix: str) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, tenant_b, owner, outsider):
     ids = a_objects(api_a, tenant_a, owner)
+    a_weights = {"cluster_weights": {MARKERS[0]: 5.0}, "node_weights": {f"{MARKERS[0]}/{MARKERS[1]}": 2.0}}
+    assert api_a.patch("/api/v1/weights", a_weights, format="json").status_code == 200
     with tenant_scope(tenant_a):
         key_prefix = ApiKey.objects.get(pk=ids["api_key"]).prefix
     before = snapshot(tenant_a)
@@ -195,6 +198,17 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
                 response = api_b.generic("POST", url, b"\x00garbage", content_type="application/x-protobuf")
                 assert response.status_code in (400, 415), (url, response.status_code)
             assert_no_leak(response, url, key_prefix)
+        elif name in API_SETTINGS:
+            url = fill(route, 0)
+            walked.append(f"GET, PATCH {url} as B")
+            mine = api_b.get(url)
+            assert mine.status_code == 200 and mine.json()["cluster_weights"] == {}, mine.content
+            assert_no_leak(mine, url, key_prefix)
+            changed = api_b.patch(url, {"cluster_weights": {"b-cluster": 2}}, format="json")
+            assert changed.status_code == 200 and changed.json()["cluster_weights"] == {"b-cluster": 2.0}
+            assert_no_leak(changed, url, key_prefix)
+            tenant_a.refresh_from_db()
+            assert {name: getattr(tenant_a, name) for name in a_weights} == a_weights  # A's are A's
         elif name in PAGES:
             url = fill(route, 0)
             for method in ("get", "post"):
