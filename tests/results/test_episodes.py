@@ -1,6 +1,7 @@
 """An anomaly episode is one row, however many results and runs it spans; its score is
 its peak, and no row counts as an anomaly with score 0."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from results.store import store_anomaly_results
 from results.tasks import run_tenant_detection
 from tenants.scoping import tenant_scope
 from tests.results.fleet import fleet_now, ingest, make_fleet
+from tests.sessions import Session, second_waits_for_first
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -170,53 +172,16 @@ def test_two_writers_of_one_series_cannot_split_an_episode(tenant_a, series):
     """Writer A stores an episode and keeps its transaction open; writer B, storing an
     overlapping piece, must wait for A's commit and then continue A's row (without the
     per-series lock it would see nothing and insert a second row)."""
-    import threading
-
-    from django.db import connection, connections
-
-    from tests.polling import wait_for
-
     keys, ids = series(tenant_a, "cpu")
     a = lambda *args, **kw: anomaly(ids, *args, tenant_id=tenant_a.pk, **kw)  # noqa: E731
-    a_stored, release, b_done = threading.Event(), threading.Event(), threading.Event()
-    b_pid: list[int] = []
-    errors: list[BaseException] = []
+    a_stored, release = threading.Event(), threading.Event()
 
-    def writer_a():
-        try:
-            with transaction.atomic():
-                store_anomaly_results(tenant_a.pk, [a(minutes(0), minutes(10), 0.6, text="a")], keys)
-                a_stored.set()
-                assert release.wait(30)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
+    def write_a():
+        with transaction.atomic():
+            store_anomaly_results(tenant_a.pk, [a(minutes(0), minutes(10), 0.6, text="a")], keys)
             a_stored.set()
-            connections.close_all()
+            assert release.wait(30)
 
-    def writer_b():
-        try:
-            connection.ensure_connection()
-            b_pid.append(connection.connection.info.backend_pid)
-            store_anomaly_results(tenant_a.pk, [a(minutes(5), minutes(20), 0.8, text="b")], keys)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            b_done.set()
-            connections.close_all()
-
-    def b_waits_on_a_lock() -> bool:
-        with connection.cursor() as cur:
-            cur.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", b_pid)
-            return b_done.is_set() or cur.fetchone() == ("Lock",)
-
-    threads = [threading.Thread(target=writer_a), threading.Thread(target=writer_b)]
-    threads[0].start()
-    assert a_stored.wait(30)
-    threads[1].start()
-    wait_for(lambda: b_pid and b_waits_on_a_lock(), 30, "writer B to wait for writer A (or to finish)")
-    release.set()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
+    writer_b = Session(lambda: store_anomaly_results(tenant_a.pk, [a(minutes(5), minutes(20), 0.8, text="b")], keys))
+    second_waits_for_first(Session(write_a), a_stored, writer_b, release)
     assert stored(tenant_a, "window_start", "window_end", "score", "text") == [(minutes(0), minutes(20), 0.8, "b")]

@@ -1,5 +1,6 @@
 """Compaction: nothing lost or duplicated, late points merged, roll-ups exact, idempotent."""
 
+import threading
 from datetime import UTC, datetime
 
 import numpy as np
@@ -8,10 +9,12 @@ import pytest
 from django.db import connection, transaction
 
 from analytics.models import Chunk, Point, Rollup
+from analytics.store import compaction
 from analytics.store.compaction import compact, default_before
 from analytics.store.partitions import daily_partitions, ensure_partitions
 from analytics.store.read import get_metric_series_batch
 from analytics.store.write import write_points
+from tests.sessions import Session, second_waits_for_first
 from tests.store.conftest import D0, DAY, ns, snapshot, write
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_partitions")]
@@ -104,7 +107,6 @@ def test_default_before_waits_for_the_grace_after_midnight():
 def test_compaction_races_with_ingestion_without_losing_a_point(tenant_x):
     """Late points keep arriving for the day being compacted (from another connection);
     every one of them ends up in a chunk or still hot."""
-    import threading
 
     from django.db import connections
 
@@ -144,21 +146,12 @@ def test_a_point_committed_after_compaction_read_its_partition_is_not_lost(tenan
     locks the partition before reading it, so the write waits for its commit and the
     point stays hot for the next run; without that lock the write would commit into the
     partition that compaction then empties, and the point would be lost."""
-    import threading
-
-    from django.db import connections
-
-    from analytics.store import compaction
-    from tests.polling import wait_for
-
     ensure_partitions(days_ahead=1, now=D0)
     ids, written = write(tenant_x, KEYS[:1], D0, 1440)
     sid = ids[KEYS[0]]
     assert D0.date() in daily_partitions()
     late = ns(D0) + 30 * 10**9  # between two stored minutes of the day being compacted
-    read, go_on, written_late = threading.Event(), threading.Event(), threading.Event()
-    writer_pid: list[int] = []
-    errors: list[BaseException] = []
+    read, go_on = threading.Event(), threading.Event()
     read_partition = compaction.fetch_series_arrays
 
     def read_then_wait(*args, **kwargs):
@@ -167,42 +160,12 @@ def test_a_point_committed_after_compaction_read_its_partition_is_not_lost(tenan
         assert go_on.wait(60)
         return rows
 
-    def compactor():
-        try:
-            compact(D0 + DAY)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            read.set()
-            connections.close_all()
-
-    def late_writer():
-        try:
-            connection.ensure_connection()
-            writer_pid.append(connection.connection.info.backend_pid)
-            with transaction.atomic():
-                write_points(tenant_x.pk, np.array([sid]), np.array([late]), np.array([-1.0]))
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            written_late.set()
-            connections.close_all()
-
-    def writer_done_or_waiting_on_a_lock() -> bool:
-        with connection.cursor() as cur:
-            cur.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", writer_pid)
-            return written_late.is_set() or cur.fetchone() == ("Lock",)
+    def write_late():
+        with transaction.atomic():
+            write_points(tenant_x.pk, np.array([sid]), np.array([late]), np.array([-1.0]))
 
     monkeypatch.setattr(compaction, "fetch_series_arrays", read_then_wait)
-    threads = [threading.Thread(target=compactor), threading.Thread(target=late_writer)]
-    threads[0].start()
-    assert read.wait(60)
-    threads[1].start()
-    wait_for(lambda: writer_pid and writer_done_or_waiting_on_a_lock(), 30, "the late write to commit or wait for a lock")
-    go_on.set()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
+    second_waits_for_first(Session(lambda: compact(D0 + DAY)), read, Session(write_late), go_on)
     monkeypatch.undo()
     compact(D0 + DAY)  # the late point, hot until now, joins the day's chunk
     series = snapshot(tenant_x, [sid], D0, D0 + DAY)[sid]
