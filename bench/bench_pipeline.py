@@ -288,7 +288,7 @@ def part_incremental(worker, args, engine) -> dict:
                  tpl_values[tpl_of[a:b], h0 - h:h0].reshape(-1), method="numpy")
     analyze_tables()
     seed_s = time.perf_counter() - t
-    Series.objects.for_tenant(tenant.pk).update(analysed_until=t_hist_end)
+    Series.objects.for_tenant(tenant.pk).update(analysed_until=t_hist_end - timedelta(minutes=1))  # the newest point analysed
     with connection.cursor() as cur:
         cur.execute(
             f"""INSERT INTO {EngineState._meta.db_table} (tenant_id, series_id, engine, state, fitted_at)

@@ -6,7 +6,8 @@ On loopback it starts its own PostgreSQL and Redis (throw-away, in /tmp; see
 tests/faults/services.py) unless --database-url / --broker-url name existing ones (then
 it creates and drops its own database there), then gunicorn (2 workers), a Celery
 worker (queue ``celery``), a maintenance worker and beat, with the tenant's periodic
-detection every minute. ``--clients`` processes ingest ``--rate`` points/s in total, one
+detection every minute (``--detection-window 60`` makes each of those runs analyse the
+last minute's new data). ``--clients`` processes ingest ``--rate`` points/s in total, one
 batch per second each, paced on a fixed schedule (a late batch is sent at once, never
 skipped); ``--readers`` processes poll the node ranking. At the end it reports points
 sent, accepted and stored (which must be equal), errors, p50/p99 latencies, the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import socket
@@ -43,10 +45,11 @@ from tests.faults.services import (
 
 
 def pct(values: list[float], q: float) -> float:
+    """Nearest rank: the value at rank ceil(q/100 * n) of the sorted values."""
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, max(0, round(q / 100 * len(values) + 0.5) - 1))]  # nearest rank
+    return values[max(0, math.ceil(q * len(values) / 100) - 1)]
 
 
 def client(index: int, base_url: str, key: str, rate: float, series: int, duration: float, start_at: float, out) -> None:
@@ -112,6 +115,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--series", type=int, default=50, help="series per client")
     parser.add_argument("--readers", type=int, default=1)
+    parser.add_argument("--detection-window", type=int, default=300,
+                        help="FLEETWATCH_DETECTION_WINDOW_SECONDS (default 300); 60 lets each minute's run analyse new data")
     parser.add_argument("--database-url", help="an existing PostgreSQL server (postgres://user@host:port); default: a private one")
     parser.add_argument("--broker-url", help="an existing Redis (redis://host:port/db); default: a private one")
     parser.add_argument("--json", help="append the result as one JSON line to this file")
@@ -141,7 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
             redis.start()
             broker_url, redis_port = redis.url(0), redis.port
         env = product_env(database_url, broker_url, DJANGO_DEBUG="false", DJANGO_SECRET_KEY="soak-" + "k" * 50,
-                          FLEETWATCH_INGEST_RATE="100000000/min", FLEETWATCH_API_RATE="100000000/min")
+                          FLEETWATCH_INGEST_RATE="100000000/min", FLEETWATCH_API_RATE="100000000/min",
+                          FLEETWATCH_DETECTION_WINDOW_SECONDS=args.detection_window)
         manage(env, "migrate", "--noinput")
         _, key = make_tenant(env, "soak", interval_minutes=1)
         web, base_url = start_gunicorn(env, log_dir, workers=2)
@@ -197,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
             for k, v in r["statuses"].items():
                 statuses[str(k)] = statuses.get(str(k), 0) + v
         report = {
-            "duration_s": args.duration, "rate": args.rate, "clients": args.clients, "series": args.clients * args.series,
+            "duration_s": args.duration, "rate": args.rate, "detection_window_s": args.detection_window,
+            "clients": args.clients, "series": args.clients * args.series,
             "points_sent": sum(r["sent"] for r in clients), "points_accepted": sum(r["accepted"] for r in clients),
             "points_stored": stored, "ingest_errors": sum(r["errors"] for r in clients), "statuses": statuses,
             "ingest_requests": len(ingest_lat),

@@ -105,8 +105,9 @@ def request_run(tenant_id: int, trigger: str, start: datetime | None = None, end
 
 @shared_task(**TASK_OPTIONS, soft_time_limit=BATCH_SOFT_LIMIT, time_limit=BATCH_SOFT_LIMIT + 60)
 def detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[dict]:
-    """Fetch, detect, classify, explain and store one batch of series; return each
-    series' worst window for the aggregation."""
+    """Fetch, detect, classify, explain and store one batch of series (a batch of the
+    run's plan, named by its series); return each series' worst window, which the batch's
+    record keeps for the aggregation."""
     try:
         return _detect_batch(tenant_id, run_id, series_ids)
     except Exception as exc:
