@@ -9,7 +9,7 @@ from tenants import rls
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('results', '0001_initial'),
+        ('results', '0002_previous_engine_renamed_adtk_v1'),
         ('tenants', '0004_weights_at_every_level'),
     ]
 
