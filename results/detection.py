@@ -138,6 +138,9 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
         series = rows[data.metadata["series_id"]]
         p = plan[series.pk]
         data = data.slice(p.since - context(p.engine, p.state), end)
+        if not len(data) or data.timestamps[-1] < p.since:  # no new point: nothing to analyse
+            outcome.skipped += 1
+            continue
         output = p.engine.analyse(data, since=p.since, state=p.state)
         if not output.results:
             outcome.skipped += 1
