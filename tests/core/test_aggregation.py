@@ -56,7 +56,7 @@ def test_nearest_rank_p95_by_hand():
 @pytest.mark.parametrize("n", range(1, 41))
 def test_p95_is_the_nearest_rank_ceiling_at_every_size(n):
     """The value at rank ceil(0.95 n) of the sorted scores, computed here in exact
-    fractions; sizes where rounding and the ceiling differ (e.g. 1-9, 11-19, 21-29) catch a
+    fractions; sizes where rounding and the ceiling differ (with Python's round: 11-19 and 30-39) catch a
     rounded rank."""
     scores = [k / 100 for k in range(1, n + 1)]
     rank = math.ceil(Fraction(95, 100) * n)
