@@ -11,7 +11,7 @@ from django.db.models import Case, DateTimeField, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from analytics.core.aggregation import AggregationPipeline
+from analytics.core.aggregation import RECENCY_HALF_LIFE, AggregationPipeline, worst_window
 from analytics.core.contracts import AggregationStrategy, AnomalyResult, AnomalyType
 from analytics.core.engines.base import NOMINAL_STEP_SECONDS, AnomalyDetectionEngine
 from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
@@ -56,9 +56,11 @@ class BatchOutcome:
 
 def _summary(series: Series, since: datetime, results: list[AnomalyResult], episodes: list[Anomaly]) -> dict:
     """The series' worst window of the run: a result, or an episode it continued (whose
-    score is the episode's peak, so an anomaly never counts with a lower score)."""
-    worst = max([*results, *(episode_result(series.tenant_id, e) for e in episodes)],
-                key=lambda r: (r.anomaly_score, r.is_anomaly))
+    score is the episode's peak, so an anomaly never counts with a lower score); worst
+    after the roll-up's recency weight (``analytics.core.aggregation``), so a range run's
+    summary keeps the window its node score comes from."""
+    worst, _ = worst_window([*results, *(episode_result(series.tenant_id, e) for e in episodes)],
+                            recency_half_life=RECENCY_HALF_LIFE)
     return {
         "series_id": series.pk,
         "cluster_id": series.cluster_id,
@@ -215,7 +217,8 @@ def aggregate_run(tenant_id: int, run: DetectionRun, summaries: list[dict]) -> i
     # an incremental run's period starts at the first window boundary after the watermarks
     period_start = run.range_start or window_ceil(min(datetime.fromisoformat(s["since"]) for s in summaries))
     for strategy in AggregationStrategy:
-        outcome = AggregationPipeline(strategy, **weights.by_level()).run(results)
+        outcome = AggregationPipeline(strategy, **weights.by_level(), recency_half_life=RECENCY_HALF_LIFE).run(
+            results, as_of=max(r.window_end for r in results))
         store_aggregated_scores(
             tenant_id, [*outcome.nodes, *outcome.clusters, *outcome.tenants], period_start, run.range_end, run_id=run.pk
         )

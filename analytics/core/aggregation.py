@@ -2,7 +2,12 @@
 
 A series (tenant, cluster, node, metric) may have several results, one per window.
 Its metric score is the highest ``anomaly_score`` among them, and it counts as an
-anomaly if any of them is labelled other than NORMAL. Each level then combines the
+anomaly if any of them is labelled other than NORMAL. With a ``recency_half_life``
+(what detection runs use: :data:`RECENCY_HALF_LIFE`, one day), each window's score first
+halves for every whole half-life between its end and the end of the newest window
+aggregated (the period's end): over a week, the score says what needs attention now,
+not which series had its worst moment some day earlier; within the last day nothing
+changes, so a periodic run of a few minutes aggregates exactly as without it. Each level then combines the
 scores one level down with the chosen ``AggregationStrategy``:
 
 - MAX: the worst child. One bad metric makes a bad node.
@@ -22,7 +27,8 @@ Every score keeps a ``driver``, the child that drove it, so a user drills down f
 the tenant to one metric's window:
 
 - node: ``{"metric_name", "score", "anomaly_label", "window_start", "window_end"}``
-  (the worst metric and its worst window; times as ISO 8601 strings, JSON-ready);
+  (the worst metric and its worst window, ``score`` after the recency weight; times as
+  ISO 8601 strings, JSON-ready);
 - cluster: ``{"node_id", "score", "metric": <that node's driver>}``;
 - tenant: ``{"cluster_id", "score", "node": <that cluster's driver>}``.
 
@@ -38,6 +44,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from analytics.core.contracts import (
@@ -46,6 +53,8 @@ from analytics.core.contracts import (
     AnomalyResult,
     Identifier,
 )
+
+RECENCY_HALF_LIFE = timedelta(days=1)
 
 
 def nearest_rank_p95(scores: Sequence[float]) -> float:
@@ -100,7 +109,7 @@ class MetricScore:
     """One series' verdict over all its windows, and the window that set it."""
 
     result: AnomalyResult  # the worst window
-    score: float
+    score: float  # its score after the recency weight
     is_anomaly: bool
 
     @property
@@ -114,32 +123,64 @@ class MetricScore:
         }
 
 
-def metric_scores(results: Iterable[AnomalyResult]) -> list[MetricScore]:
-    """One ``MetricScore`` per series key, in key order."""
+def recency_weight(window_end: datetime, as_of: datetime, half_life: timedelta | None) -> float:
+    """0.5 to the power of the whole half-lives from ``window_end`` to ``as_of`` (1 without
+    a half-life or for a window ending at or after ``as_of``)."""
+    if half_life is None or window_end >= as_of:
+        return 1.0
+    return 0.5 ** ((as_of - window_end) // half_life)
+
+
+def worst_window(windows: Sequence[AnomalyResult], as_of: datetime | None = None,
+                 recency_half_life: timedelta | None = None) -> tuple[AnomalyResult, float]:
+    """The worst of one series' windows and its (recency-weighted) score: the highest
+    weighted score, an anomaly before a normal one, then the earliest. ``as_of``: the
+    period's end (default: the newest window's end)."""
+    end = as_of or max(r.window_end for r in windows)
+
+    def weighted(r: AnomalyResult) -> float:
+        return r.anomaly_score * recency_weight(r.window_end, end, recency_half_life)
+
+    worst = min(windows, key=lambda r: (-weighted(r), not r.is_anomaly, r.window_start, r.window_end))
+    return worst, weighted(worst)
+
+
+def metric_scores(results: Iterable[AnomalyResult], recency_half_life: timedelta | None = None,
+                  as_of: datetime | None = None) -> list[MetricScore]:
+    """One ``MetricScore`` per series key, in key order; with a half-life, scores are
+    weighted by recency relative to ``as_of`` (default: the newest window's end among
+    ``results``)."""
     by_series: dict[tuple[Any, ...], list[AnomalyResult]] = defaultdict(list)
     for result in results:
         if not isinstance(result, AnomalyResult):
             raise ValueError(f"results: expected AnomalyResult, got {type(result).__name__}")
         by_series[result.series_key].append(result)
+    if not by_series:
+        return []
+    end = as_of or max(r.window_end for windows in by_series.values() for r in windows)
     summaries = []
     for key in sorted(by_series, key=lambda k: _id_text(*k)):
         windows = by_series[key]
-        # Worst window: highest score, an anomaly before a normal one, then the earliest.
-        worst = min(windows, key=lambda r: (-r.anomaly_score, not r.is_anomaly, r.window_start, r.window_end))
-        summaries.append(MetricScore(worst, worst.anomaly_score, any(r.is_anomaly for r in windows)))
+        worst, score = worst_window(windows, end, recency_half_life)
+        summaries.append(MetricScore(worst, score, any(r.is_anomaly for r in windows)))
     return summaries
 
 
 class NodeAnomalyAggregator:
     """Metric scores → one score per node; weights per metric name (WEIGHTED only)."""
 
-    def __init__(self, strategy: AggregationStrategy | str, metric_weights: Mapping[str, float] | None = None) -> None:
+    def __init__(self, strategy: AggregationStrategy | str, metric_weights: Mapping[str, float] | None = None,
+                 recency_half_life: timedelta | None = None) -> None:
         self.strategy = _strategy(strategy)
         self.metric_weights = _check_weights("metric_weights", metric_weights)
+        if recency_half_life is not None and recency_half_life <= timedelta(0):
+            raise ValueError(f"recency_half_life: must be a positive duration, got {recency_half_life!r}")
+        self.recency_half_life = recency_half_life
 
-    def aggregate(self, results: Iterable[AnomalyResult]) -> list[AggregatedAnomalyScore]:
+    def aggregate(self, results: Iterable[AnomalyResult], as_of: datetime | None = None) -> list[AggregatedAnomalyScore]:
+        """``as_of``: the period's end, for the recency weight (default: the newest window's end)."""
         by_node: dict[tuple[Any, ...], list[MetricScore]] = defaultdict(list)
-        for metric in metric_scores(results):
+        for metric in metric_scores(results, self.recency_half_life, as_of):
             by_node[metric.result.series_key[:3]].append(metric)
         scores = []
         for (tenant_id, cluster_id, node_id), metrics in by_node.items():
@@ -251,14 +292,15 @@ class AggregationPipeline:
         metric_weights: Mapping[str, float] | None = None,
         node_weights: Mapping[Identifier, float] | None = None,
         cluster_weights: Mapping[Identifier, float] | None = None,
+        recency_half_life: timedelta | None = None,
     ) -> None:
         self.strategy = _strategy(strategy)
-        self.nodes = NodeAnomalyAggregator(self.strategy, metric_weights)
+        self.nodes = NodeAnomalyAggregator(self.strategy, metric_weights, recency_half_life)
         self.clusters = ClusterAnomalyAggregator(self.strategy, node_weights)
         self.tenants = TenantAnomalyAggregator(self.strategy, cluster_weights)
 
-    def run(self, results: Iterable[AnomalyResult]) -> AggregationOutcome:
-        nodes = self.nodes.aggregate(results)
+    def run(self, results: Iterable[AnomalyResult], as_of: datetime | None = None) -> AggregationOutcome:
+        nodes = self.nodes.aggregate(results, as_of)
         clusters = self.clusters.aggregate(nodes)
         return AggregationOutcome(nodes, clusters, self.tenants.aggregate(clusters))
 

@@ -160,7 +160,11 @@ def test_state_is_compact_json_and_picklable():
     assert isinstance(restored, FittedState) and restored.seasonal
     assert pickle.loads(pickle.dumps(state)).stream.points == len(series)
     assert engine.load_state({"version": 999}) is None
-    assert engine.load_state({"stream": "garbage", "version": 1}) is None
+    assert engine.load_state({"stream": "garbage", "version": 2}) is None
+    assert engine.load_state({**data, "version": 1}) is None  # the layout before the bundle: rebuilt from history
+    bundle = data["stream"]["arrays"]
+    short = {**data, "stream": {**data["stream"], "arrays": {**bundle, "exact": bundle["exact"][:-1]}}}
+    assert engine.load_state(short) is None  # a layout that does not fit is unreadable, not misread
 
 
 def test_a_state_made_with_other_parameters_is_rebuilt_from_the_history():

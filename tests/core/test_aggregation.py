@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.core.aggregation import (
+    RECENCY_HALF_LIFE,
     AggregationPipeline,
     ClusterAnomalyAggregator,
     NodeAnomalyAggregator,
@@ -78,6 +79,28 @@ def test_combine_never_leaves_its_inputs_range():
     assert combine(WEIGHTED, [1.0] * 7, [0.3] * 7) == 1.0
     with pytest.raises(ValueError, match="scores"):
         combine(MAX, [])
+
+
+def test_recency_halves_a_windows_score_per_whole_half_life_before_the_periods_end():
+    """Over a week, an older anomaly counts less than a recent one (the roll-up says what
+    needs attention now); within the last half-life nothing changes."""
+    day = 24 * 60
+    old_spike = result("cpu", 0.96, minute=0)  # ends 5 days and 5 minutes before the period's end
+    recent = result("cpu", 0.4, minute=5 * day + 5)  # the last window
+    (node,) = NodeAnomalyAggregator(MAX, recency_half_life=RECENCY_HALF_LIFE).aggregate([old_spike, recent])
+    assert RECENCY_HALF_LIFE == timedelta(days=1)
+    assert node.aggregate_score == 0.4 and node.num_anomalies_detected == 1  # 0.96 / 32 = 0.03 < 0.4
+    assert node.driver["window_start"] == recent.window_start.isoformat()
+    (unweighted,) = NodeAnomalyAggregator(MAX).aggregate([old_spike, recent])
+    assert unweighted.aggregate_score == 0.96
+    (node,) = NodeAnomalyAggregator(MAX, recency_half_life=RECENCY_HALF_LIFE).aggregate(
+        [old_spike], as_of=old_spike.window_end + timedelta(days=1) - timedelta(minutes=1))
+    assert node.aggregate_score == 0.96  # within one half-life: unchanged
+    (node,) = NodeAnomalyAggregator(MAX, recency_half_life=RECENCY_HALF_LIFE).aggregate(
+        [old_spike], as_of=old_spike.window_end + timedelta(days=2))
+    assert node.aggregate_score == 0.96 / 4
+    with pytest.raises(ValueError, match="recency_half_life"):
+        NodeAnomalyAggregator(MAX, recency_half_life=timedelta(0))
 
 
 def test_metric_score_is_its_worst_window_and_any_label_counts():

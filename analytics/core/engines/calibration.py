@@ -65,6 +65,8 @@ import math
 import bottleneck as bn
 import numpy as np
 
+from analytics.core.engines.rolling import nan_to_zero
+
 Z_HALF: float = 4.0
 """Deviation, in robust sigmas, that maps to a score of exactly 0.5."""
 
@@ -183,8 +185,8 @@ def combined_score(
     - strictly increasing in each view where the other is positive, and not saturated:
       ``O`` grows without bound with the rarity of a value beyond everything seen.
     """
-    odds = np.fmax(np.nan_to_num(np.asarray(z, dtype=np.float64), nan=0.0), 0.0) / z_half
-    odds = odds * np.fmax(np.nan_to_num(np.asarray(rarity, dtype=np.float64), nan=0.0), 0.0) / rarity_half
+    odds = np.fmax(nan_to_zero(np.asarray(z, dtype=np.float64)), 0.0) / z_half
+    odds = odds * np.fmax(nan_to_zero(np.asarray(rarity, dtype=np.float64)), 0.0) / rarity_half
     powered = (odds / (alarm_odds * alarm_odds)) ** (ODDS_EXPONENT / 2.0)
     with np.errstate(invalid="ignore", over="ignore"):
         out = powered / (1.0 + powered)

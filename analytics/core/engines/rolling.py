@@ -7,6 +7,8 @@ from collections.abc import Callable
 import bottleneck as bn
 import numpy as np
 
+_LARGEST = float(np.finfo(np.float64).max)
+
 
 def shift(a: np.ndarray, k: int) -> np.ndarray:
     """``a`` delayed by k points (NaN-padded)."""
@@ -27,3 +29,13 @@ def clamped(f: Callable[..., np.ndarray], a: np.ndarray, w: int, min_count: int)
         return np.zeros(0)
     w = max(1, min(int(w), len(a)))
     return f(a, w, min_count=max(1, min(int(min_count), w)))
+
+
+def nan_to_zero(a: np.ndarray) -> np.ndarray:
+    """``np.nan_to_num(a, nan=0.0)`` of a float array (NaN to 0, infinities to the largest
+    finite values) in three ufunc calls: ``nan_to_num``'s own overhead was a tenth of an
+    incremental call, where it runs on arrays of a few points."""
+    out = np.where(np.isnan(a), 0.0, a)
+    np.minimum(out, _LARGEST, out=out)
+    np.maximum(out, -_LARGEST, out=out)
+    return out

@@ -70,3 +70,47 @@ def unpack_columns(data: Mapping[str, Any]) -> np.ndarray:
     if a.size != rows * columns:
         raise ValueError("packed columns: length mismatch")
     return np.asarray(a.reshape(rows, columns) + unpack_float64(data["offsets"]), dtype=np.float64)
+
+
+def pack_bundle(exact: list[np.ndarray], approx: list[np.ndarray]) -> dict[str, Any]:
+    """Many arrays in two base64 buffers: ``exact`` ones as float64 bytes, ``approx`` ones
+    (2-D: rows x columns; 1-D: one column) as float32 deviations from each column's median, as
+    :func:`pack_columns` does. Two buffers instead of one per array: the per-array
+    encoding calls were most of the cost of storing a state."""
+    approx2d = [np.asarray(a, dtype=np.float64).reshape(-1, 1) if np.ndim(a) == 1 else np.asarray(a, dtype=np.float64)
+                for a in approx]
+    offsets = [_column_medians(a) for a in approx2d]
+    f64 = np.concatenate([np.ravel(a) for a in exact] + offsets) if exact or offsets else np.zeros(0)
+    f32 = np.concatenate([np.ravel(a - o) for a, o in zip(approx2d, offsets, strict=True)]) if approx else np.zeros(0)
+    return {"exact": [list(np.shape(a)) for a in exact], "approx": [list(np.shape(a)) for a in approx],
+            "f64": pack_float64(f64), "f32": base64.b64encode(f32.astype("<f4").tobytes()).decode("ascii")}
+
+
+def unpack_bundle(data: Mapping[str, Any]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Inverse of :func:`pack_bundle`: (exact arrays, approx arrays) in their shapes."""
+    exact_shapes = [tuple(int(v) for v in s) for s in data["exact"]]
+    approx_shapes = [tuple(int(v) for v in s) for s in data["approx"]]
+    f64 = unpack_float64(data["f64"])
+    f32 = np.frombuffer(base64.b64decode(data["f32"]), dtype="<f4").astype(np.float64)
+    exact, i = [], 0
+    for shape in exact_shapes:
+        size = math.prod(shape)
+        exact.append(f64[i:i + size].reshape(shape))
+        i += size
+    approx, j = [], 0
+    for shape in approx_shapes:
+        size = math.prod(shape)
+        columns = math.prod(shape[1:]) if len(shape) > 1 else 1
+        rows = f32[j:j + size].reshape(-1, columns) + f64[i:i + columns]
+        approx.append(rows.reshape(shape))
+        i, j = i + columns, j + size
+    if i != len(f64) or j != len(f32):
+        raise ValueError("packed bundle: length mismatch")
+    return exact, approx
+
+
+def _column_medians(a: np.ndarray) -> np.ndarray:
+    if not a.size:
+        return np.zeros(a.shape[1])
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.nan_to_num(bn.nanmedian(a, axis=0)), dtype=np.float64)

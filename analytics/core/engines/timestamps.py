@@ -8,7 +8,9 @@ import pandas as pd
 
 
 def as_ns(index: pd.DatetimeIndex) -> npt.NDArray[np.int64]:
-    """Nanoseconds since the epoch of each timestamp (naive ones read as UTC)."""
-    if index.tz is not None:
-        index = index.tz_convert("UTC").tz_localize(None)
-    return np.asarray(index.to_numpy(dtype="datetime64[ns]").view(np.int64))
+    """Nanoseconds since the epoch of each timestamp (naive ones read as UTC). ``asi8``
+    of an aware index already counts from the UTC epoch; no conversion is needed (a
+    time-zone conversion cost a tenth of an incremental call)."""
+    if index.unit != "ns":
+        index = index.as_unit("ns")
+    return np.asarray(index.asi8, dtype=np.int64)  # type: ignore[attr-defined]  # public, absent from pandas-stubs

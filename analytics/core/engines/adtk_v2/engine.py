@@ -22,6 +22,7 @@ from analytics.core.engines.base import NOMINAL_STEP_SECONDS, AnomalyDetectionEn
 from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter, duration_parameter
 from analytics.core.engines.profiles import check_periods, infer_step_seconds, parse_periods
 from analytics.core.engines.registry import register_engine
+from analytics.core.engines.rolling import nan_to_zero
 from analytics.core.engines.scored import ScoredSeries
 from analytics.core.engines.timestamps import as_ns
 
@@ -182,7 +183,7 @@ class AdtkEngine(AnomalyDetectionEngine):
         comps = components.advance(st, ts, x, cfg)
         levels = np.array([comps.level[m] for m in cfg.scales])
         seasonals = np.array([comps.seasonal[m] for m in cfg.scales])
-        deviation = np.fmax(np.nan_to_num(levels, nan=0.0).max(axis=0), np.nan_to_num(seasonals, nan=0.0).max(axis=0))
+        deviation = np.fmax(nan_to_zero(levels).max(axis=0), nan_to_zero(seasonals).max(axis=0))
         z = likelihood.surprise(st, deviation, comps.spike, self._views)
         rarity = likelihood.rarity(st, np.vstack([levels, seasonals, comps.spike[None, :]]), self._views)
         st.points += len(x)

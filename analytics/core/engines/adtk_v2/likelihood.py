@@ -31,6 +31,7 @@ import numpy as np
 
 from analytics.core.engines.adtk_v2.components import trailing_mean
 from analytics.core.engines.adtk_v2.state import StreamState
+from analytics.core.engines.rolling import nan_to_zero
 
 REFRESH = 50  # points between refreshes of both views' reference statistics
 LIKELIHOOD_BLOCK = 500  # points per block of the surprise view's sums
@@ -53,8 +54,8 @@ def surprise(st: StreamState, d: np.ndarray, spike: np.ndarray, cfg: ViewSetting
     """The surprise view's z of each new point; advances ``st``'s likelihood sums."""
     n = len(d)
     g0 = st.points
-    u = np.log1p(np.fmax(np.nan_to_num(d, nan=0.0), 0.0))
-    us = np.log1p(np.fmax(np.nan_to_num(spike, nan=0.0), 0.0))
+    u = np.log1p(np.fmax(nan_to_zero(np.asarray(d, dtype=np.float64)), 0.0))
+    us = np.log1p(np.fmax(nan_to_zero(np.asarray(spike, dtype=np.float64)), 0.0))
     ext_u = np.concatenate([st.tail_u, u])
     short = trailing_mean(ext_u, cfg.short, n)
     if cfg.short > 1:
@@ -77,7 +78,7 @@ def surprise(st: StreamState, d: np.ndarray, spike: np.ndarray, cfg: ViewSetting
         z = (short - mu) / np.fmax(error, 1e-6)
         if cfg.spike_gain > 0:
             z = np.fmax(z, cfg.spike_gain * (us - smu) / np.fmax(ssigma, 1e-6))
-    z = np.nan_to_num(z, nan=0.0)
+    z = nan_to_zero(z)
     z[g0 + np.arange(n) < cfg.warmup_points] = 0.0
     return np.asarray(z, dtype=np.float64)
 

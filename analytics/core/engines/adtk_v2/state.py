@@ -28,17 +28,9 @@ from analytics.core.engines.adtk_v2.blocks import (
 from analytics.core.engines.adtk_v2.seasonal import SlotTable
 from analytics.core.engines.alarms import AlarmCarry
 from analytics.core.engines.profiles import SeasonalComponent, seasonal_offset
-from analytics.core.engines.statepack import (
-    optional_int,
-    pack_columns,
-    pack_float32,
-    pack_float64,
-    unpack_columns,
-    unpack_float32,
-    unpack_float64,
-)
+from analytics.core.engines.statepack import optional_int, pack_bundle, unpack_bundle
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the arrays in one bundle (statepack.pack_bundle)
 LIKELIHOOD_COLUMNS = 7  # sum u, sum u^2, sum us, sum us^2, count, sum and sum of squares of the k-point means
 
 
@@ -53,15 +45,6 @@ class LagStream:
 
     def copy(self) -> LagStream:
         return LagStream(self.rows.copy(), self.open_values.copy(), self.tail_dev.copy())
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rows": pack_columns(keep_columns(self.rows, DEVIATION_COLUMNS)),
-                "open": pack_float64(self.open_values), "tail_dev": pack_float64(self.tail_dev)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LagStream:
-        return cls(restore_columns(unpack_columns(data["rows"]), DEVIATION_COLUMNS), unpack_float64(data["open"]),
-                   unpack_float64(data["tail_dev"]))
 
 
 @dataclass
@@ -103,8 +86,12 @@ class StreamState:
     rarity_open_counts: np.ndarray = field(default_factory=lambda: np.zeros(0))
     alarm: AlarmCarry = field(default_factory=AlarmCarry)
 
-    # large arrays as float32 columns around their medians, the rest exact
+    # large arrays as float32 columns around their medians (with the seasonal slots, the
+    # rarity reference and the lags' rows), the rest exact
     _COLUMNS: ClassVar[dict[str, tuple[int, ...]]] = {"level_rows": LEVEL_COLUMNS, "spike_rows": MEAN_COLUMNS}
+    _EXACT: ClassVar[tuple[str, ...]] = ("level_open", "spike_open", "tail_x", "tail_level", "likelihood_rows",
+                                         "likelihood_open", "likelihood_stats", "tail_u", "rarity_open",
+                                         "rarity_counts", "rarity_open_counts")
     _ARRAYS: ClassVar[tuple[str, ...]] = ("level_rows", "level_open", "spike_rows", "spike_open", "tail_x", "tail_level", "likelihood_rows",
                "likelihood_open", "likelihood_stats", "tail_u", "rarity_tops", "rarity_open", "rarity_counts",
                                           "rarity_open_counts")
@@ -119,42 +106,48 @@ class StreamState:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        lags = sorted(self.lags)
+        exact = [getattr(self, name) for name in self._EXACT]
+        exact += [a for k in lags for a in (self.lags[k].open_values, self.lags[k].tail_dev)]
+        approx = [keep_columns(getattr(self, name), columns) for name, columns in self._COLUMNS.items()]
+        approx += [self.slots.values, self.rarity_tops.ravel()]
+        approx += [keep_columns(self.lags[k].rows, DEVIATION_COLUMNS) for k in lags]
         return {
             "step_seconds": self.step_seconds,
             "points": self.points,
             "cursor_ns": self.cursor_ns,
-            "slots": {"per_day": self.slots.per_day, "values": pack_float32(self.slots.values),
-                      "open_slot": self.slots.open_slot, "open_sum": self.slots.open_sum,
-                      "open_count": self.slots.open_count},
-            "lags": {k: v.to_dict() for k, v in self.lags.items()},
-            "arrays": {name: pack_columns(keep_columns(getattr(self, name), self._COLUMNS[name])) if name in self._COLUMNS
-                       else pack_float64(getattr(self, name)) for name in self._ARRAYS if name != "rarity_tops"},
-            "rarity_tops": pack_float32(self.rarity_tops.ravel()),
-            "shapes": {name: list(np.shape(getattr(self, name))) for name in self._ARRAYS},
+            "slots": {"per_day": self.slots.per_day, "open_slot": self.slots.open_slot,
+                      "open_sum": self.slots.open_sum, "open_count": self.slots.open_count},
+            "lags": lags,
+            "rarity_shape": list(self.rarity_tops.shape),
+            "arrays": pack_bundle(exact, approx),
             "alarm": dataclasses.asdict(self.alarm),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StreamState:
         slots = data["slots"]
+        lags = [str(k) for k in data["lags"]]
+        exact, approx = unpack_bundle(data["arrays"])
+        if len(exact) != len(cls._EXACT) + 2 * len(lags) or len(approx) != len(cls._COLUMNS) + 2 + len(lags):
+            raise ValueError("arrays: not this state's layout")
+        columns = list(cls._COLUMNS.items())
         state = cls(
             step_seconds=float(data["step_seconds"]),
-            slots=SlotTable(int(slots["per_day"]), unpack_float32(slots["values"]), int(slots["open_slot"]),
+            slots=SlotTable(int(slots["per_day"]), approx[len(columns)], int(slots["open_slot"]),
                             float(slots["open_sum"]), int(slots["open_count"])),
-            lags={k: LagStream.from_dict(v) for k, v in data["lags"].items()},
+            lags={k: LagStream(restore_columns(approx[len(columns) + 2 + i], DEVIATION_COLUMNS),
+                               exact[len(cls._EXACT) + 2 * i], exact[len(cls._EXACT) + 2 * i + 1])
+                  for i, k in enumerate(lags)},
             points=int(data["points"]),
             cursor_ns=optional_int(data.get("cursor_ns")),
+            rarity_tops=approx[len(columns) + 1].reshape(tuple(int(s) for s in data["rarity_shape"])),
             alarm=_alarm_carry(data["alarm"]),
         )
-        for name in cls._ARRAYS:
-            shape = tuple(int(s) for s in data["shapes"][name])
-            if name == "rarity_tops":
-                value = unpack_float32(data["rarity_tops"])
-            elif name in cls._COLUMNS:
-                value = restore_columns(unpack_columns(data["arrays"][name]), cls._COLUMNS[name])
-            else:
-                value = unpack_float64(data["arrays"][name])
-            setattr(state, name, value.reshape(shape))
+        for name, value in zip(cls._EXACT, exact, strict=False):
+            setattr(state, name, value)
+        for (name, kept), value in zip(columns, approx, strict=False):
+            setattr(state, name, restore_columns(value, kept))
         return state
 
 
