@@ -30,6 +30,7 @@ class DetectionRun(TenantOwned):
     series_total = models.IntegerField(default=0)
     series_done = models.IntegerField(default=0)
     series_skipped = models.IntegerField(default=0)
+    skipped_reasons = models.JSONField(default=dict, blank=True, help_text="Series skipped, counted by reason.")
     points_analysed = models.BigIntegerField(default=0)
     windows_analysed = models.BigIntegerField(default=0)
     anomalies_found = models.IntegerField(default=0)
