@@ -73,6 +73,7 @@ class DetectionBatch(TenantOwned):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "detection batches"
         constraints = [models.UniqueConstraint(fields=["tenant", "run", "first_series_id"], name="batch_run_first_series")]
 
     def __str__(self) -> str:
@@ -103,6 +104,7 @@ class Anomaly(TenantOwned):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name_plural = "anomalies"
         constraints = [
             models.UniqueConstraint(fields=["tenant", "series", "engine", "window_start"], name="anomaly_natural_key"),
         ]
