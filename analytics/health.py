@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Count, Max
 
-from analytics.core.explain import format_duration
+from analytics.core.formatting import format_duration
 from analytics.models import NodeDailyCounter, TenantDailyCounter
 from tenants.models import Node, Tenant
 

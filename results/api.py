@@ -29,14 +29,18 @@ class DetectView(TenantAPIView):
     @extend_schema(
         operation_id="detect",
         request=s.DetectRequestSerializer,
-        responses={202: s.DetectionRunSerializer, **error_responses(400, 401)},
-        description="Queue a detection run over a range (default: incremental, from each series' watermark).",
+        responses={201: s.DetectionRunSerializer, 202: s.DetectionRunSerializer, **error_responses(400, 401)},
+        description="Start a detection run over a range (default: incremental, from each series' watermark). "
+                    "202 with the run while it is queued or running (on the workers); 201 with the finished run "
+                    "when it ran within the request (the embedded default, without a broker).",
     )
     def post(self, request):
         query = s.DetectRequestSerializer(data=request.data)
         query.is_valid(raise_exception=True)
         run = request_run(self.tenant.pk, DetectionRun.Trigger.MANUAL, query.validated_data.get("start"), query.validated_data.get("end"))
-        return Response(s.DetectionRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        run.refresh_from_db()  # in-process tasks have finished it by now: say so
+        finished = run.status in DetectionRun.FINISHED
+        return Response(s.DetectionRunSerializer(run).data, status=status.HTTP_201_CREATED if finished else status.HTTP_202_ACCEPTED)
 
 
 @extend_schema_view(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -22,6 +22,12 @@ from results.models import Anomaly, DetectionRun, EngineSetting, EngineState
 from results.runs import window_ceil
 from results.store import store_aggregated_scores, store_episodes
 from results.weights import run_weights
+
+# Why a run skipped a series: the keys of DetectionRun.skipped_reasons (counts per reason).
+SKIP_UP_TO_DATE = "watermark already at the run's end"
+SKIP_NO_NEW_POINTS = "no new points since the watermark"
+SKIP_NO_POINTS_IN_RANGE = "no points in the range"
+SKIP_TOO_SHORT = "too short for a detection window"
 
 
 def engine_settings(tenant_id: int) -> dict[str, tuple[str, dict]]:
@@ -51,7 +57,7 @@ class BatchOutcome:
     summaries: list[dict] = field(default_factory=list)
     points: int = 0
     windows: int = 0
-    skipped: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # series skipped, by reason (SKIP_REASONS)
 
 
 def _summary(series: Series, since: datetime, results: list[AnomalyResult], episodes: list[Anomaly]) -> dict:
@@ -123,7 +129,7 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
     for series in rows.values():
         since = run.range_start or (series.analysed_until and watermark_since(series.analysed_until)) or first_run_start
         if since >= end:
-            outcome.skipped += 1
+            outcome.skipped[SKIP_UP_TO_DATE] += 1
             continue
         engine = choose(series.metric_name)
         state = saved.get((series.pk, engine.name))
@@ -141,11 +147,11 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
         p = plan[series.pk]
         data = data.slice(p.since - context(p.engine, p.state), end)
         if not len(data) or data.timestamps[-1] < p.since:  # no new point: nothing to analyse
-            outcome.skipped += 1
+            outcome.skipped[SKIP_NO_NEW_POINTS if incremental else SKIP_NO_POINTS_IN_RANGE] += 1
             continue
         output = p.engine.analyse(data, since=p.since, state=p.state)
         if not output.results:
-            outcome.skipped += 1
+            outcome.skipped[SKIP_TOO_SHORT] += 1
             continue
         outcome.points += len(data) - output.start_index
         outcome.windows += len(output.results)

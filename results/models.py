@@ -30,6 +30,7 @@ class DetectionRun(TenantOwned):
     series_total = models.IntegerField(default=0)
     series_done = models.IntegerField(default=0)
     series_skipped = models.IntegerField(default=0)
+    skipped_reasons = models.JSONField(default=dict, blank=True, help_text="Series skipped, counted by reason.")
     points_analysed = models.BigIntegerField(default=0)
     windows_analysed = models.BigIntegerField(default=0)
     anomalies_found = models.IntegerField(default=0)
@@ -72,6 +73,7 @@ class DetectionBatch(TenantOwned):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "detection batches"
         constraints = [models.UniqueConstraint(fields=["tenant", "run", "first_series_id"], name="batch_run_first_series")]
 
     def __str__(self) -> str:
@@ -102,6 +104,7 @@ class Anomaly(TenantOwned):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name_plural = "anomalies"
         constraints = [
             models.UniqueConstraint(fields=["tenant", "series", "engine", "window_start"], name="anomaly_natural_key"),
         ]

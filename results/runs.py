@@ -11,6 +11,8 @@ twice, and a run does not depend on a broker-side counter to finish.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -86,15 +88,19 @@ def take_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> DetectionB
     return batches(tenant_id, run_id).select_for_update().get(first_series_id=series_ids[0])
 
 
-def finish_batch(tenant_id: int, batch: DetectionBatch, summaries: list[dict], *, skipped: int, points: int,
+def finish_batch(tenant_id: int, batch: DetectionBatch, summaries: list[dict], *, skipped: Mapping[str, int], points: int,
                  windows: int, seconds: float) -> bool:
-    """In the batch's transaction: record its progress and usage and mark it done with its
-    series' summaries. True if it was the run's last batch. The run's row is locked
-    first, so batches finishing together decide this one at a time."""
-    analysed = len(batch.series_ids) - skipped
+    """In the batch's transaction: record its progress (with the series it skipped, by
+    reason) and usage and mark it done with its series' summaries. True if it was the
+    run's last batch. The run's row is locked first, so batches finishing together
+    decide this one at a time."""
+    run = runs(tenant_id).select_for_update().only("skipped_reasons").get(pk=batch.run_id)
+    reasons = Counter(run.skipped_reasons) + Counter(skipped)
+    analysed = len(batch.series_ids) - sum(skipped.values())
     runs(tenant_id).filter(pk=batch.run_id).update(
         series_done=F("series_done") + analysed,
-        series_skipped=F("series_skipped") + skipped,
+        series_skipped=F("series_skipped") + sum(skipped.values()),
+        skipped_reasons=dict(reasons),
         points_analysed=F("points_analysed") + points,
         windows_analysed=F("windows_analysed") + windows,
         detect_seconds=F("detect_seconds") + seconds,

@@ -6,12 +6,14 @@ from results.models import AggregatedScore, Anomaly, DetectionRun
 class DetectionRunSerializer(serializers.ModelSerializer):
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
     warnings = serializers.ListField(child=serializers.CharField(), read_only=True)
+    skipped_reasons = serializers.DictField(child=serializers.IntegerField(), read_only=True,
+                                            help_text="Series skipped, counted by reason (e.g. no new points since the watermark).")
 
     class Meta:
         model = DetectionRun
         fields = [
             "id", "trigger", "status", "range_start", "range_end", "series_total", "series_done",
-            "series_skipped", "points_analysed", "windows_analysed", "anomalies_found", "created_at",
+            "series_skipped", "skipped_reasons", "points_analysed", "windows_analysed", "anomalies_found", "created_at",
             "started_at", "finished_at", "duration_seconds", "detect_seconds", "error", "warnings",
         ]
 

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# The main job on the embedded default (SQLite, in-process tasks): set up, create the demo
-# tenants, simulate a week, detect, print the logins and an API key, and serve on :8000.
+# The main job on the embedded default (SQLite, in-process tasks): set up (runtime
+# requirements only), create the demo tenants, simulate a week, detect, print the logins
+# and an API key, and serve on :8000 while a simulator keeps sending and detection runs
+# on the plans' schedule. Each step says what it does and when (seconds since start).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+export FLEETWATCH_DEMO_STARTED=${FLEETWATCH_DEMO_STARTED:-$(date +%s)}
+step() { echo "[demo $(( $(date +%s) - FLEETWATCH_DEMO_STARTED )) s] $*"; }
+step "set-up: virtualenv and runtime requirements"
+scripts/setup.sh runtime
 unset DATABASE_URL CELERY_BROKER_URL
+step "database: migrations (SQLite under var/)"
 .venv/bin/python manage.py migrate --no-input -v0
-.venv/bin/python manage.py demo --base-url "http://127.0.0.1:${PORT:-8000}"
-exec .venv/bin/python manage.py runserver 127.0.0.1:${PORT:-8000} --noreload
+step "demo tenants, a simulated week through ingestion, detection"
+exec .venv/bin/python manage.py demo --base-url "http://127.0.0.1:${PORT:-8000}" --serve "127.0.0.1:${PORT:-8000}" \
+  --started "$FLEETWATCH_DEMO_STARTED"

@@ -17,7 +17,7 @@ case "$CELERY_BROKER_URL" in
   *) echo "scripts/test.sh: TEST_CELERY_BROKER_URL must be a Redis URL (redis://...), got '$CELERY_BROKER_URL'" >&2; exit 2 ;;
 esac
 export FLEETWATCH_TEST_REQUIRE_SERVICES=1
-scripts/setup.sh
+scripts/setup.sh dev
 scripts/check.sh
 scripts/system_packages.sh
 scripts/services.sh >/dev/null

@@ -50,12 +50,13 @@ import math
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 
 from analytics.core.contracts import AnomalyExplanation, AnomalyType, Direction, MetricSeries
+from analytics.core.formatting import format_duration, format_moment, format_sigma, format_value
 
 
 @dataclass(frozen=True, eq=False)
@@ -393,52 +394,6 @@ TEMPLATE_FIELDS = (
 )
 
 
-def format_value(value: float, unit: str = "") -> str:
-    """A number as people read it in that unit: 97.3%, 250 ms, 1.2 s, 1.5 GiB, 0.042."""
-    if unit == "%":
-        return f"{value:.1f}%"
-    if unit in ("bytes", "B"):
-        size, prefixes = abs(value), ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
-        power = 0
-        while size >= 1024 and power < len(prefixes) - 1:
-            size /= 1024
-            power += 1
-        sign = "-" if value < 0 else ""
-        return f"{sign}{size:.0f} B" if power == 0 else f"{sign}{size:.1f} {prefixes[power]}"
-    if unit == "ms" and abs(value) >= 1000:
-        return f"{_format_number(value / 1000)} s"
-    number = _format_number(value)
-    return f"{number} {unit}" if unit else number
-
-
-def _format_number(value: float) -> str:
-    size = abs(value)
-    if size >= 1000:
-        return f"{value:,.0f}"
-    if size >= 100:
-        return f"{value:.0f}"
-    if size >= 1 or size == 0:
-        return f"{value:.1f}"
-    return f"{value:.2g}"
-
-
-def format_duration(delta: timedelta) -> str:
-    """45 s, 3 min, 2 h, 1.5 h, 3 d."""
-    seconds = delta.total_seconds()
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{round(seconds / 3600, 1):g} h"
-    return f"{round(seconds / 86400, 1):g} d"
-
-
-def _format_time(moment: datetime) -> str:
-    moment = pd.Timestamp(moment).tz_convert("UTC")
-    return f"{moment:%H:%M:%S} UTC" if moment.second else f"{moment:%H:%M} UTC"
-
-
 class ExplanationTemplateRegistry:
     """One ``str.format`` template per ``AnomalyType``; ``register`` overrides one.
 
@@ -478,12 +433,12 @@ class ExplanationTemplateRegistry:
             "node": node_label(series),
             "observed": format_value(explanation.observed, unit),
             "expected": format_value(explanation.expected, unit),
-            "sigma": f"{explanation.deviation_sigma:+.1f}σ",
+            "sigma": format_sigma(explanation.deviation_sigma),
             "percent": "n/a" if percent is None else f"{percent:+.0f}%",
             "direction": explanation.direction.value,
             "verb": _VERBS[explanation.anomaly_type, explanation.direction],
-            "start": _format_time(explanation.start),
-            "end": _format_time(explanation.end),
+            "start": format_moment(explanation.start),
+            "end": format_moment(explanation.end),
             "date": f"{pd.Timestamp(explanation.start).tz_convert('UTC'):%Y-%m-%d}",
             "duration": format_duration(explanation.end - explanation.start),
             "confidence": f"{explanation.confidence:.0%}",

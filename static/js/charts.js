@@ -120,6 +120,19 @@
     };
   }
 
+  /* An axis as wide as its widest label ("100.00 M" must not lose its first digit): uPlot
+     calls this with the formatted labels, and again (cycleNum > 1) while it settles. */
+  function fitLabels(u, values, axisIdx, cycleNum) {
+    var axis = u.axes[axisIdx];
+    if (cycleNum > 1 && axis._size) { return axis._size; }
+    var widest = 0;
+    u.ctx.font = axis.font[0];
+    (values || []).forEach(function (text) {
+      widest = Math.max(widest, u.ctx.measureText(String(text)).width / uPlot.pxRatio);
+    });
+    return Math.ceil(widest + (axis.ticks.show ? axis.ticks.size : 0) + axis.gap + 4);
+  }
+
   function keepWidth(u, el, height) {
     if (typeof ResizeObserver === "undefined") { return; }
     new ResizeObserver(function () {
@@ -142,7 +155,7 @@
       scales: { x: { time: true, range: function () { return [all.start, all.end]; } } },
       axes: [
         { stroke: "#475569", grid: { stroke: "#e2e8f0" }, values: timeTicks },
-        { stroke: "#475569", grid: { stroke: "#e2e8f0" }, size: 64,
+        { stroke: "#475569", grid: { stroke: "#e2e8f0" }, size: fitLabels,
           values: function (u, splits) { return splits.map(function (s) { return formatValue(s, ""); }); } }
       ],
       series: [
@@ -153,6 +166,7 @@
       plugins: [shadingPlugin(spec.windows, el), tooltipPlugin(spec.unit, spec.windows)]
     };
     var u = new uPlot(opts, [t, v], el);
+    el.uplot = u;  // for the browser tests, which measure its axis labels
     keepWidth(u, el, height);
     return u;
   }
@@ -168,7 +182,7 @@
       legend: { show: false },
       cursor: { show: true, drag: { x: false, y: false } },
       scales: { y: { range: [0, 1] } },
-      axes: [{ show: false }, { show: true, size: 32, ticks: { show: false }, grid: { stroke: "#eef2f7" },
+      axes: [{ show: false }, { show: true, size: fitLabels, ticks: { show: false }, grid: { stroke: "#eef2f7" },
         values: function (u, splits) { return splits.map(function (s) { return s.toFixed(1); }); } }],
       series: [{}, { stroke: "#dc2626", width: 1.5, fill: "rgba(220, 38, 38, 0.08)", points: { show: t.length < 30 } }],
       plugins: [tooltipPlugin("", []), { hooks: { draw: [function () { el.dataset.drawn = "true"; }] } }]

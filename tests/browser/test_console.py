@@ -87,6 +87,11 @@ def test_an_operator_reads_health_and_the_statement_and_downloads_the_csv(live_s
     assert "ok" in page.inner_text("#nodes tr[data-node=node-2]")
     assert page.locator("#nodes tbody tr").count() == 2
     assert "timestamp: not an RFC 3339 timestamp" in page.inner_text("#rejections")
+    # The console's stylesheet applies (an inline <style> was blocked by the CSP): cards in a row, framed.
+    card = page.locator(".console-card").first
+    assert page.locator(".console-cards").evaluate("el => getComputedStyle(el).display") == "flex"
+    assert card.evaluate("el => getComputedStyle(el).borderTopStyle") == "solid"
+    assert page.locator("#stale-nodes").evaluate("el => getComputedStyle(el).fontWeight") == "600"
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from analytics.core.contracts import Direction, MetricSeries
+from analytics.core.formatting import format_lag
 from analytics.core.rca.analysis import analyse_window
 from analytics.core.rca.movers import Move, RankMove, rank_moves
-from analytics.core.rca.text import driver_phrase, duration, move_sentence, node_list
+from analytics.core.rca.text import driver_phrase, move_sentence, node_list
 
 BASELINE = timedelta(hours=2)
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -173,7 +174,7 @@ def test_wording_helpers():
     assert node_list(["node-01", "node-02", "node-11"]) == "node-01, -02, -11"
     assert node_list(["web-a-1", "db-1"]) == "web-a-1, db-1"
     assert node_list([f"node-{i:02d}" for i in range(1, 8)]) == "node-01, -02, -03, -04 (+3)"
-    assert [duration(s) for s in (40, 60, 720, 3600, 3900)] == ["40 s", "1 min", "12 min", "1 h", "1 h 5 min"]
+    assert [format_lag(s) for s in (40, 60, 720, 3600, 3900)] == ["40 s", "1 min", "12 min", "1 h", "1 h 5 min"]
 
 
 def test_rank_moves_between_two_top_lists():
@@ -189,9 +190,9 @@ def test_rank_moves_between_two_top_lists():
 
 def test_move_sentences():
     up = RankMove("node-04", Move.UP, 2, 8)
-    assert move_sentence("node-04", up, 10, driver_phrase("network_in", 30.2, 0.9)) == "node-04 up 6 places: network_in +30 sigma"
+    assert move_sentence("node-04", up, 10, driver_phrase("network_in", 30.2, 0.9)) == "node-04 up 6 places: network_in +30σ"
     down = RankMove("n", Move.DOWN, 3, 2)
-    assert move_sentence("n", down, 10, driver_phrase("cpu_usage", -4.26, 0.5)) == "n down 1 place: cpu_usage -4.3 sigma"
+    assert move_sentence("n", down, 10, driver_phrase("cpu_usage", -4.26, 0.5)) == "n down 1 place: cpu_usage -4.3σ"
     assert move_sentence("n", RankMove("n", Move.LEFT, None, 3), 5, driver_phrase("cpu", None, 0.7)) == \
         "n left the top 5 (was 3): cpu score 0.70"
     assert move_sentence("n", RankMove("n", Move.ENTERED, 5, None), 5, "") == "n entered the top 5 at 5"

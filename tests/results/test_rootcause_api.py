@@ -215,7 +215,7 @@ def test_ranking_changes_agree_with_the_two_stored_rankings(api_a, two_rankings)
     assert got == {("node-4", "up", 1, 4), ("node-1", "down", 2, 1), ("node-2", "down", 3, 2),
                    ("node-6", "entered", 4, None), ("node-3", "left", None, 3)}
     by_name = {c["name"]: c for c in period["changes"]}
-    assert by_name["node-4"]["text"] == "node-4 up 3 places: network_in +30 sigma"
+    assert by_name["node-4"]["text"] == "node-4 up 3 places: network_in +30σ"
     assert by_name["node-4"]["driver"]["deviation_sigma"] == pytest.approx(30.2)
     assert by_name["node-4"]["places"] == 3 and by_name["node-4"]["previous_score"] == pytest.approx(0.6)
     assert by_name["node-3"]["text"] == "node-3 left the top 4 (was 3): cpu_usage score 0.70"
@@ -253,5 +253,5 @@ def test_the_ranking_page_shows_the_movers(owner, two_rankings, django_assert_ma
     with django_assert_max_num_queries(10):  # what tests/dashboard allows the page, whatever the nodes
         html = client.get("/ranking", {"top": 4}).content.decode()
     assert 'data-testid="movers"' in html
-    assert "node-4 up 3 places: network_in +30 sigma" in html
+    assert "node-4 up 3 places: network_in +30σ" in html
     assert "node-3 left the top 4 (was 3)" in html

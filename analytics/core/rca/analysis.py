@@ -26,10 +26,11 @@ from datetime import datetime
 import numpy as np
 
 from analytics.core.contracts import MetricSeries
+from analytics.core.formatting import format_lag
 from analytics.core.rca.comovement import CoMovementSettings, lagged_correlation, link_groups
 from analytics.core.rca.hint import CoMovementGroup, GroupMember, Key, Moved, OriginCandidate, RootCauseHint
 from analytics.core.rca.onsets import Grid, Onset, OnsetSettings, deviations, find_onsets, sampling_step, to_grid
-from analytics.core.rca.text import duration, hint_sentence
+from analytics.core.rca.text import hint_sentence
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _evidence(member: GroupMember, lead: float | None, followers: int, group: Co
     when = f"changed at {moved.onset:%H:%M} UTC ({moved.peak_sigma:.1f} sigma at most)"
     if len(group.members) == 1:
         return when + ", nothing moved with it"
-    behind = f"{duration(member.lag_seconds)} after {group.first.node} {group.first.metric}, " if member.lag_seconds else ""
-    ahead = f"{duration(lead)} before the next of {followers} that followed" if lead is not None else "the last to move"
+    behind = f"{format_lag(member.lag_seconds)} after {group.first.node} {group.first.metric}, " if member.lag_seconds else ""
+    ahead = f"{format_lag(lead)} before the next of {followers} that followed" if lead is not None else "the last to move"
     return f"{when}; {behind}{ahead} (group of {len(group.members)})"
 

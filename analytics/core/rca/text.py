@@ -1,28 +1,18 @@
-"""The sentences of root-cause hints and ranking moves, and the little formatting they need
-(durations, lists of node names). All wording lives here."""
+"""The sentences of root-cause hints and ranking moves, and the lists of node names they
+need. All wording lives here; numbers, sigmas, durations and moments read as in every
+other sentence (``analytics.core.formatting``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from analytics.core.contracts import Direction
+from analytics.core.formatting import format_lag, format_sigma, format_time
 from analytics.core.rca.hint import CoMovementGroup, Moved, OriginCandidate
 from analytics.core.rca.movers import Move, RankMove
 
 MAX_LISTED = 4  # metrics named in a follower list before "and N more series"
 MAX_NODES = 4  # nodes named per metric before "(+N)"
-
-
-def duration(seconds: float) -> str:
-    """12 min, 1 h 5 min, 40 s."""
-    seconds = abs(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes = round(seconds / 60)
-    hours, minutes = divmod(minutes, 60)
-    if not hours:
-        return f"{minutes} min"
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def node_list(names: Sequence[str], limit: int = MAX_NODES) -> str:
@@ -67,30 +57,30 @@ def hint_sentence(groups: Sequence[CoMovementGroup], origin: OriginCandidate | N
     main = groups[0]
     first = main.first
     if len(main.members) == 1:
-        return (f"{series_name(first)} {_verb(first.direction)} at {first.onset:%H:%M} UTC and nothing moved with it; "
+        return (f"{series_name(first)} {_verb(first.direction)} at {format_time(first.onset)} and nothing moved with it; "
                 "no clear origin.")
     followers = [m.moved for m in main.members[1:]]
     if origin is None:
         second = main.members[1]
         more = len(main.members) - 2
         after = f", {more} more series after them" if more else ""
-        return (f"{series_name(first)} and {series_name(second.moved)} moved within {duration(second.lag_seconds)} "
+        return (f"{series_name(first)} and {series_name(second.moved)} moved within {format_lag(second.lag_seconds)} "
                 f"of each other{after}; no clear origin.")
-    return (f"{series_name(first)} {_verb(first.direction)} {duration(origin.lead_seconds or 0)} before "
+    return (f"{series_name(first)} {_verb(first.direction)} {format_lag(origin.lead_seconds or 0)} before "
             f"{followers_phrase(followers)}; likely origin: {series_name(first)}.")
 
 
 def driver_phrase(metric: str, sigma: float | None, score: float | None) -> str:
-    """network_in +30 sigma (the driving anomaly's deviation), or its score without one."""
+    """network_in +30σ (the driving anomaly's deviation), or its score without one."""
     if not metric:
         return ""
     if sigma is not None:
-        return f"{metric} {sigma:+.0f} sigma" if abs(sigma) >= 10 else f"{metric} {sigma:+.1f} sigma"
+        return f"{metric} {format_sigma(sigma)}"
     return f"{metric} score {score:.2f}" if score is not None else metric
 
 
 def move_sentence(name: str, move: RankMove, top: int, driver: str) -> str:
-    """node-04 up 6 places: network_in +30 sigma."""
+    """node-04 up 6 places: network_in +30σ."""
     places = abs(move.places)
     what = {
         Move.ENTERED: f"entered the top {top} at {move.rank}",

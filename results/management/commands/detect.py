@@ -25,6 +25,11 @@ def aware(value: str, option: str) -> datetime:
     return moment
 
 
+def skipped(run: DetectionRun) -> str:
+    reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(run.skipped_reasons.items()))
+    return f"; skipped: {reasons}" if reasons else ""
+
+
 class Command(BaseCommand):
     help = "Run detection for one tenant over a range (default: incremental, from each series' watermark)."
 
@@ -52,7 +57,7 @@ class Command(BaseCommand):
             run.refresh_from_db()
         self.stdout.write(
             f"run {run.pk} {run.status}: {run.series_done} series, {run.points_analysed} points, "
-            f"{run.anomalies_found} anomalies{'; ' + run.error if run.error else ''}"
+            f"{run.anomalies_found} anomalies{skipped(run)}{'; ' + run.error if run.error else ''}"
         )
         if run.status != DetectionRun.Status.SUCCEEDED:
             raise CommandError(f"run {run.pk} {run.status}")
