@@ -14,15 +14,14 @@ Plain Python + numpy: no Django, so the parser is testable and fuzzable on its o
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-import orjson
 
+from config.json_limits import JsonTooDeep, loads_bounded
 from tenants.names import NAME_MAX_LENGTH, NAME_RE, SeriesKey
 
 UNIT_MAX_LENGTH = 32
@@ -103,18 +102,17 @@ class ParsedBatch:
         return key_index, ts_ns, values
 
 
-def decode_json(body: bytes) -> object:
+def decode_json(body: bytes, max_depth: int) -> object:
     """Decode a body: orjson (faster than json on large bodies), and
     the standard library for what orjson refuses. That decodes the NaN/Infinity literals
     some clients send to floats, so the validation can name the point and field instead
-    of failing the whole body, and words the error of a malformed body."""
+    of failing the whole body, and words the error of a malformed body. Nesting deeper
+    than ``max_depth`` is refused (``config.json_limits``)."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        return loads_bounded(body, max_depth, allow_nan=True)
+    except JsonTooDeep as exc:
+        raise BatchRejected([Problem(None, "body", str(exc))]) from None
+    except ValueError as exc:
         raise BatchRejected([Problem(None, "body", f"malformed JSON: {exc}")]) from None
 
 

@@ -129,6 +129,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
@@ -157,6 +162,9 @@ FLEETWATCH_MAX_FUTURE_SECONDS = env_int("FLEETWATCH_MAX_FUTURE_SECONDS", 300, mi
 # Series ids each process remembers by name (analytics/store/series_ids.py); 0 turns it off.
 FLEETWATCH_SERIES_ID_CACHE = env_int("FLEETWATCH_SERIES_ID_CACHE", 200_000, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FLEETWATCH_MAX_BODY_BYTES
+# Levels of arrays and objects a JSON body may nest (config/json_limits.py): ingestion
+# needs 5 ({"series": [{"points": [[t, v]]}]}), the rest of the API less; deeper bodies answer 400.
+FLEETWATCH_MAX_JSON_DEPTH = env_int("FLEETWATCH_MAX_JSON_DEPTH", 32, minimum=5)
 
 # Detection.
 FLEETWATCH_DETECTION_WINDOW_SECONDS = env_int("FLEETWATCH_DETECTION_WINDOW_SECONDS", 300, minimum=1)
