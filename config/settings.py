@@ -8,19 +8,26 @@ from pathlib import Path
 
 import dj_database_url
 
-from config.env import ConfigError, env_bool, env_int, env_list, env_rate, env_str
+from config.env import ConfigError, env_bool, env_int, env_list, env_rate, env_str, generated_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FLEETWATCH_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 (VAR_DIR / "staticfiles").mkdir(exist_ok=True)
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+# Off unless asked for: the debug pages show settings, tracebacks and every route.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# The embedded default (no DATABASE_URL) and a development stack (DJANGO_DEBUG=true) keep
+# a key generated once under var/ (never committed); any other deployment brings its own.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or (
+    generated_secret_key(VAR_DIR / "secret_key") if DEBUG or not env_str("DATABASE_URL") else ""
+)
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ConfigError("DJANGO_SECRET_KEY: required when DJANGO_DEBUG is false")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+    raise ConfigError(
+        "DJANGO_SECRET_KEY: required with DATABASE_URL (set it to 50+ random characters, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(64))'); only the embedded default "
+        "(no DATABASE_URL) or DJANGO_DEBUG=true generate one into var/"
+    )
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
@@ -101,6 +108,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves static files straight from static/ and the apps, with DEBUG off as
+# on, so the embedded default needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
