@@ -24,6 +24,7 @@ import numpy as np
 from config.json_limits import JsonTooDeep, loads_bounded
 from tenants.names import NAME_MAX_LENGTH, NAME_RE, SeriesKey
 
+BODY_TOO_LARGE = "larger than the body size limit"  # counted as this, whichever size was sent
 UNIT_MAX_LENGTH = 32
 MAX_REPORTED_ERRORS = 100
 NS = 1_000_000_000
@@ -46,6 +47,9 @@ class Problem:
     index: int | None
     field: str
     reason: str
+    # The reason in the operators' counters when ``reason`` quotes the request (a size,
+    # a decoder's message, a header): a fixed phrase, so clients cannot mint counter keys.
+    counted_as: str = ""
 
     def as_dict(self) -> dict:
         return {"index": self.index, "field": self.field, "reason": self.reason}
@@ -71,7 +75,7 @@ class BatchRejected(ValueError):
             # A bounded vocabulary: no client-chosen text (unknown field names, positions)
             # in the stored counters, which also could not hold e.g. a NUL character.
             name = re.sub(r"\[\d+\]", "", problem.field.rsplit(".", 1)[-1])
-            key = f"{name if name in COUNTED_FIELDS else 'field'}: {problem.reason}"
+            key = f"{name if name in COUNTED_FIELDS else 'field'}: {problem.counted_as or problem.reason}"
             counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -113,7 +117,7 @@ def decode_json(body: bytes, max_depth: int) -> object:
     except JsonTooDeep as exc:
         raise BatchRejected([Problem(None, "body", str(exc))]) from None
     except ValueError as exc:
-        raise BatchRejected([Problem(None, "body", f"malformed JSON: {exc}")]) from None
+        raise BatchRejected([Problem(None, "body", f"malformed JSON: {exc}", "malformed JSON")]) from None
 
 
 def name_problem(value: object) -> str | None:
@@ -356,7 +360,8 @@ def parse_batch(payload: object, limits: Limits) -> ParsedBatch:
     size = len(points) + sum(len(s["points"]) for s in series if isinstance(s, dict) and isinstance(s.get("points"), list))
     if size > limits.max_points:
         raise BatchRejected(
-            [Problem(None, "points", f"{size} points exceed the limit of {limits.max_points} per batch")],
+            [Problem(None, "points", f"{size} points exceed the limit of {limits.max_points} per batch",
+                     "more points than a batch may hold")],
             status=413, code="batch_too_large",
         )
     parser.point_objects(points)
