@@ -4,6 +4,7 @@ The embedded default needs nothing: SQLite under var/ and Celery tasks run in-pr
 DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://... give the real stack.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "tenants",
     "analytics",
     "results",
@@ -60,6 +62,7 @@ MIDDLEWARE = [
     "config.security.StatementTimeoutMiddleware",
     "config.security.ApiNotFoundMiddleware",
     "tenants.middleware.TenantScopeMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with templates/registration/locked_out.html
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -95,6 +98,20 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Login throttling (django-axes) on the dashboard's and the admin's login forms: after
+# FLEETWATCH_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that
+# pair is refused (429, even with the right password) for FLEETWATCH_LOGIN_LOCKOUT_MINUTES;
+# a successful login clears its count. Attempts live in the cache (Redis when configured),
+# so every web process sees them. Behind a proxy, REMOTE_ADDR is the proxy's address.
+AUTHENTICATION_BACKENDS = ["config.security.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env_int("FLEETWATCH_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("FLEETWATCH_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
