@@ -14,17 +14,17 @@ Plain Python + numpy: no Django, so the parser is testable and fuzzable on its o
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-import orjson
 
+from config.json_limits import JsonTooDeep, loads_bounded
 from tenants.names import NAME_MAX_LENGTH, NAME_RE, SeriesKey
 
+BODY_TOO_LARGE = "larger than the body size limit"  # counted as this, whichever size was sent
 UNIT_MAX_LENGTH = 32
 MAX_REPORTED_ERRORS = 100
 NS = 1_000_000_000
@@ -47,6 +47,9 @@ class Problem:
     index: int | None
     field: str
     reason: str
+    # The reason in the operators' counters when ``reason`` quotes the request (a size,
+    # a decoder's message, a header): a fixed phrase, so clients cannot mint counter keys.
+    counted_as: str = ""
 
     def as_dict(self) -> dict:
         return {"index": self.index, "field": self.field, "reason": self.reason}
@@ -72,7 +75,7 @@ class BatchRejected(ValueError):
             # A bounded vocabulary: no client-chosen text (unknown field names, positions)
             # in the stored counters, which also could not hold e.g. a NUL character.
             name = re.sub(r"\[\d+\]", "", problem.field.rsplit(".", 1)[-1])
-            key = f"{name if name in COUNTED_FIELDS else 'field'}: {problem.reason}"
+            key = f"{name if name in COUNTED_FIELDS else 'field'}: {problem.counted_as or problem.reason}"
             counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -103,19 +106,18 @@ class ParsedBatch:
         return key_index, ts_ns, values
 
 
-def decode_json(body: bytes) -> object:
+def decode_json(body: bytes, max_depth: int) -> object:
     """Decode a body: orjson (faster than json on large bodies), and
     the standard library for what orjson refuses. That decodes the NaN/Infinity literals
     some clients send to floats, so the validation can name the point and field instead
-    of failing the whole body, and words the error of a malformed body."""
+    of failing the whole body, and words the error of a malformed body. Nesting deeper
+    than ``max_depth`` is refused (``config.json_limits``)."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BatchRejected([Problem(None, "body", f"malformed JSON: {exc}")]) from None
+        return loads_bounded(body, max_depth, allow_nan=True)
+    except JsonTooDeep as exc:
+        raise BatchRejected([Problem(None, "body", str(exc))]) from None
+    except ValueError as exc:
+        raise BatchRejected([Problem(None, "body", f"malformed JSON: {exc}", "malformed JSON")]) from None
 
 
 def name_problem(value: object) -> str | None:
@@ -358,7 +360,8 @@ def parse_batch(payload: object, limits: Limits) -> ParsedBatch:
     size = len(points) + sum(len(s["points"]) for s in series if isinstance(s, dict) and isinstance(s.get("points"), list))
     if size > limits.max_points:
         raise BatchRejected(
-            [Problem(None, "points", f"{size} points exceed the limit of {limits.max_points} per batch")],
+            [Problem(None, "points", f"{size} points exceed the limit of {limits.max_points} per batch",
+                     "more points than a batch may hold")],
             status=413, code="batch_too_large",
         )
     parser.point_objects(points)

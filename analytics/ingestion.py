@@ -24,6 +24,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from analytics.ingest import (
+    BODY_TOO_LARGE,
     NS,
     BatchRejected,
     Limits,
@@ -59,10 +60,12 @@ def read_body(request: HttpRequest) -> bytes:
     except ValueError:
         length = 0
     if length > limit:
-        raise BatchRejected([Problem(None, "body", f"{length} bytes exceed the limit of {limit}")], status=413, code="body_too_large")
+        too_large = Problem(None, "body", f"{length} bytes exceed the limit of {limit}", BODY_TOO_LARGE)
+        raise BatchRejected([too_large], status=413, code="body_too_large")
     body = request.body
     if len(body) > limit:
-        raise BatchRejected([Problem(None, "body", f"larger than the limit of {limit} bytes")], status=413, code="body_too_large")
+        too_large = Problem(None, "body", f"larger than the limit of {limit} bytes", BODY_TOO_LARGE)
+        raise BatchRejected([too_large], status=413, code="body_too_large")
     return body
 
 

@@ -3,6 +3,7 @@ work is the ingestion service's, ``analytics.ingestion``; this is the HTTP side)
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -77,4 +78,4 @@ class MetricsIngestView(IngestView):
         content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip()
         if content_type != "application/json":
             raise ApiError(415, "unsupported_media_type", f"Content-Type: expected application/json, got {content_type or 'none'!r}")
-        return Response(ingestion.store_batch(self.tenant, decode_json(ingestion.read_body(request))))
+        return Response(ingestion.store_batch(self.tenant, decode_json(ingestion.read_body(request), settings.FLEETWATCH_MAX_JSON_DEPTH)))

@@ -65,6 +65,7 @@ def write_outside_scope(tenant, body: bytes) -> float:
     """write_points of one body outside any tenant scope (the direct-COPY path a login
     that bypasses row-level security takes; inside a tenant scope the policies refuse
     COPY and the batch goes by INSERT). Series resolved first, not timed."""
+    from django.conf import settings
     from django.db import transaction
     from django.utils import timezone
 
@@ -72,7 +73,7 @@ def write_outside_scope(tenant, body: bytes) -> float:
     from analytics.ingestion import limits as ingestion_limits
     from analytics.store.write import resolve_series, write_points
 
-    batch = parse_batch(decode_json(body), ingestion_limits(tenant, timezone.now()))
+    batch = parse_batch(decode_json(body, settings.FLEETWATCH_MAX_JSON_DEPTH), ingestion_limits(tenant, timezone.now()))
     key_index, ts_ns, values = batch.arrays()
     with transaction.atomic():
         ids, _ = resolve_series(tenant.pk, batch.keys, batch.units)
@@ -105,6 +106,7 @@ def profile_request(key: str, body: bytes) -> dict:
 
 def profile_store_batch(tenant, bodies: list[bytes]) -> dict:
     """Stage timings of store_batch (as analytics.ingestion does it) per body, and a cProfile of one."""
+    from django.conf import settings
     from django.db import transaction
     from django.utils import timezone
 
@@ -120,7 +122,7 @@ def profile_store_batch(tenant, bodies: list[bytes]) -> dict:
         for body in bodies[:-1]:
             t: dict = {}
             with c.stage(t, "json_decode"):
-                payload = decode_json(body)
+                payload = decode_json(body, settings.FLEETWATCH_MAX_JSON_DEPTH)
             with c.stage(t, "parse_batch"):
                 batch = parse_batch(payload, ingestion_limits(tenant, timezone.now()))
             with c.stage(t, "arrays"):
@@ -137,7 +139,7 @@ def profile_store_batch(tenant, bodies: list[bytes]) -> dict:
             t["points"] = len(batch)
             stages.append(t)
         profiler = cProfile.Profile()
-        payload = decode_json(bodies[-1])
+        payload = decode_json(bodies[-1], settings.FLEETWATCH_MAX_JSON_DEPTH)
         t0 = time.perf_counter()
         profiler.enable()
         store_batch(tenant, payload)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+from pathlib import Path
 
 
 class ConfigError(ValueError):
@@ -65,3 +67,21 @@ def env_rate(name: str, default: str) -> str:
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
     return raw
+
+
+def generated_secret_key(path: Path) -> str:
+    """The key stored at ``path``, generated on first use (readable by its owner only).
+    Written to a file of its own and then linked into place, which fails if the key
+    exists: two processes starting together end up with the first one's whole key."""
+    if not path.exists():
+        draft = path.with_name(f"{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(64))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

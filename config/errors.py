@@ -120,12 +120,22 @@ def unavailable_response(request: HttpRequest, body: dict[str, Any]) -> HttpResp
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: a database that cannot serve answers 503 with Retry-After, wherever it
-    failed (a middleware, authentication, the view, metering); anything else is Django's
-    plain 500 page."""
+    failed (a middleware, authentication, the view, metering); anything else is a 500:
+    the API's JSON error under /api/, templates/500.html elsewhere. Never a traceback
+    (the error is logged)."""
     body = unavailable_body(sys.exc_info()[1])
-    if body is None:
-        return defaults.server_error(request)
-    return unavailable_response(request, body)
+    if body is not None:
+        return unavailable_response(request, body)
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", "Internal error; it has been logged."), status=500)
+    return defaults.server_error(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400 (e.g. a Host header not in ALLOWED_HOSTS): JSON under /api/."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+    return defaults.bad_request(request, exception)
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -6,6 +6,7 @@
   its one inline init script (our own template, no user data) is allowed by its
   sha256 hash, and Swagger UI sets inline styles, so that page gets
   ``style-src 'unsafe-inline'``.
+- ``LoginThrottleBackend``: django-axes' lockout for web logins (settings: ``AXES_*``).
 - ``StatementTimeoutMiddleware``: PostgreSQL ``statement_timeout`` for the duration of
   a web request (``FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS``), reset afterwards, so workers,
   beat and management commands are unaffected. A statement cancelled by it answers
@@ -19,6 +20,7 @@ import hashlib
 import logging
 import re
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
@@ -111,3 +113,15 @@ class ApiNotFoundMiddleware:
                 and getattr(request, "resolver_match", None) is None):
             return JsonResponse(error_body("not_found", "Not found."), status=404)
         return response
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """django-axes' lockout check for logins made through a web request (the dashboard's
+    and the admin's forms). ``authenticate()`` without a request comes from code (a
+    shell, the test client's ``login()``), not from a client: there is nothing to throttle,
+    and axes would refuse it outright."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username, password, **kwargs)

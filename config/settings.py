@@ -4,23 +4,31 @@ The embedded default needs nothing: SQLite under var/ and Celery tasks run in-pr
 DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://... give the real stack.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 
-from config.env import ConfigError, env_bool, env_int, env_list, env_rate, env_str
+from config.env import ConfigError, env_bool, env_int, env_list, env_rate, env_str, generated_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FLEETWATCH_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 (VAR_DIR / "staticfiles").mkdir(exist_ok=True)
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+# Off unless asked for: the debug pages show settings, tracebacks and every route.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# The embedded default (no DATABASE_URL) and a development stack (DJANGO_DEBUG=true) keep
+# a key generated once under var/ (never committed); any other deployment brings its own.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or (
+    generated_secret_key(VAR_DIR / "secret_key") if DEBUG or not env_str("DATABASE_URL") else ""
+)
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ConfigError("DJANGO_SECRET_KEY: required when DJANGO_DEBUG is false")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+    raise ConfigError(
+        "DJANGO_SECRET_KEY: required with DATABASE_URL (set it to 50+ random characters, e.g. "
+        "python -c 'import secrets; print(secrets.token_urlsafe(64))'); only the embedded default "
+        "(no DATABASE_URL) or DJANGO_DEBUG=true generate one into var/"
+    )
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
@@ -35,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "tenants",
     "analytics",
     "results",
@@ -53,6 +62,7 @@ MIDDLEWARE = [
     "config.security.StatementTimeoutMiddleware",
     "config.security.ApiNotFoundMiddleware",
     "tenants.middleware.TenantScopeMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login with templates/registration/locked_out.html
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -89,6 +99,20 @@ else:
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Login throttling (django-axes) on the dashboard's and the admin's login forms: after
+# FLEETWATCH_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that
+# pair is refused (429, even with the right password) for FLEETWATCH_LOGIN_LOCKOUT_MINUTES;
+# a successful login clears its count. Attempts live in the cache (Redis when configured),
+# so every web process sees them. Behind a proxy, REMOTE_ADDR is the proxy's address.
+AUTHENTICATION_BACKENDS = ["config.security.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env_int("FLEETWATCH_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("FLEETWATCH_LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -101,6 +125,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves static files straight from static/ and the apps, with DEBUG off as
+# on, so the embedded default needs no collectstatic step.
+WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
@@ -129,6 +156,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "config.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
@@ -157,6 +189,9 @@ FLEETWATCH_MAX_FUTURE_SECONDS = env_int("FLEETWATCH_MAX_FUTURE_SECONDS", 300, mi
 # Series ids each process remembers by name (analytics/store/series_ids.py); 0 turns it off.
 FLEETWATCH_SERIES_ID_CACHE = env_int("FLEETWATCH_SERIES_ID_CACHE", 200_000, minimum=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = FLEETWATCH_MAX_BODY_BYTES
+# Levels of arrays and objects a JSON body may nest (config/json_limits.py): ingestion
+# needs 5 ({"series": [{"points": [[t, v]]}]}), the rest of the API less; deeper bodies answer 400.
+FLEETWATCH_MAX_JSON_DEPTH = env_int("FLEETWATCH_MAX_JSON_DEPTH", 32, minimum=5)
 
 # Detection.
 FLEETWATCH_DETECTION_WINDOW_SECONDS = env_int("FLEETWATCH_DETECTION_WINDOW_SECONDS", 300, minimum=1)

@@ -2,7 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-handler500 = "config.errors.server_error"  # database down: 503 + Retry-After
+# JSON under /api/, templates/404.html and 500.html for pages; database down: 503 + Retry-After.
+handler400 = "config.errors.bad_request"
+handler500 = "config.errors.server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -218,7 +218,7 @@ def aggregate_run(tenant_id: int, run: DetectionRun, summaries: list[dict]) -> i
         return 0
     weights = run_weights(tenant_id)
     if weights.warnings:
-        DetectionRun.objects.for_tenant(tenant_id).filter(pk=run.pk).update(warnings=weights.warnings)
+        DetectionRun.objects.for_tenant(tenant_id).filter(pk=run.pk).update(warnings=[*run.warnings, *weights.warnings])
     results = [_as_result(tenant_id, summary) for summary in summaries]
     # an incremental run's period starts at the first window boundary after the watermarks
     period_start = run.range_start or window_ceil(min(datetime.fromisoformat(s["since"]) for s in summaries))

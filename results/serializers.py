@@ -1,6 +1,8 @@
+from django.utils import timezone
 from rest_framework import serializers
 
 from results.models import AggregatedScore, Anomaly, DetectionRun
+from results.runs import window_floor
 
 
 class DetectionRunSerializer(serializers.ModelSerializer):
@@ -20,10 +22,13 @@ class DetectionRunSerializer(serializers.ModelSerializer):
 
 class DetectRequestSerializer(serializers.Serializer):
     start = serializers.DateTimeField(required=False, help_text="Default: each series' watermark (incremental).")
-    end = serializers.DateTimeField(required=False, help_text="Default: now, rounded down to a window.")
+    end = serializers.DateTimeField(required=False, help_text="Default: now, rounded down to a window; "
+                                    "a later end is clamped to it (the run's warnings say so).")
 
     def validate(self, attrs):
         start, end = attrs.get("start"), attrs.get("end")
+        if start and start >= window_floor(timezone.now()):
+            raise serializers.ValidationError({"start": "not before the last complete window: there is no data to analyse"})
         if start and end and start >= end:
             raise serializers.ValidationError({"end": "must be after start"})
         return attrs

@@ -18,6 +18,7 @@ from celery import Task, group, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from config.errors import DATABASE_TRANSIENT_ERRORS
 from results import runs
@@ -94,10 +95,17 @@ def run_tenant_detection(tenant_id: int, start: str | None = None, end: str | No
 
 
 def request_run(tenant_id: int, trigger: str, start: datetime | None = None, end: datetime | None = None) -> DetectionRun:
-    """Create a queued run and enqueue its task once the row is committed."""
+    """Create a queued run and enqueue its task once the row is committed. An end past the
+    present is clamped to it (no point is stored there), and the run says so."""
+    warnings = []
+    present = runs.window_floor(timezone.now())
+    if end is not None and end > present:
+        warnings.append(f"end {end.isoformat()} is in the future: clamped to {present.isoformat()}, "
+                        "the last complete window (no data is stored after it)")
+        end = present
     with transaction.atomic():
         run = DetectionRun.objects.for_tenant(tenant_id).create(
-            tenant_id=tenant_id, trigger=trigger, range_start=start, range_end=end
+            tenant_id=tenant_id, trigger=trigger, range_start=start, range_end=end, warnings=warnings
         )
         transaction.on_commit(lambda: run_tenant_detection.delay(tenant_id, run_id=run.pk))
     return run

@@ -17,6 +17,9 @@ case "$CELERY_BROKER_URL" in
   *) echo "scripts/test.sh: TEST_CELERY_BROKER_URL must be a Redis URL (redis://...), got '$CELERY_BROKER_URL'" >&2; exit 2 ;;
 esac
 export FLEETWATCH_TEST_REQUIRE_SERVICES=1
+# A deployment on DATABASE_URL brings its own key (config/settings.py); the tests make
+# one per run (the processes they start inherit it).
+export DJANGO_SECRET_KEY=${DJANGO_SECRET_KEY:-test-$(head -c 48 /dev/urandom | base64 | tr -d '/+=\n')}
 scripts/setup.sh dev
 scripts/check.sh
 scripts/system_packages.sh

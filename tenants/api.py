@@ -11,11 +11,11 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers, viewsets
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.parsers import BoundedJSONParser
 from config.schema import error_responses
 from config.throttling import TenantRateThrottle
 from tenants import billing
@@ -116,7 +116,7 @@ class WeightsView(TenantAPIView):
     """The tenant's weights for the WEIGHTED aggregation (``tenants.weights``); the next
     detection run uses them."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     def weights(self) -> dict[str, Any]:
         return {name: getattr(self.tenant, name) for name in WEIGHT_FIELDS}

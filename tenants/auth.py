@@ -39,7 +39,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         scheme, _, key = header.partition(" ")
-        if scheme != self.keyword or not key.strip():
+        if scheme.lower() != self.keyword.lower() or not key.strip():  # schemes are case-insensitive (RFC 9110)
             raise exceptions.AuthenticationFailed("Authorization: expected 'Bearer <api key>'")
         key = key.strip()
         prefix = ApiKey.parse_prefix(key)

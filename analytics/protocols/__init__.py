@@ -35,7 +35,7 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from analytics.ingest import NS, BatchRejected, Problem
 from tenants.names import NAME_CHARACTERS, NAME_MAX_LENGTH
@@ -46,10 +46,12 @@ _SERIES_FIELD = re.compile(r"^series\[(\d+)\](?:\.points\[(\d+)\])?(.*)$")
 
 
 class ProtocolError(ValueError):
-    """The message cannot be decoded at all (bad encoding, compression, protobuf)."""
+    """The message cannot be decoded at all (bad encoding, compression, protobuf).
+    ``reason`` tells the client what the decoder said; ``counted_as`` is the fixed phrase
+    the operators' counters keep instead (``Problem.counted_as``)."""
 
-    def __init__(self, field: str, reason: str, *, status: int = 400, code: str = "invalid_batch"):
-        self.rejected = BatchRejected([Problem(None, field, reason)], status=status, code=code)
+    def __init__(self, field: str, reason: str, *, counted_as: str, status: int = 400, code: str = "invalid_batch"):
+        self.rejected = BatchRejected([Problem(None, field, reason, counted_as)], status=status, code=code)
         super().__init__(str(self.rejected))
 
 
@@ -133,6 +135,6 @@ class Translation:
                     origins = [o for _, o in entry.points.values()]
                     j = int(match.group(2))
                     where = origins[j] if j < len(origins) else where
-                problem = Problem(problem.index, where + match.group(3), problem.reason)
+                problem = replace(problem, field=where + match.group(3))
             problems.append(problem)
         return BatchRejected(problems, rejected.total, status=rejected.status, code=rejected.code)

@@ -33,7 +33,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import DataPointFlags
 
+from analytics.ingest import BODY_TOO_LARGE
 from analytics.protocols import ProtocolError, Translation, sanitise, series_name
+from config.json_limits import JsonTooDeep, loads_bounded
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -52,33 +54,38 @@ def gunzip(body: bytes, limit: int) -> bytes:
     try:
         data = inflater.decompress(body, limit)
         if inflater.unconsumed_tail:
-            raise ProtocolError("body", f"inflates beyond the limit of {limit} bytes", status=413, code="body_too_large")
+            raise ProtocolError("body", f"inflates beyond the limit of {limit} bytes", counted_as=BODY_TOO_LARGE,
+                                status=413, code="body_too_large")
         data += inflater.flush()
     except zlib.error as exc:
-        raise ProtocolError("body", f"malformed gzip: {exc}") from None
+        raise ProtocolError("body", f"malformed gzip: {exc}", counted_as="malformed gzip") from None
     if not inflater.eof:
-        raise ProtocolError("body", "malformed gzip: truncated")
+        raise ProtocolError("body", "malformed gzip: truncated", counted_as="malformed gzip")
     return data
 
 
-def decode(body: bytes, content_type: str, content_encoding: str = "", limit: int | None = None) -> ExportMetricsServiceRequest:
-    """The request message; ProtocolError (400, or 413 for a gzip bomb) if it cannot be read."""
+def decode(body: bytes, content_type: str, content_encoding: str = "", limit: int | None = None,
+           max_depth: int = 32) -> ExportMetricsServiceRequest:
+    """The request message; ProtocolError (400, or 413 for a gzip bomb) if it cannot be read.
+    The JSON encoding nests at most ``max_depth`` levels (attribute values can nest without end)."""
     encoding = content_encoding.strip().lower()
     if encoding == "gzip":
         body = gunzip(body, limit if limit is not None else 16 * 1024 * 1024)
     elif encoding not in ("", "identity"):
-        raise ProtocolError("Content-Encoding", f"unsupported: {content_encoding!r} (gzip or none)")
+        raise ProtocolError("Content-Encoding", f"unsupported: {content_encoding!r} (gzip or none)", counted_as="unsupported")
     message = ExportMetricsServiceRequest()
     if content_type == PROTOBUF:
         try:
             message.ParseFromString(body)
         except DecodeError as exc:
-            raise ProtocolError("body", f"malformed protobuf ExportMetricsServiceRequest: {exc}") from None
+            raise ProtocolError("body", f"malformed protobuf ExportMetricsServiceRequest: {exc}", counted_as="malformed protobuf") from None
     else:
         try:
-            json_format.Parse(body.decode("utf-8"), message, ignore_unknown_fields=True)
-        except (UnicodeDecodeError, json_format.ParseError, ValueError) as exc:
-            raise ProtocolError("body", f"malformed OTLP JSON: {exc}") from None
+            json_format.ParseDict(loads_bounded(body, max_depth), message, ignore_unknown_fields=True)
+        except JsonTooDeep as exc:
+            raise ProtocolError("body", str(exc), counted_as=str(exc)) from None
+        except (json_format.ParseError, ValueError) as exc:
+            raise ProtocolError("body", f"malformed OTLP JSON: {exc}", counted_as="malformed OTLP JSON") from None
     return message
 
 

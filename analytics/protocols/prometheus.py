@@ -28,6 +28,7 @@ import struct
 import cramjam
 from google.protobuf.message import DecodeError
 
+from analytics.ingest import BODY_TOO_LARGE
 from analytics.protocols import ProtocolError, Translation, sanitise, series_name
 from analytics.protocols.proto.remote_write_pb2 import WriteRequest
 
@@ -49,23 +50,24 @@ def decompress(body: bytes, limit: int) -> bytes:
     try:
         size = cramjam.snappy.decompress_raw_len(body)
     except cramjam.DecompressionError:
-        raise ProtocolError("body", "malformed snappy (block format expected)") from None
+        raise ProtocolError("body", "malformed snappy (block format expected)", counted_as="malformed snappy") from None
     if size > limit:
-        raise ProtocolError("body", f"decompresses to {size} bytes, beyond the limit of {limit}", status=413, code="body_too_large")
+        raise ProtocolError("body", f"decompresses to {size} bytes, beyond the limit of {limit}", counted_as=BODY_TOO_LARGE,
+                            status=413, code="body_too_large")
     try:
         return bytes(cramjam.snappy.decompress_raw(body))
     except cramjam.DecompressionError:
-        raise ProtocolError("body", "malformed snappy (block format expected)") from None
+        raise ProtocolError("body", "malformed snappy (block format expected)", counted_as="malformed snappy") from None
 
 
 def decode(body: bytes, content_encoding: str, limit: int) -> WriteRequest:
     if content_encoding.strip().lower() != "snappy":
-        raise ProtocolError("Content-Encoding", f"expected 'snappy', got {content_encoding or 'none'!r}")
+        raise ProtocolError("Content-Encoding", f"expected 'snappy', got {content_encoding or 'none'!r}", counted_as="unsupported")
     message = WriteRequest()
     try:
         message.ParseFromString(decompress(body, limit))
     except DecodeError as exc:
-        raise ProtocolError("body", f"malformed protobuf WriteRequest: {exc}") from None
+        raise ProtocolError("body", f"malformed protobuf WriteRequest: {exc}", counted_as="malformed protobuf") from None
     return message
 
 

@@ -103,7 +103,7 @@ class OtlpMetricsView(ProtocolIngestView):
                            f"Content-Type: expected application/x-protobuf or application/json, got {content_type or 'none'!r}")
         encoding = request.META.get("HTTP_CONTENT_ENCODING", "")
         limit = settings.FLEETWATCH_MAX_BODY_BYTES
-        self.ingest(lambda body: otlp.translate(otlp.decode(body, content_type, encoding, limit)))
+        self.ingest(lambda body: otlp.translate(otlp.decode(body, content_type, encoding, limit, settings.FLEETWATCH_MAX_JSON_DEPTH)))
         return HttpResponse(otlp.success_body(content_type), content_type=content_type)
 
 

@@ -123,3 +123,20 @@ def test_old_watermarks_heal(api_a, tenant_a):
     assert healed[("node-1", empty.metric_name)] == (None, None)
     for analysed_until, last_point_at in healed.values():
         assert analysed_until is None or analysed_until <= last_point_at
+
+
+def test_the_answer_to_an_end_in_the_future_says_it_was_clamped(api_a, tenant_a):
+    response = api_a.post("/api/v1/detect", {"end": "2126-01-01T00:00:00Z"}, format="json")
+    assert response.status_code == 202
+    body = response.json()
+    assert datetime.fromisoformat(body["range_end"]) <= timezone.now()
+    assert any("2126-01-01" in warning and "clamped" in warning for warning in body["warnings"]), body["warnings"]
+    with tenant_scope(tenant_a):
+        stored = DetectionRun.objects.get(pk=body["id"])
+    assert stored.range_end <= timezone.now() and stored.warnings == body["warnings"]
+
+
+def test_a_start_in_the_future_is_refused(api_a):
+    response = api_a.post("/api/v1/detect", {"start": "2126-01-01T00:00:00Z"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"][0]["field"] == "start"
