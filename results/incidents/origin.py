@@ -44,11 +44,14 @@ def _compute(tenant: Tenant, incident: Incident) -> dict[str, Any]:
     start, end = analysis_window(incident.started_at, incident.ended_at or incident.started_at)
     answer["window"] = {"start": start.isoformat(), "end": end.isoformat()}
     members = IncidentMember.objects.for_tenant(tenant).filter(incident=incident).values("anomaly_id")
-    first = Anomaly.objects.for_tenant(tenant).filter(pk__in=members).values_list("series_id", flat=True)
-    ids = analysis_series(tenant, incident.cluster_id, start, end, list(first), incident.node_ids)
+    first = list(Anomaly.objects.for_tenant(tenant).filter(pk__in=members).order_by("-score", "pk")
+                 .values_list("series_id", flat=True))
+    ids = analysis_series(tenant, incident.cluster_id, start, end, first, incident.node_ids)
     series = get_metric_series_batch(tenant.pk, ids, start - BASELINE, end)
     if not any(len(s) > 1 for s in series):
         return answer | {"text": "No points in this window to analyse."}
-    hint = analyse_window(series, start, end).to_dict()
+    # the group holding the incident's peak series comes first: the hint is about this incident
+    focus = next((s.key for s in series if first and int(s.metadata["series_id"]) == first[0]), None)
+    hint = analyse_window(series, start, end, focus=focus).to_dict()
     return answer | {"series_analysed": hint["analysed"], "origin": hint["origin"], "confidence": hint["confidence"],
                      "groups": hint["groups"], "candidates": hint["candidates"][:3], "text": hint["text"]}

@@ -97,3 +97,18 @@ def test_tenant_b_can_neither_see_nor_act_on_a_incidents(api_b, two_incidents):
 def test_existing_keys_are_read_write_by_default(tenant_a):
     api_key, _ = ApiKey.issue(tenant_a, "old")
     assert api_key.role == ApiKey.Role.READ_WRITE
+
+
+def test_the_origin_is_stored_with_the_incident_and_recomputed_when_it_changes(api_a, tenant_a, two_incidents):
+    incident = two_incidents["cluster-1"]
+    body = api_a.get(f"/api/v1/incidents/{incident.pk}/origin").json()
+    assert body["incident"] == incident.pk and body["origin"] is None
+    assert body["text"] == "No points in this window to analyse."  # seeded rows: no points behind them
+    incident.refresh_from_db()
+    stored_key = incident.origin_key
+    assert incident.origin == body and stored_key
+    anomaly(tenant_a, "cluster-1", "node-03", "cpu", start_min=305, score=0.99)
+    build_incidents(tenant_a.pk, T0, T0 + timedelta(hours=6))
+    api_a.get(f"/api/v1/incidents/{incident.pk}/origin")
+    incident.refresh_from_db()
+    assert incident.origin_key != stored_key
