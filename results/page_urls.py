@@ -3,6 +3,7 @@
 from django.urls import path
 
 from results import views
+from results.incidents import views as incident_views
 
 app_name = "dashboard"
 
@@ -12,4 +13,7 @@ urlpatterns = [
     path("nodes/<int:node_id>", views.node_detail, name="node"),
     path("anomalies", views.anomaly_list, name="anomalies"),
     path("anomalies/<int:anomaly_id>/related", views.anomaly_related, name="anomaly-related"),
+    path("incidents", incident_views.incident_list, name="incidents"),
+    path("incidents/<int:incident_id>", incident_views.incident_detail, name="incident"),
+    path("incidents/<int:incident_id>/action", incident_views.incident_action, name="incident-action"),
 ]

@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from results import api
+from results.incidents import api as incidents_api
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -17,6 +18,7 @@ router.register("runs", api.RunViewSet, basename="run")
 router.register("anomalies", api.AnomalyViewSet, basename="anomaly")
 router.register("scores", api.ScoreViewSet, basename="score")
 router.register("series", api.SeriesViewSet, basename="series")
+router.register("incidents", incidents_api.IncidentViewSet, basename="incident")
 
 urlpatterns = [
     path("detect", api.DetectView.as_view(), name="detect"),
