@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('results', '0003_run_batches_resume_and_warnings'),
+        ('results', '0004_incidents'),
     ]
 
     operations = [
