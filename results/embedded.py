@@ -1,7 +1,8 @@
 """Beat without a broker. On the embedded default (no CELERY_BROKER_URL) no beat process
-runs, so the serving process runs the schedule's due detection entries itself
-(``run_due_detections``), from a thread that calls its jobs every minute
-(``EmbeddedScheduler``). Tasks then run in-process, one tenant after another."""
+or worker runs, so the serving process runs the runs left queued for it
+(``run_queued_runs``) and the schedule's due detection entries (``run_due_detections``)
+itself, from a thread that calls its jobs every minute (``EmbeddedScheduler``). Tasks
+then run in-process, one tenant after another."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from results.models import DetectionRun
 from results.schedules import DETECTION_TASK
 from results.tasks import run_tenant_detection
 
@@ -42,6 +44,16 @@ def run_due_detections(now: datetime | None = None) -> list[int]:
         if run_id is not None:
             started.append(run_id)
     return started
+
+
+def run_queued_runs() -> list[int]:
+    """Run here, oldest first, every tenant's runs left queued for it (``detect --background``:
+    without a broker nothing else would); the ids of the runs it ran."""
+    queued = list(DetectionRun.objects.unscoped().filter(status=DetectionRun.Status.QUEUED)
+                  .order_by("pk").values_list("tenant_id", "pk"))
+    for tenant_id, run_id in queued:
+        run_tenant_detection(tenant_id, run_id=run_id)
+    return [run_id for _, run_id in queued]
 
 
 class EmbeddedScheduler(threading.Thread):

@@ -10,8 +10,6 @@ step() { echo "[demo $(( $(date +%s) - FLEETWATCH_DEMO_STARTED )) s] $*"; }
 step "set-up: virtualenv and runtime requirements"
 scripts/setup.sh runtime
 unset DATABASE_URL CELERY_BROKER_URL
-step "database: migrations (SQLite under var/)"
-.venv/bin/python manage.py migrate --no-input -v0
-step "demo tenants, a simulated week through ingestion, detection"
-exec .venv/bin/python manage.py demo --base-url "http://127.0.0.1:${PORT:-8000}" --serve "127.0.0.1:${PORT:-8000}" \
+step "migrations (SQLite under var/), demo tenants, a simulated week through ingestion, then serving (detection in the background)"
+exec .venv/bin/python manage.py demo --migrate --base-url "http://127.0.0.1:${PORT:-8000}" --serve "127.0.0.1:${PORT:-8000}" \
   --started "$FLEETWATCH_DEMO_STARTED"

@@ -1,18 +1,20 @@
 """While the demo serves: the simulator's minute tick sends fresh points through
 ingestion, and the embedded scheduler (no broker, no beat) runs the due detections."""
 
+import io
 import math
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from analytics.demo import DEMO_TENANTS, STEP, live_tick, top_up
 from analytics.health import is_stale
 from analytics.models import Series
-from results.embedded import run_due_detections
+from results.embedded import run_due_detections, run_queued_runs
 from results.models import DetectionRun
 from results.schedules import detection_entry_name
 from tenants.models import Plan, Tenant
@@ -63,3 +65,18 @@ def test_the_embedded_scheduler_runs_each_due_detection_once_per_interval(demo_t
     assert len(run_due_detections(now + timedelta(minutes=5))) == 1
     PeriodicTask.objects.filter(pk=entry.pk).update(enabled=False)
     assert run_due_detections(now + timedelta(minutes=20)) == []
+
+
+def test_a_run_left_queued_without_a_broker_is_run_by_the_embedded_scheduler(demo_tenant, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the embedded default: no broker, no worker
+    top_up(demo_tenant, history_days=0.25)
+    start = (timezone.now() - timedelta(hours=3)).isoformat()
+    out = io.StringIO()
+    call_command("detect", "--tenant", "demo", "--from", start, "--background", stdout=out)
+    with tenant_scope(demo_tenant):
+        run = DetectionRun.objects.get()
+    assert run.status == "queued" and f"run {run.pk} queued" in out.getvalue()
+    assert run_queued_runs() == [run.pk]
+    run.refresh_from_db()
+    assert (run.status, run.series_done) == ("succeeded", 48), run.error
+    assert run_queued_runs() == []

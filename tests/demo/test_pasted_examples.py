@@ -21,8 +21,11 @@ FAKE_CURL = 'curl() { while [ $# -gt 0 ]; do if [ "$1" = -d ]; then printf %s "$
 
 
 def readme_ingestion_snippet() -> str:
-    section = README.read_text().split("### JSON: `POST /api/v1/metrics`", 1)[1]
-    return section.split("```bash\n", 1)[1].split("```", 1)[0]
+    section = README.read_text().split("### JSON: `POST /api/v1/metrics`", 1)[1].split("\n### ", 1)[0]
+    assert "```bash\n" in section, "the README's JSON ingestion section has no shell example"
+    snippet = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    assert snippet.count("curl ") == 1 and "/api/v1/metrics" in snippet, snippet  # run nothing else
+    return snippet
 
 
 def body_sent_by(snippet: str) -> dict:

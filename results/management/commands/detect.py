@@ -38,8 +38,11 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="start", help="ISO 8601 start with offset")
         parser.add_argument("--to", dest="end", help="ISO 8601 end with offset (default: now)")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--background", action="store_true",
+                            help="queue the run and return: for the workers, or without a broker for the serving "
+                                 "process's embedded scheduler (manage.py serve)")
 
-    def handle(self, *args, tenant, start, end, no_progress, **options):
+    def handle(self, *args, tenant, start, end, no_progress, background, **options):
         tenant_obj = Tenant.objects.filter(slug=tenant).first()
         if tenant_obj is None:
             raise CommandError(f"--tenant: no tenant {tenant!r}")
@@ -50,6 +53,11 @@ class Command(BaseCommand):
         trigger = DetectionRun.Trigger.BACKFILL if start_at else DetectionRun.Trigger.MANUAL
         with tenant_scope(tenant_obj):
             run = DetectionRun.objects.create(tenant=tenant_obj, trigger=trigger, range_start=start_at, range_end=end_at)
+            if background:
+                if not settings.CELERY_TASK_ALWAYS_EAGER:
+                    run_tenant_detection.delay(tenant_obj.pk, run_id=run.pk)
+                self.stdout.write(f"run {run.pk} queued")
+                return
             if settings.CELERY_TASK_ALWAYS_EAGER:
                 self.run_here(tenant_obj.pk, run.pk, no_progress)
             else:

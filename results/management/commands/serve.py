@@ -1,6 +1,6 @@
 """Serve the dashboard and API (Django's development server, no reloader) and, on the
-embedded default (no broker, so no beat), run the schedule's due detections every
-minute in this process; with ``--simulate``, the demo tenants' simulator sends the new
+embedded default (no broker, so no worker and no beat), run the queued runs and the
+schedule's due detections every minute in this process; with ``--simulate``, the demo tenants' simulator sends the new
 minute's points every minute too (``analytics.demo.live_tick``)."""
 
 from collections.abc import Callable
@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from analytics.demo import live_tick
-from results.embedded import EmbeddedScheduler, run_due_detections
+from results.embedded import EmbeddedScheduler, run_due_detections, run_queued_runs
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args, addrport, simulate, **options):
         jobs: list[Callable[[], object]] = [live_tick] if simulate else []
         if settings.CELERY_TASK_ALWAYS_EAGER:
-            jobs.append(run_due_detections)
+            jobs += [run_queued_runs, run_due_detections]
         if jobs:
             names = ", ".join(job.__name__ for job in jobs)
             self.stdout.write(f"every minute in this process: {names}")
