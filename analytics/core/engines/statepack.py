@@ -11,6 +11,8 @@ from typing import Any
 import bottleneck as bn
 import numpy as np
 
+from analytics.core.engines.rolling import nan_to_zero
+
 
 def pack_float32(values: np.ndarray) -> dict[str, Any]:
     """A float array as float32 deviations from a float64 offset (their median), base64.
@@ -113,4 +115,4 @@ def _column_medians(a: np.ndarray) -> np.ndarray:
     if not a.size:
         return np.zeros(a.shape[1])
     with np.errstate(invalid="ignore"):
-        return np.asarray(np.nan_to_num(bn.nanmedian(a, axis=0)), dtype=np.float64)
+        return nan_to_zero(np.asarray(bn.nanmedian(a, axis=0), dtype=np.float64))
