@@ -17,7 +17,14 @@ How the classifier decides, in order (every threshold is a constructor parameter
    baseline is still a spike). At the very end of the data a deviation cannot be
    proven sustained yet, and is a spike until the next run sees more.
 3. Otherwise the deviation is sustained: a changed daily shape (SEASONAL: the daily
-   peak moved, the pattern inverted) or a level shift or ramp (TREND). The *usual
+   peak moved, the pattern inverted) or a level shift or ramp (TREND). With the
+   engine's fitted seasonal profile (``WindowContext.seasonal_profile``), the moved-day
+   clue of :mod:`analytics.core.classification` decides: SEASONAL when, over the period
+   ending with the episode or the one starting with it, the profile moved by at least
+   ``min_day_shift`` fits with a residual below ``moved_day_fit`` times the unmoved
+   profile's and below ``usual_misfit`` times what the unmoved profile leaves over the
+   period before (it fits about as well as the usual day normally does); otherwise
+   TREND. Without a profile (or a period of data before the episode), the *usual
    curve* is what the series did over the same hours one ``period`` earlier (a
    15-minute running median). Three clues (:class:`ShapeEvidence`), each with a
    physical meaning, decide in this order:
@@ -55,6 +62,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from analytics.core.classification import moved_days
 from analytics.core.contracts import AnomalyExplanation, AnomalyType, Direction, MetricSeries
 from analytics.core.formatting import format_duration, format_moment, format_sigma, format_value
 
@@ -64,8 +72,9 @@ class WindowContext:
     """What an engine hands the classifier: the series, the flagged window
     ``series[start_index:end_index]`` and the engine's per-point arrays (all the
     series' length): causal ``expected`` value, robust sigma ``scale`` (> 0),
-    calibrated ``scores`` in [0, 1], and the seasonal-profile expectation if the
-    engine has one."""
+    calibrated ``scores`` in [0, 1], the seasonal-profile expectation if the engine has
+    one, and the engine's fitted seasonal profile itself (``seasonal_profile``: the pure
+    time-of-day part, without the level) if it has one."""
 
     series: MetricSeries
     start_index: int
@@ -74,6 +83,7 @@ class WindowContext:
     scale: np.ndarray
     scores: np.ndarray
     seasonal_expected: np.ndarray | None = None
+    seasonal_profile: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.series, MetricSeries):
@@ -88,9 +98,9 @@ class WindowContext:
             raise ValueError(
                 f"end_index: need 0 <= start_index < end_index <= {n}, got [{self.start_index}, {self.end_index})"
             )
-        for name in ("expected", "scale", "scores", "seasonal_expected"):
+        for name in ("expected", "scale", "scores", "seasonal_expected", "seasonal_profile"):
             value = getattr(self, name)
-            if value is None and name == "seasonal_expected":
+            if value is None and name in ("seasonal_expected", "seasonal_profile"):
                 continue
             array = np.asarray(value, dtype=np.float64)
             if array.shape != (n,):
@@ -164,7 +174,9 @@ class ExplanationClassifier:
     - ``spike_prominence`` (3.0): how many times the peak must exceed the deviation
       around it (its 90th percentile) to be timed at half its height.
     - ``max_shift_fit`` (0.75), ``max_seasonal_drift`` (0.7), ``max_seasonal_step``
-      (6.0 sigmas): the clues' thresholds (module doc, step 3).
+      (6.0 sigmas): the clues' thresholds against the usual curve (module doc, step 3).
+    - ``moved_day_fit`` (0.75), ``usual_misfit`` (1.5), ``min_day_shift`` (3 h): the
+      moved-day clue against the engine's profile (module doc, step 3).
     - ``period`` (1 day) and ``max_shift`` (12 h): what the usual curve is and how far
       it may have moved.
     - ``level_ratio`` (0.5): with less history than ``period + max_shift``, a sustained
@@ -186,19 +198,26 @@ class ExplanationClassifier:
         period: timedelta = timedelta(days=1),
         max_shift: timedelta = timedelta(hours=12),
         level_ratio: float = 0.5,
+        moved_day_fit: float = 0.75,
+        usual_misfit: float = 1.5,
+        min_day_shift: timedelta = timedelta(hours=3),
     ) -> None:
         for name, value in (("min_sigma", min_sigma), ("extent_sigma", extent_sigma), ("level_ratio", level_ratio),
                             ("max_seasonal_step", max_seasonal_step), ("max_seasonal_drift", max_seasonal_drift),
-                            ("max_shift_fit", max_shift_fit), ("spike_prominence", spike_prominence)):
+                            ("max_shift_fit", max_shift_fit), ("spike_prominence", spike_prominence),
+                            ("moved_day_fit", moved_day_fit), ("usual_misfit", usual_misfit)):
             if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name}: must be a positive number, got {value!r}")
         if extent_sigma > min_sigma:
             raise ValueError("extent_sigma: must not exceed min_sigma")
-        for name, value in (("spike_max_duration", spike_max_duration), ("period", period), ("max_shift", max_shift)):
+        for name, value in (("spike_max_duration", spike_max_duration), ("period", period), ("max_shift", max_shift),
+                            ("min_day_shift", min_day_shift)):
             if not isinstance(value, timedelta) or value <= timedelta(0):
                 raise ValueError(f"{name}: must be a positive timedelta, got {value!r}")
         if not _MIN_SHIFT <= max_shift <= period:
             raise ValueError(f"max_shift: must be between {format_duration(_MIN_SHIFT)} and the period")
+        if min_day_shift > max_shift:
+            raise ValueError("min_day_shift: must not exceed max_shift")
         self.min_sigma = float(min_sigma)
         self.extent_sigma = float(extent_sigma)
         self.spike_max_duration = spike_max_duration
@@ -209,6 +228,9 @@ class ExplanationClassifier:
         self.period = period
         self.max_shift = max_shift
         self.level_ratio = float(level_ratio)
+        self.moved_day_fit = float(moved_day_fit)
+        self.usual_misfit = float(usual_misfit)
+        self.min_day_shift = min_day_shift
 
     def classify(self, ctx: WindowContext) -> AnomalyExplanation:
         series, window = ctx.series, ctx.window
@@ -232,8 +254,10 @@ class ExplanationClassifier:
 
         if ctx.seasonal_expected is None:  # nothing to tell a trend from a changed shape: hedge
             return self._explain(ctx, AnomalyType.TREND, peak, z, 0.5 * strength, expected)
-        evidence = self.shape_evidence(ctx)
-        if evidence is None:
+        moved = self._moved_day_margin(ctx)
+        if moved is not None:
+            seasonal, margin = moved
+        elif (evidence := self.shape_evidence(ctx)) is None:
             seasonal, margin = self._level_rule(ctx, ctx.seasonal_expected)
         else:
             seasonal, margin = self.weigh(evidence)
@@ -243,6 +267,20 @@ class ExplanationClassifier:
         zs = (series.values - ctx.seasonal_expected) / ctx.scale
         seasonal_peak = ctx.start_index + int(np.argmax(np.abs(zs[window])))
         return self._explain(ctx, AnomalyType.SEASONAL, seasonal_peak, zs, confidence, ctx.seasonal_expected)
+
+    def _moved_day_margin(self, ctx: WindowContext) -> tuple[bool, float] | None:
+        """(seasonal?, margin) from the moved-day clue; None without the engine's profile or
+        a period of data before the episode."""
+        if ctx.seasonal_profile is None:
+            return None
+        found = moved_days(ctx.series, ctx.seasonal_profile, ctx.start_index, ctx.end_index,
+                           period=self.period, max_shift=self.max_shift)
+        if not found:
+            return None
+        margins = [min(1 - day.fit_ratio / self.moved_day_fit, 1 - day.usual_ratio / self.usual_misfit)
+                   for day in found if abs(day.shift) >= self.min_day_shift]
+        best = max(margins, default=-1.0)
+        return best > 0, abs(best)
 
     def weigh(self, evidence: ShapeEvidence) -> tuple[bool, float]:
         """(seasonal?, margin >= 0) from the clues, in order (module doc, step 3)."""

@@ -88,6 +88,7 @@ def episode_context(series: MetricSeries, start: int, end: int, scored: ScoredSe
         scale=_finite_positive(scored.scale),
         scores=np.clip(np.nan_to_num(scored.scores, nan=0.0), 0.0, 1.0),
         seasonal_expected=seasonal_expected,
+        seasonal_profile=None if scored.seasonal_component is None else offset,
     )
 
 
