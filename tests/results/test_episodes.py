@@ -128,7 +128,9 @@ def test_episodes_are_per_series_engine_and_tenant(tenant_a, tenant_b, series):
 def long_shift_fleet(end: datetime, minutes_before_end: tuple[int, int]):
     """Two nodes over 24 h; node-2's cpu_usage is 45 points higher from ``first`` to
     ``last`` minutes before the end."""
-    bodies, _ = make_fleet(end, nodes=2)
+    # make_fleet's own spike goes to node-1, far from the shift: on node-2 it would sit at the
+    # shift's start, and whether the two merge into one episode would depend on the time of day.
+    bodies, _ = make_fleet(end, nodes=2, spike_node="node-1", spike_minutes_before_end=600)
     first, last = minutes_before_end
     for body in bodies:
         for s in body["series"]:
