@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from results import api
+from results.notifications import api as notifications_api
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -17,6 +18,10 @@ router.register("runs", api.RunViewSet, basename="run")
 router.register("anomalies", api.AnomalyViewSet, basename="anomaly")
 router.register("scores", api.ScoreViewSet, basename="score")
 router.register("series", api.SeriesViewSet, basename="series")
+router.register("channels", notifications_api.ChannelViewSet, basename="channel")
+router.register("alert-rules", notifications_api.AlertRuleViewSet, basename="alert-rule")
+router.register("silences", notifications_api.SilenceViewSet, basename="silence")
+router.register("notifications", notifications_api.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("detect", api.DetectView.as_view(), name="detect"),

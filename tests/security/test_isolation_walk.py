@@ -25,10 +25,11 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from analytics.models import Series
-from results.models import Anomaly, DetectionRun
+from results.models import Anomaly, DetectionRun, Notification, Silence
 from tenants.models import ApiKey, Node
 from tenants.scoping import TenantOwned, all_tenants, tenant_scope
 from tests.dashboard.seed import seed
+from tests.notifications.fixtures import channel, facts, record
 from tests.results.fleet import ingest
 
 MARKERS = ("acme-secret-cluster", "acme-secret-node", "acme_secret_metric")
@@ -40,8 +41,11 @@ ID_ROUTES = {
     "dashboard:anomaly-related": "anomaly",
     "series-detail": "series", "series-points": "series",
     "dashboard:node": "node", "revoke-api-key": "api_key",
+    "channel-detail": "channel", "channel-test": "channel", "alert-rule-detail": "alert_rule", "silence-detail": "silence",
+    "notification-detail": "notification", "notification-retry": "notification",
 }
-API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes"}
+API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes",
+             "channel-list", "alert-rule-list", "silence-list", "notification-list"}
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
 PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "api-keys", "switch-tenant"}
@@ -112,6 +116,12 @@ def a_objects(api_a, tenant_a, owner) -> dict[str, int]:
             "node": Node.objects.get(name=MARKERS[1]).pk,
             "api_key": ApiKey.objects.order_by("pk").values_list("pk", flat=True).first(),
         }
+    made = channel(tenant_a, url="http://127.0.0.1:9/acme")
+    record(tenant_a, facts(1, cluster=MARKERS[0], node=MARKERS[1], metric=MARKERS[2]))
+    with tenant_scope(tenant_a):
+        silence = Silence.objects.create(tenant=tenant_a, matchers={"cluster": MARKERS[0]}, starts_at=end, ends_at=end + timedelta(hours=1))
+        ids.update(channel=made.pk, alert_rule=made.rules.get().pk, silence=silence.pk,
+                   notification=Notification.objects.get().pk)
     assert all(ids.values()), ids
     return ids
 
@@ -140,6 +150,10 @@ def fill(route: str, value: int) -> str:
     return "/" + url.replace("^", "").replace("/?$", "").replace("$", "").replace("\\.", ".")
 
 
+def body_format(api: bool) -> dict[str, str]:
+    return {"format": "json"} if api else {"content_type": "application/json"}
+
+
 def assert_no_leak(response, where: str, key_prefix: str) -> None:
     body = response.content.decode(errors="replace")
     for marker in (*MARKERS, key_prefix, "Acme"):
@@ -165,9 +179,9 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
         api = route.startswith("api/")
         client = api_b if api else page_b
         if name in ID_ROUTES:
-            for method in ("get", "post"):
-                theirs = getattr(client, method)(fill(route, ids[ID_ROUTES[name]]))
-                missing = getattr(client, method)(fill(route, MISSING_ID))
+            for method in ("get", "post", "patch", "delete"):
+                theirs = getattr(client, method)(fill(route, ids[ID_ROUTES[name]]), {"name": "stolen"}, **body_format(api))
+                missing = getattr(client, method)(fill(route, MISSING_ID), {"name": "stolen"}, **body_format(api))
                 where = f"{method.upper()} {fill(route, ids[ID_ROUTES[name]])} as B"
                 walked.append(where)
                 assert theirs.status_code in (404, 405), where
