@@ -27,6 +27,9 @@ from results.models import (
     DetectionRun,
     EngineSetting,
     EngineState,
+    Incident,
+    IncidentEvent,
+    IncidentMember,
 )
 from tenants import rls
 from tenants.models import (
@@ -84,10 +87,13 @@ def seed_tenant(tenant, label: str) -> dict:
     )
     run = DetectionRun.objects.unscoped().create(tenant=tenant, trigger=DetectionRun.Trigger.MANUAL)
     DetectionBatch.objects.unscoped().create(tenant=tenant, run=run, first_series_id=series.pk, series_ids=[series.pk])
-    Anomaly.objects.unscoped().create(
+    anomaly = Anomaly.objects.unscoped().create(
         tenant=tenant, series=series, cluster_id=series.cluster_id, node_id=series.node_id, metric_name="cpu", run=run,
         engine="adtk", window_start=D0, window_end=D0 + timedelta(minutes=5), score=0.9, first_score=0.9, label="spike",
     )
+    incident = Incident.objects.unscoped().create(tenant=tenant, cluster_id=series.cluster_id, started_at=D0)
+    IncidentMember.objects.unscoped().create(tenant=tenant, incident=incident, anomaly=anomaly)
+    IncidentEvent.objects.unscoped().create(tenant=tenant, incident=incident, event="opened")
     AggregatedScore.objects.unscoped().create(
         tenant=tenant, run=run, level=AggregatedScore.Level.TENANT, subject="tenant", strategy="MAX", score=0.9,
         num_metrics_analyzed=1, num_anomalies_detected=1, period_start=D0, period_end=D0 + timedelta(hours=1),
