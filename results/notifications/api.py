@@ -6,10 +6,11 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,15 +20,45 @@ from results.notifications import serializers as s
 from results.notifications.facts import IncidentFacts
 from results.notifications.models import AlertRule, Channel, Notification, Silence
 from tenants.api import TenantGenericViewSet, TenantReadOnlyViewSet
+from tenants.models import ApiKey
 
+
+class WritableKey(BasePermission):
+    """Read-only API keys may only read."""
+
+    message = "this API key is read-only: it may only read"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        api_key = getattr(request.user, "api_key", None)
+        return request.method in SAFE_METHODS or getattr(api_key, "role", None) != ApiKey.Role.READ_ONLY
+
+
+PERMISSIONS = [IsAuthenticated, WritableKey]
 CRUD = (mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
         mixins.DestroyModelMixin)
+
+
+def documented(serializer: type, *, writable: bool = True) -> Any:
+    """The operations' answers, errors included (the schema fuzz holds us to them)."""
+    views = {
+        "list": extend_schema(responses={200: serializer(many=True), **error_responses(400, 401)}),
+        "retrieve": extend_schema(responses={200: serializer, **error_responses(400, 401, 404)}),
+    }
+    if writable:
+        views.update(
+            create=extend_schema(responses={201: serializer, **error_responses(400, 401)}),
+            update=extend_schema(responses={200: serializer, **error_responses(400, 401, 404)}),
+            partial_update=extend_schema(responses={200: serializer, **error_responses(400, 401, 404)}),
+            destroy=extend_schema(responses={204: None, **error_responses(401, 404)}),
+        )
+    return extend_schema_view(**views)
 
 
 class TenantCrudViewSet(*CRUD, TenantGenericViewSet):  # type: ignore[misc]
     """Create, read, update (PUT, PATCH) and delete the caller's own rows."""
 
     parser_classes = [JSONParser]
+    permission_classes = PERMISSIONS
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -40,11 +71,12 @@ class TenantCrudViewSet(*CRUD, TenantGenericViewSet):  # type: ignore[misc]
         return queryset.order_by("pk")
 
 
+@documented(s.ChannelSerializer)
 class ChannelViewSet(TenantCrudViewSet):
     model = Channel
     serializer_class = s.ChannelSerializer
 
-    @extend_schema(request=None, responses={202: s.NotificationSerializer, **error_responses(404)})
+    @extend_schema(request=None, responses={202: s.NotificationSerializer, **error_responses(401, 404)})
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: Any = None) -> Response:
         """Send a test notification through this channel (delivered like any other; see it in the log)."""
@@ -59,6 +91,7 @@ class ChannelViewSet(TenantCrudViewSet):
         return Response(s.NotificationSerializer(notification).data, status=status.HTTP_202_ACCEPTED)
 
 
+@documented(s.AlertRuleSerializer)
 class AlertRuleViewSet(TenantCrudViewSet):
     model = AlertRule
     serializer_class = s.AlertRuleSerializer
@@ -67,6 +100,7 @@ class AlertRuleViewSet(TenantCrudViewSet):
         return queryset.prefetch_related("channels").order_by("pk")
 
 
+@documented(s.SilenceSerializer)
 class SilenceViewSet(TenantCrudViewSet):
     model = Silence
     serializer_class = s.SilenceSerializer
@@ -75,16 +109,18 @@ class SilenceViewSet(TenantCrudViewSet):
         serializer.save(tenant=self.tenant, created_by=str(self.request.user)[:200])
 
 
+@documented(s.NotificationSerializer, writable=False)
 class NotificationViewSet(TenantReadOnlyViewSet):
     """The delivery log, newest first; each with its attempts (status, latency, error)."""
 
     model = Notification
     serializer_class = s.NotificationSerializer
+    permission_classes = PERMISSIONS
 
     def refine_queryset(self, queryset: Any) -> Any:
         return queryset.prefetch_related("attempt_log").order_by("-created_at", "-pk")
 
-    @extend_schema(request=None, responses={202: s.NotificationSerializer, **error_responses(404)})
+    @extend_schema(request=None, responses={202: s.NotificationSerializer, **error_responses(401, 404)})
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: Any = None) -> Response:
         """Send a dead letter (or any unsent notification) again, now."""

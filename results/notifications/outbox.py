@@ -47,13 +47,14 @@ def _owners_channel(tenant: Tenant) -> list[Channel]:
 
 def channels_for(tenant: Tenant, facts: IncidentFacts, now: datetime) -> list[Channel]:
     """The enabled channels of every enabled rule that matches, in id order."""
-    rules = list(AlertRule.objects.for_tenant(tenant).filter(enabled=True).prefetch_related("channels"))
-    if not AlertRule.objects.for_tenant(tenant).exists():
+    rules = list(AlertRule.objects.for_tenant(tenant).prefetch_related("channels"))
+    if not rules:
         if not matching.rule_matches(DefaultRule(tenant.plan.default_alert_min_score), facts, now):
             return []
         channels = list(Channel.objects.for_tenant(tenant).filter(enabled=True).order_by("pk"))
         return channels or _owners_channel(tenant)
-    chosen = {c.pk: c for rule in rules if matching.rule_matches(rule, facts, now) for c in rule.channels.all() if c.enabled}
+    matched = [rule for rule in rules if rule.enabled and matching.rule_matches(rule, facts, now)]
+    chosen = {c.pk: c for rule in matched for c in rule.channels.all() if c.enabled}
     return [chosen[pk] for pk in sorted(chosen)]
 
 

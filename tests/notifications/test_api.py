@@ -8,7 +8,9 @@ import pytest
 from django.utils import timezone
 
 from results.notifications.models import Channel, Notification
+from tenants.models import ApiKey
 from tenants.scoping import tenant_scope
+from tests.conftest import api_client_for
 from tests.notifications.fixtures import channel, facts, notifications, record
 from tests.notifications.receivers import Receiver
 
@@ -123,3 +125,23 @@ def test_another_tenants_row_is_404_to_every_method(api_a, api_b, tenant_a, rout
         assert theirs.status_code in (404, 405), method
     assert api_b.get(f"/api/v1/{route}").json()["count"] == 0
     assert api_a.get(url).status_code == 200
+
+
+def test_a_read_only_key_only_reads(tenant_a, owner, settings):
+    settings.FLEETWATCH_NOTIFY_ALLOWED_HOSTS = ["127.0.0.1"]
+    made = channel(tenant_a, url="http://127.0.0.1:9/a")
+    record(tenant_a, facts(1))
+    _, key = ApiKey.issue(tenant_a, "reader", role=ApiKey.Role.READ_ONLY)
+    reader = api_client_for(key)
+    note = notifications(tenant_a)[0]
+    for route in ("channels", "alert-rules", "silences", "notifications"):
+        assert reader.get(f"/api/v1/{route}").status_code == 200
+    writes = [("post", "/api/v1/channels", {"name": "x", "kind": "webhook", "url": "http://127.0.0.1:9/x"}),
+              ("patch", f"/api/v1/channels/{made.pk}", {"name": "renamed"}), ("delete", f"/api/v1/channels/{made.pk}", {}),
+              ("post", f"/api/v1/channels/{made.pk}/test", {}), ("post", "/api/v1/alert-rules", {"name": "r"}),
+              ("post", "/api/v1/silences", {"matchers": {"node": "x"}}), ("post", f"/api/v1/notifications/{note.pk}/retry", {})]
+    for method, url, body in writes:
+        response = getattr(reader, method)(url, body, format="json")
+        assert response.status_code == 403 and "read-only" in response.json()["error"]["message"], (method, url)
+    with tenant_scope(tenant_a):
+        assert Channel.objects.get(pk=made.pk).name == made.name

@@ -11,8 +11,8 @@ from tenants import rls
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('results', '0003_run_batches_resume_and_warnings'),
-        ('tenants', '0005_plan_notification_defaults'),
+        ('results', '0004_incidents'),
+        ('tenants', '0006_plan_notification_defaults'),
     ]
 
     operations = [
