@@ -196,12 +196,14 @@ def deliver_notifications(tenant_id: int, channel_id: int, incident_id: int) -> 
 
 @shared_task(name="results.notifications.sweep")
 def sweep_notifications(now: str | None = None) -> int:
-    """Every minute (``upkeep``): release ended silences, re-post firing alerts, and deliver
-    every pair with a notification due. ``now``: ISO 8601, for tests moving the clock on."""
+    """Every minute (``upkeep``): release ended silences, re-post firing alerts, remind of open
+    incidents, and deliver every pair with a notification due. ``now``: ISO 8601, for tests
+    moving the clock on."""
     moment = _parse(now) or timezone.now()
     with all_tenants("the notification sweep runs over every tenant's outbox"), transaction.atomic():
         upkeep.release_ended_silences(moment)
         upkeep.repost_firing_alerts(moment)
+        upkeep.remind_while_open(moment)
         pairs = upkeep.due_pairs(moment)
     for tenant_id, channel_id, incident_id in pairs:
         deliver_notifications.delay(tenant_id=tenant_id, channel_id=channel_id, incident_id=incident_id)

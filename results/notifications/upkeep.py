@@ -1,7 +1,8 @@
 """The periodic sweep over every tenant's outbox (a system task, ``all_tenants``):
 releases notifications whose silence has ended, posts firing alerts to Alertmanager
-again before it forgets them, and lists the pairs with notifications due, so a delivery
-message lost with a worker or the broker is sent anyway."""
+again before it forgets them, reminds of incidents still open (the rules' re-notify
+interval), and lists the pairs with notifications due, so a delivery message lost with
+a worker or the broker is sent anyway."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.db.models import Max, Q
 
 from results.notifications import outbox
 from results.notifications.facts import IncidentFacts
-from results.notifications.models import Channel, Notification
+from results.notifications.models import AlertRule, Channel, Notification
 
 Pair = tuple[int, int, int]  # tenant, channel, incident
 
@@ -58,6 +59,26 @@ def repost_firing_alerts(now: datetime) -> list[Pair]:
             outbox.add(latest.tenant, latest.channel, again)
             reposted.append((latest.tenant_id, latest.channel_id, latest.incident_id))
     return reposted
+
+
+def remind_while_open(now: datetime) -> list[Pair]:
+    """A firing incident whose last notification to a channel is older than the shortest
+    re-notify interval of the enabled rules sending there: a reminder."""
+    intervals: dict[int, int] = {}
+    for channel_id, minutes in AlertRule.objects.unscoped().filter(enabled=True, renotify_minutes__gt=0).values_list(
+            "channels", "renotify_minutes"):
+        if channel_id is not None:
+            intervals[channel_id] = min(minutes, intervals.get(channel_id, minutes))
+    told = Notification.objects.unscoped().filter(channel_id__in=intervals, channel__enabled=True).exclude(
+        incident_id=outbox.TEST_INCIDENT_ID)
+    reminded: list[Pair] = []
+    for latest in _latest_per_pair(told):
+        facts = IncidentFacts.from_json(latest.facts)
+        due = now - timedelta(minutes=intervals[latest.channel_id])
+        if latest.status == Notification.Status.SENT and facts.firing and latest.sent_at and latest.sent_at <= due:
+            outbox.add(latest.tenant, latest.channel, IncidentFacts.from_json({**latest.facts, "event": "reminder"}))
+            reminded.append((latest.tenant_id, latest.channel_id, latest.incident_id))
+    return reminded
 
 
 def due_pairs(now: datetime) -> list[Pair]:

@@ -103,3 +103,20 @@ def test_a_new_tenant_is_notified_by_its_plans_default_rule(tenant_a, owner):
     assert record(tenant_a, facts(1, score=tenant_a.plan.default_alert_min_score - 0.01)) == []
     sent = record(tenant_a, facts(2, score=0.99))
     assert [(n.channel.kind, n.channel.recipients) for n in sent] == [("email", ["owner@example.com"])]
+
+
+def test_an_open_incident_is_reminded_after_the_rules_interval_and_a_resolved_one_is_not(tenant_a):
+    made = channel(tenant_a, url="http://127.0.0.1:9/hook")
+    with tenant_scope(tenant_a):
+        AlertRule.objects.update(renotify_minutes=60)
+    record(tenant_a, facts(1))
+    record(tenant_a, facts(2))
+    record(tenant_a, facts(2, "resolved", resolved=True))
+    sent_at = timezone.now()
+    with tenant_scope(tenant_a):
+        Notification.objects.update(status=Notification.Status.SENT, sent_at=sent_at)
+    with all_tenants("test"):
+        assert upkeep.remind_while_open(sent_at + timedelta(minutes=59)) == []
+        assert upkeep.remind_while_open(sent_at + timedelta(minutes=60)) == [(tenant_a.pk, made.pk, 1)]
+        assert upkeep.remind_while_open(sent_at + timedelta(minutes=61)) == []  # the reminder is not sent yet
+    assert [n.event for n in notifications(tenant_a, incident_id=1)] == ["opened", "reminder"]
