@@ -3,6 +3,7 @@
 from django.urls import path
 
 from results import views
+from results.notifications import views as alerting
 
 app_name = "dashboard"
 
@@ -12,4 +13,8 @@ urlpatterns = [
     path("nodes/<int:node_id>", views.node_detail, name="node"),
     path("anomalies", views.anomaly_list, name="anomalies"),
     path("anomalies/<int:anomaly_id>/related", views.anomaly_related, name="anomaly-related"),
+    path("alerting", alerting.alerting, name="alerting"),
+    path("alerting/channels/<int:pk>/delete", alerting.delete_channel, name="delete-channel"),
+    path("alerting/rules/<int:pk>/delete", alerting.delete_rule, name="delete-rule"),
+    path("alerting/silences/<int:pk>/delete", alerting.delete_silence, name="delete-silence"),
 ]

@@ -43,12 +43,13 @@ ID_ROUTES = {
     "dashboard:node": "node", "revoke-api-key": "api_key",
     "channel-detail": "channel", "channel-test": "channel", "alert-rule-detail": "alert_rule", "silence-detail": "silence",
     "notification-detail": "notification", "notification-retry": "notification",
+    "dashboard:delete-channel": "channel", "dashboard:delete-rule": "alert_rule", "dashboard:delete-silence": "silence",
 }
 API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes",
              "channel-list", "alert-rule-list", "silence-list", "notification-list"}
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
-PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "api-keys", "switch-tenant"}
+PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:alerting", "api-keys", "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
 KNOWN = set(ID_ROUTES) | API_LISTS | API_POSTS | API_SETTINGS | PAGES | STATIC
 
