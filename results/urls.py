@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from results import api
+from results.incidents import api as incidents_api
 from results.notifications import api as notifications_api
 
 
@@ -22,6 +23,7 @@ router.register("channels", notifications_api.ChannelViewSet, basename="channel"
 router.register("alert-rules", notifications_api.AlertRuleViewSet, basename="alert-rule")
 router.register("silences", notifications_api.SilenceViewSet, basename="silence")
 router.register("notifications", notifications_api.NotificationViewSet, basename="notification")
+router.register("incidents", incidents_api.IncidentViewSet, basename="incident")
 
 urlpatterns = [
     path("detect", api.DetectView.as_view(), name="detect"),

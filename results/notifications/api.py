@@ -10,7 +10,6 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,20 +19,7 @@ from results.notifications import serializers as s
 from results.notifications.facts import IncidentFacts
 from results.notifications.models import AlertRule, Channel, Notification, Silence
 from tenants.api import TenantGenericViewSet, TenantReadOnlyViewSet
-from tenants.models import ApiKey
 
-
-class WritableKey(BasePermission):
-    """Read-only API keys may only read."""
-
-    message = "this API key is read-only: it may only read"
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        api_key = getattr(request.user, "api_key", None)
-        return request.method in SAFE_METHODS or getattr(api_key, "role", None) != ApiKey.Role.READ_ONLY
-
-
-PERMISSIONS = [IsAuthenticated, WritableKey]
 CRUD = (mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
         mixins.DestroyModelMixin)
 
@@ -58,7 +44,6 @@ class TenantCrudViewSet(*CRUD, TenantGenericViewSet):  # type: ignore[misc]
     """Create, read, update (PUT, PATCH) and delete the caller's own rows."""
 
     parser_classes = [JSONParser]
-    permission_classes = PERMISSIONS
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def get_serializer_context(self) -> dict[str, Any]:
@@ -115,7 +100,6 @@ class NotificationViewSet(TenantReadOnlyViewSet):
 
     model = Notification
     serializer_class = s.NotificationSerializer
-    permission_classes = PERMISSIONS
 
     def refine_queryset(self, queryset: Any) -> Any:
         return queryset.prefetch_related("attempt_log").order_by("-created_at", "-pk")

@@ -3,8 +3,9 @@ and the OpenAPI schema (so a new endpoint is covered, or fails here, automatical
 
 Tenant A has a detected fleet, a marker series, a node and an API key; tenant B (its
 API key, and its owner logged in to the dashboard) requests every route:
-- a route with an id, filled with A's object of that kind: 404 with exactly the body of
-  a nonexistent id, for every method;
+- a route with an id, filled with A's object of that kind: 404 (or 405) with exactly the
+  body of a nonexistent id, for every method (GET, POST, PUT, PATCH, DELETE);
+- every PUT, PATCH and DELETE the OpenAPI schema has is sent;
 - list endpoints: empty; dashboard pages: none of A's names;
 - POST endpoints: act on B only; afterwards every tenant-owned row of A is unchanged;
 - no response to B ever contains A's names or key prefix.
@@ -25,7 +26,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from analytics.models import Series
-from results.models import Anomaly, DetectionRun, Notification, Silence
+from results.models import Anomaly, DetectionRun, Incident, Notification, Silence
 from tenants.models import ApiKey, Node
 from tenants.scoping import TenantOwned, all_tenants, tenant_scope
 from tests.dashboard.seed import seed
@@ -41,15 +42,20 @@ ID_ROUTES = {
     "dashboard:anomaly-related": "anomaly",
     "series-detail": "series", "series-points": "series",
     "dashboard:node": "node", "revoke-api-key": "api_key",
+    "incident-detail": "incident", "incident-acknowledge": "incident", "incident-resolve": "incident",
+    "incident-reopen": "incident", "incident-origin": "incident",
+    "dashboard:incident": "incident", "dashboard:incident-action": "incident",
     "channel-detail": "channel", "channel-test": "channel", "alert-rule-detail": "alert_rule", "silence-detail": "silence",
     "notification-detail": "notification", "notification-retry": "notification",
     "dashboard:delete-channel": "channel", "dashboard:delete-rule": "alert_rule", "dashboard:delete-silence": "silence",
 }
-API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes",
+ID_METHODS = ("get", "post", "put", "patch", "delete")  # every method, whatever the route answers to
+API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes", "incident-list",
              "channel-list", "alert-rule-list", "silence-list", "notification-list"}
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
-PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:alerting", "api-keys", "switch-tenant"}
+PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:incidents", "dashboard:alerting", "api-keys",
+         "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
 KNOWN = set(ID_ROUTES) | API_LISTS | API_POSTS | API_SETTINGS | PAGES | STATIC
 
@@ -117,6 +123,11 @@ def a_objects(api_a, tenant_a, owner) -> dict[str, int]:
             "node": Node.objects.get(name=MARKERS[1]).pk,
             "api_key": ApiKey.objects.order_by("pk").values_list("pk", flat=True).first(),
         }
+        node = Node.objects.get(pk=ids["node"])
+        ids["incident"] = Incident.objects.create(
+            tenant=tenant_a, cluster_id=node.cluster_id, started_at=end - timedelta(minutes=30), ended_at=end,
+            peak_score=0.9, node_ids=[node.pk], metrics=[MARKERS[2]], summary=f"{MARKERS[0]}/{MARKERS[1]}: {MARKERS[2]} up",
+        ).pk
     made = channel(tenant_a, url="http://127.0.0.1:9/acme")
     record(tenant_a, facts(1, cluster=MARKERS[0], node=MARKERS[1], metric=MARKERS[2]))
     with tenant_scope(tenant_a):
@@ -180,7 +191,7 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
         api = route.startswith("api/")
         client = api_b if api else page_b
         if name in ID_ROUTES:
-            for method in ("get", "post", "patch", "delete"):
+            for method in ID_METHODS:
                 theirs = getattr(client, method)(fill(route, ids[ID_ROUTES[name]]), {"name": "stolen"}, **body_format(api))
                 missing = getattr(client, method)(fill(route, MISSING_ID), {"name": "stolen"}, **body_format(api))
                 where = f"{method.upper()} {fill(route, ids[ID_ROUTES[name]])} as B"
@@ -237,6 +248,14 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
             response = client.get(url)
             walked.append(f"GET {url}")
             assert_no_leak(response, url, key_prefix)
+
+    # every PUT, PATCH and DELETE of the schema: ID routes sent all methods above; the rest here
+    for path, operations in api_schema["paths"].items():
+        for method in set(operations) & {"put", "patch", "delete"}:
+            if "{" not in path:
+                response = getattr(api_b, method)(path, {}, format="json")
+                walked.append(f"{method.upper()} {path} as B")
+                assert_no_leak(response, f"{method.upper()} {path}", key_prefix)
 
     # B's batch with A's names made B's own series, and B sees only that one
     assert page_b.get("/").status_code == 200
