@@ -8,10 +8,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from results.incidents.build import build_incidents
+from results.models import Incident
 from results.notifications.models import AlertRule, Channel, Silence
 from tenants.models import Membership
 from tenants.scoping import tenant_scope
 from tests.conftest import add_member
+from tests.incidents.seed import T0, anomaly
 from tests.notifications.fixtures import channel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -88,3 +91,13 @@ def test_an_owner_removes_rows_and_another_tenants_are_404(owner, outsider, tena
     assert client.post(f"/alerting/rules/{rule.pk}/delete").status_code == 302
     assert client.post(f"/alerting/channels/{made.pk}/delete").status_code == 302
     assert rows(tenant_a, Channel) == rows(tenant_a, AlertRule) == 0
+
+
+def test_the_incident_page_lists_its_notifications(owner, tenant_a):
+    channel(tenant_a, url="http://127.0.0.1:9/h")
+    anomaly(tenant_a, "prod", "db-1", "cpu_usage", start_min=0, score=0.95)
+    build_incidents(tenant_a.pk, T0 - timedelta(hours=1), T0 + timedelta(hours=3))
+    incident = Incident.objects.for_tenant(tenant_a).get()
+    page = logged_in(owner).get(f"/incidents/{incident.pk}").content.decode()
+    table = page[page.index('data-testid="incident-notifications"'):]
+    assert "opened" in table and "webhook channel (webhook)" in table and "pending" in table
