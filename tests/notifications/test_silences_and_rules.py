@@ -105,18 +105,35 @@ def test_a_new_tenant_is_notified_by_its_plans_default_rule(tenant_a, owner):
     assert [(n.channel.kind, n.channel.recipients) for n in sent] == [("email", ["owner@example.com"])]
 
 
+def one_open_and_one_resolved_incident_told(tenant):
+    """Incident 1 open, incident 2 opened then resolved, every notification sent: when."""
+    record(tenant, facts(1))
+    record(tenant, facts(2))
+    record(tenant, facts(2, "resolved", resolved=True))
+    sent_at = timezone.now()
+    with tenant_scope(tenant):
+        Notification.objects.update(status=Notification.Status.SENT, sent_at=sent_at)
+    return sent_at
+
+
 def test_an_open_incident_is_reminded_after_the_rules_interval_and_a_resolved_one_is_not(tenant_a):
     made = channel(tenant_a, url="http://127.0.0.1:9/hook")
     with tenant_scope(tenant_a):
         AlertRule.objects.update(renotify_minutes=60)
-    record(tenant_a, facts(1))
-    record(tenant_a, facts(2))
-    record(tenant_a, facts(2, "resolved", resolved=True))
-    sent_at = timezone.now()
-    with tenant_scope(tenant_a):
-        Notification.objects.update(status=Notification.Status.SENT, sent_at=sent_at)
+    sent_at = one_open_and_one_resolved_incident_told(tenant_a)
     with all_tenants("test"):
         assert upkeep.remind_while_open(sent_at + timedelta(minutes=59)) == []
         assert upkeep.remind_while_open(sent_at + timedelta(minutes=60)) == [(tenant_a.pk, made.pk, 1)]
         assert upkeep.remind_while_open(sent_at + timedelta(minutes=61)) == []  # the reminder is not sent yet
     assert [n.event for n in notifications(tenant_a, incident_id=1)] == ["opened", "reminder"]
+
+
+def test_a_firing_alert_is_posted_to_alertmanager_again_before_it_forgets_it(tenant_a, settings):
+    settings.FLEETWATCH_ALERTMANAGER_REPOST_SECONDS = 120
+    made = channel(tenant_a, "alertmanager", url="http://127.0.0.1:9")
+    sent_at = one_open_and_one_resolved_incident_told(tenant_a)
+    with all_tenants("test"):
+        assert upkeep.repost_firing_alerts(sent_at + timedelta(seconds=119)) == []
+        assert upkeep.repost_firing_alerts(sent_at + timedelta(seconds=121)) == [(tenant_a.pk, made.pk, 1)]
+    assert [n.event for n in notifications(tenant_a, incident_id=1)] == ["opened", "repost"]
+    assert [n.event for n in notifications(tenant_a, incident_id=2)] == ["opened", "resolved"]
