@@ -83,8 +83,10 @@ def test_past_the_cap_a_dead_letter_and_the_next_still_arrives(real_celery, rece
 
 
 def advisory_locks_held() -> int:
+    """Advisory locks held in the test database (pg_locks lists every database's)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                       "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
         return cursor.fetchone()[0]
 
 
