@@ -244,6 +244,33 @@ FLEETWATCH_API_MAX_OFFSET = env_int("FLEETWATCH_API_MAX_OFFSET", 1_000_000, mini
 # management commands do not go through the middleware that sets it.
 FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS = env_int("FLEETWATCH_WEB_STATEMENT_TIMEOUT_MS", 30_000, minimum=0)
 
+# Notifications (results/notifications/). Channel secrets are encrypted with Fernet keys
+# (comma-separated, the first encrypts, all decrypt, so a key can be rotated); with none set,
+# one key is derived from SECRET_KEY.
+FLEETWATCH_NOTIFY_SECRET_KEYS = env_list("FLEETWATCH_NOTIFY_SECRET_KEYS", [])
+# Hosts (names or IP addresses) a channel may reach although they are loopback, private,
+# link-local or metadata addresses: an operator's own receivers (the tests' local ones).
+FLEETWATCH_NOTIFY_ALLOWED_HOSTS = env_list("FLEETWATCH_NOTIFY_ALLOWED_HOSTS", [])
+FLEETWATCH_NOTIFY_TIMEOUT_SECONDS = env_int("FLEETWATCH_NOTIFY_TIMEOUT_SECONDS", 10, minimum=1)
+# Delivery attempts of one notification before it becomes a dead letter, and the
+# exponential back-off between them: base * 2**(attempt-1), at most max.
+FLEETWATCH_NOTIFY_MAX_ATTEMPTS = env_int("FLEETWATCH_NOTIFY_MAX_ATTEMPTS", 8, minimum=1)
+FLEETWATCH_NOTIFY_RETRY_BASE_MS = env_int("FLEETWATCH_NOTIFY_RETRY_BASE_MS", 5_000, minimum=1)
+FLEETWATCH_NOTIFY_RETRY_MAX_MS = env_int("FLEETWATCH_NOTIFY_RETRY_MAX_MS", 600_000, minimum=1)
+# Alertmanager forgets an alert with no endsAt after its resolve_timeout (5 min by
+# default): a firing alert is posted again when its last post is older than this.
+FLEETWATCH_ALERTMANAGER_REPOST_SECONDS = env_int("FLEETWATCH_ALERTMANAGER_REPOST_SECONDS", 120, minimum=1)
+# The dashboard's address, for the links in notifications.
+FLEETWATCH_BASE_URL = env_str("FLEETWATCH_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# E-mail (Django's SMTP backend) for the e-mail channel.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = FLEETWATCH_NOTIFY_TIMEOUT_SECONDS
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "fleetwatch@localhost")
+
 # Security headers (SecurityMiddleware, XFrameOptionsMiddleware, config.security).
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from analytics.core.engines.registry import engine_registry
 from results.models import Anomaly, DetectionRun, EngineSetting, Incident
+from results.notifications import admin as notifications_admin
 from results.tasks import request_run
 from tenants.admin import ReadOnlyAdmin, TenantOwnedAdmin
 
@@ -129,3 +130,6 @@ class IncidentAdmin(ReadOnlyAdmin, TenantOwnedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("tenant")
+
+
+__all__ = ["notifications_admin"]  # imported for its registrations (the delivery log, channels, rules, silences)

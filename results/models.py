@@ -6,7 +6,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from results.notifications.models import AlertRule, Channel, DeliveryAttempt, Notification, Silence
 from tenants.scoping import TenantOwned
+
+__all__ = ["AlertRule", "Channel", "DeliveryAttempt", "Notification", "Silence"]  # notifications' models register with the app here
 
 
 class DetectionRun(TenantOwned):

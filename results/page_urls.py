@@ -4,6 +4,7 @@ from django.urls import path
 
 from results import views
 from results.incidents import views as incident_views
+from results.notifications import views as alerting
 
 app_name = "dashboard"
 
@@ -13,6 +14,10 @@ urlpatterns = [
     path("nodes/<int:node_id>", views.node_detail, name="node"),
     path("anomalies", views.anomaly_list, name="anomalies"),
     path("anomalies/<int:anomaly_id>/related", views.anomaly_related, name="anomaly-related"),
+    path("alerting", alerting.alerting, name="alerting"),
+    path("alerting/channels/<int:pk>/delete", alerting.delete_channel, name="delete-channel"),
+    path("alerting/rules/<int:pk>/delete", alerting.delete_rule, name="delete-rule"),
+    path("alerting/silences/<int:pk>/delete", alerting.delete_silence, name="delete-silence"),
     path("incidents", incident_views.incident_list, name="incidents"),
     path("incidents/<int:incident_id>", incident_views.incident_detail, name="incident"),
     path("incidents/<int:incident_id>/action", incident_views.incident_action, name="incident-action"),

@@ -17,6 +17,8 @@ SYSTEM_ENTRIES = {
     "storage: compact closed periods": ("analytics.store.compact_closed_periods", 60),
     "storage: apply retention": ("analytics.store.apply_retention", 24 * 60),
     "detection: reap stuck runs": ("results.tasks.reap_stuck_runs", 5),
+    # Releases ended silences, re-posts firing alerts, re-sends what a lost message left due.
+    "notifications: sweep the outbox": ("results.notifications.sweep", 1),
 }
 
 

@@ -25,7 +25,8 @@ from results import runs
 from results.detection import aggregate_run, detect_series_batch, run_period_start
 from results.incidents.build import build_incidents
 from results.models import DetectionRun
-from tenants.scoping import tenant_scope
+from results.notifications import delivery, outbox, upkeep
+from tenants.scoping import all_tenants, tenant_scope
 
 TRANSIENT = (*DATABASE_TRANSIENT_ERRORS, ConnectionError, TimeoutError)  # retried with backoff
 BATCH_SOFT_LIMIT = settings.FLEETWATCH_DETECTION_TASK_SOFT_TIME_LIMIT
@@ -188,3 +189,29 @@ def reap_stuck_runs(now: str | None = None) -> int:
     for tenant_id, run_id in resumed:
         run_tenant_detection.delay(tenant_id, run_id=run_id)
     return len(resumed)
+
+
+@shared_task(name=outbox.DELIVER_TASK, base=TenantTask, acks_late=True, reject_on_worker_lost=True)
+def deliver_notifications(tenant_id: int, channel_id: int, incident_id: int) -> None:
+    """Send one channel's notifications about one incident, in order (``delivery``); after a
+    failure, come back when the first is due again (its back-off)."""
+    wait = delivery.deliver_pair(channel_id, incident_id)
+    if wait is not None:
+        deliver_notifications.apply_async(kwargs={"tenant_id": tenant_id, "channel_id": channel_id, "incident_id": incident_id},
+                                          countdown=wait)
+
+
+@shared_task(name="results.notifications.sweep")
+def sweep_notifications(now: str | None = None) -> int:
+    """Every minute (``upkeep``): release ended silences, re-post firing alerts, remind of open
+    incidents, and deliver every pair with a notification due. ``now``: ISO 8601, for tests
+    moving the clock on."""
+    moment = _parse(now) or timezone.now()
+    with all_tenants("the notification sweep runs over every tenant's outbox"), transaction.atomic():
+        upkeep.release_ended_silences(moment)
+        upkeep.repost_firing_alerts(moment)
+        upkeep.remind_while_open(moment)
+        pairs = upkeep.due_pairs(moment)
+    for tenant_id, channel_id, incident_id in pairs:
+        deliver_notifications.delay(tenant_id=tenant_id, channel_id=channel_id, incident_id=incident_id)
+    return len(pairs)

@@ -3,6 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from results import api
 from results.incidents import api as incidents_api
+from results.notifications import api as notifications_api
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -18,6 +19,10 @@ router.register("runs", api.RunViewSet, basename="run")
 router.register("anomalies", api.AnomalyViewSet, basename="anomaly")
 router.register("scores", api.ScoreViewSet, basename="score")
 router.register("series", api.SeriesViewSet, basename="series")
+router.register("channels", notifications_api.ChannelViewSet, basename="channel")
+router.register("alert-rules", notifications_api.AlertRuleViewSet, basename="alert-rule")
+router.register("silences", notifications_api.SilenceViewSet, basename="silence")
+router.register("notifications", notifications_api.NotificationViewSet, basename="notification")
 router.register("incidents", incidents_api.IncidentViewSet, basename="incident")
 
 urlpatterns = [

@@ -35,6 +35,10 @@ class Plan(models.Model):
     detection_interval_minutes = models.PositiveIntegerField(default=5)
     hot_retention_days = models.PositiveIntegerField(default=7)
     cold_retention_days = models.PositiveIntegerField(default=90)
+    # Notifications: a tenant with no alert rule of its own gets the plan's default rule
+    # (incidents at or above this peak score, e-mailed to the tenant's owners).
+    default_alert_min_score = models.FloatField(default=0.8)
+    max_email_recipients = models.PositiveIntegerField(default=10, help_text="Addresses per e-mail channel.")
 
     def __str__(self) -> str:
         return self.name

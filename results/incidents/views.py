@@ -20,7 +20,7 @@ from results.filters import IncidentFilter
 from results.incidents import lifecycle
 from results.incidents import origin as origin_hint
 from results.incidents.api import OPEN_FIRST
-from results.models import Anomaly, Incident, IncidentEvent, IncidentMember
+from results.models import Anomaly, Incident, IncidentEvent, IncidentMember, Notification
 from results.views import PAGE_SIZE, node_url, resolution_for, score_band
 from tenants.models import Cluster, Membership, Node
 from tenants.views import tenant_page
@@ -99,6 +99,8 @@ def incident_detail(request, incident_id: int):
         "origin": origin_hint.origin(tenant, incident),
         "timeline": IncidentEvent.objects.for_tenant(tenant).filter(incident=incident).order_by("at", "pk"),
         "can_act": can_act(request),
+        "notifications": Notification.objects.for_tenant(tenant).filter(incident_id=incident.pk).select_related("channel")
+        .order_by("created_at", "pk"),
     })
 
 

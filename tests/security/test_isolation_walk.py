@@ -26,10 +26,11 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from analytics.models import Series
-from results.models import Anomaly, DetectionRun, Incident
+from results.models import Anomaly, DetectionRun, Incident, Notification, Silence
 from tenants.models import ApiKey, Node
 from tenants.scoping import TenantOwned, all_tenants, tenant_scope
 from tests.dashboard.seed import seed
+from tests.notifications.fixtures import channel, facts, record
 from tests.results.fleet import ingest
 
 MARKERS = ("acme-secret-cluster", "acme-secret-node", "acme_secret_metric")
@@ -44,12 +45,17 @@ ID_ROUTES = {
     "incident-detail": "incident", "incident-acknowledge": "incident", "incident-resolve": "incident",
     "incident-reopen": "incident", "incident-origin": "incident",
     "dashboard:incident": "incident", "dashboard:incident-action": "incident",
+    "channel-detail": "channel", "channel-test": "channel", "alert-rule-detail": "alert_rule", "silence-detail": "silence",
+    "notification-detail": "notification", "notification-retry": "notification",
+    "dashboard:delete-channel": "channel", "dashboard:delete-rule": "alert_rule", "dashboard:delete-silence": "silence",
 }
 ID_METHODS = ("get", "post", "put", "patch", "delete")  # every method, whatever the route answers to
-API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes", "incident-list"}
+API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes", "incident-list",
+             "channel-list", "alert-rule-list", "silence-list", "notification-list"}
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
-PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:incidents", "api-keys", "switch-tenant"}
+PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:incidents", "dashboard:alerting", "api-keys",
+         "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
 KNOWN = set(ID_ROUTES) | API_LISTS | API_POSTS | API_SETTINGS | PAGES | STATIC
 
@@ -122,6 +128,12 @@ def a_objects(api_a, tenant_a, owner) -> dict[str, int]:
             tenant=tenant_a, cluster_id=node.cluster_id, started_at=end - timedelta(minutes=30), ended_at=end,
             peak_score=0.9, node_ids=[node.pk], metrics=[MARKERS[2]], summary=f"{MARKERS[0]}/{MARKERS[1]}: {MARKERS[2]} up",
         ).pk
+    made = channel(tenant_a, url="http://127.0.0.1:9/acme")
+    record(tenant_a, facts(1, cluster=MARKERS[0], node=MARKERS[1], metric=MARKERS[2]))
+    with tenant_scope(tenant_a):
+        silence = Silence.objects.create(tenant=tenant_a, matchers={"cluster": MARKERS[0]}, starts_at=end, ends_at=end + timedelta(hours=1))
+        ids.update(channel=made.pk, alert_rule=made.rules.get().pk, silence=silence.pk,
+                   notification=Notification.objects.get().pk)
     assert all(ids.values()), ids
     return ids
 
@@ -150,6 +162,10 @@ def fill(route: str, value: int) -> str:
     return "/" + url.replace("^", "").replace("/?$", "").replace("$", "").replace("\\.", ".")
 
 
+def body_format(api: bool) -> dict[str, str]:
+    return {"format": "json"} if api else {"content_type": "application/json"}
+
+
 def assert_no_leak(response, where: str, key_prefix: str) -> None:
     body = response.content.decode(errors="replace")
     for marker in (*MARKERS, key_prefix, "Acme"):
@@ -176,8 +192,8 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
         client = api_b if api else page_b
         if name in ID_ROUTES:
             for method in ID_METHODS:
-                theirs = getattr(client, method)(fill(route, ids[ID_ROUTES[name]]))
-                missing = getattr(client, method)(fill(route, MISSING_ID))
+                theirs = getattr(client, method)(fill(route, ids[ID_ROUTES[name]]), {"name": "stolen"}, **body_format(api))
+                missing = getattr(client, method)(fill(route, MISSING_ID), {"name": "stolen"}, **body_format(api))
                 where = f"{method.upper()} {fill(route, ids[ID_ROUTES[name]])} as B"
                 walked.append(where)
                 assert theirs.status_code in (404, 405), where
