@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from results import api
+from results.feedback import api as feedback_api
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -17,6 +18,9 @@ router.register("runs", api.RunViewSet, basename="run")
 router.register("anomalies", api.AnomalyViewSet, basename="anomaly")
 router.register("scores", api.ScoreViewSet, basename="score")
 router.register("series", api.SeriesViewSet, basename="series")
+router.register("feedback", feedback_api.FeedbackViewSet, basename="feedback")
+router.register("adjustments", feedback_api.AdjustmentViewSet, basename="adjustment")
+router.register("audit", feedback_api.AuditViewSet, basename="audit")
 
 urlpatterns = [
     path("detect", api.DetectView.as_view(), name="detect"),

@@ -25,7 +25,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from analytics.models import Series
-from results.models import Anomaly, DetectionRun
+from results.models import Adjustment, Anomaly, DetectionRun
 from tenants.models import ApiKey, Node
 from tenants.scoping import TenantOwned, all_tenants, tenant_scope
 from tests.dashboard.seed import seed
@@ -40,13 +40,17 @@ ID_ROUTES = {
     "dashboard:anomaly-related": "anomaly",
     "series-detail": "series", "series-points": "series",
     "dashboard:node": "node", "revoke-api-key": "api_key",
+    "anomaly-feedback": "anomaly", "feedback-detail": "feedback",
+    "adjustment-detail": "adjustment", "adjustment-undo": "adjustment", "adjustment-confirm": "adjustment",
 }
-API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes"}
+API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes",
+             "feedback-list", "adjustment-list", "audit-list"}
+API_EXPORTS = {"feedback-export"}  # the caller's labelled windows: none for B
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
 PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "api-keys", "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
-KNOWN = set(ID_ROUTES) | API_LISTS | API_POSTS | API_SETTINGS | PAGES | STATIC
+KNOWN = set(ID_ROUTES) | API_LISTS | API_EXPORTS | API_POSTS | API_SETTINGS | PAGES | STATIC
 
 
 def walk(patterns=None, prefix: str = "", namespace: str = ""):
@@ -112,6 +116,16 @@ def a_objects(api_a, tenant_a, owner) -> dict[str, int]:
             "node": Node.objects.get(name=MARKERS[1]).pk,
             "api_key": ApiKey.objects.order_by("pk").values_list("pk", flat=True).first(),
         }
+    labelled = api_a.post(f"/api/v1/anomalies/{ids['anomaly']}/feedback", {"verdict": "false_alarm", "comment": MARKERS[2]},
+                          format="json")
+    assert labelled.status_code == 201, labelled.content
+    ids["feedback"] = labelled.json()["feedback"]["id"]
+    with tenant_scope(tenant_a):
+        anomaly = Anomaly.objects.get(pk=ids["anomaly"])
+        ids["adjustment"] = Adjustment.objects.create(
+            tenant=tenant_a, kind=Adjustment.Kind.THRESHOLD, series_id=anomaly.series_id, node_id=anomaly.node_id,
+            metric_name=anomaly.metric_name, threshold=0.7, feedback_ids=[ids["feedback"]], reason=MARKERS[1],
+        ).pk
     assert all(ids.values()), ids
     return ids
 
@@ -165,7 +179,7 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
         api = route.startswith("api/")
         client = api_b if api else page_b
         if name in ID_ROUTES:
-            for method in ("get", "post"):
+            for method in ("get", "post", "patch", "delete"):
                 theirs = getattr(client, method)(fill(route, ids[ID_ROUTES[name]]))
                 missing = getattr(client, method)(fill(route, MISSING_ID))
                 where = f"{method.upper()} {fill(route, ids[ID_ROUTES[name]])} as B"
@@ -180,6 +194,12 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
             body = response.json()
             assert response.status_code == 200, url
             assert (body == []) if isinstance(body, list) else (body["count"] == 0 and body["results"] == []), (url, body)
+            assert_no_leak(response, url, key_prefix)
+        elif name in API_EXPORTS:
+            url = fill(route, 0)
+            response = api_b.get(url)
+            walked.append(f"GET {url} as B")
+            assert response.status_code == 200 and response.json() == {"windows": {}, "reviewed": {}, "series": {}}, url
             assert_no_leak(response, url, key_prefix)
         elif name in API_POSTS:
             url = fill(route, 0)
