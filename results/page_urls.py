@@ -3,6 +3,7 @@
 from django.urls import path
 
 from results import views
+from results.feedback import views as feedback_views
 
 app_name = "dashboard"
 
@@ -12,4 +13,7 @@ urlpatterns = [
     path("nodes/<int:node_id>", views.node_detail, name="node"),
     path("anomalies", views.anomaly_list, name="anomalies"),
     path("anomalies/<int:anomaly_id>/related", views.anomaly_related, name="anomaly-related"),
+    path("anomalies/<int:anomaly_id>/feedback", feedback_views.label_anomaly, name="anomaly-feedback"),
+    path("adjustments", feedback_views.adjustment_list, name="adjustments"),
+    path("adjustments/<int:adjustment_id>", feedback_views.change_adjustment, name="adjustment-change"),
 ]

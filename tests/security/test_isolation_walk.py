@@ -41,6 +41,7 @@ ID_ROUTES = {
     "series-detail": "series", "series-points": "series",
     "dashboard:node": "node", "revoke-api-key": "api_key",
     "anomaly-feedback": "anomaly", "feedback-detail": "feedback",
+    "dashboard:anomaly-feedback": "anomaly", "dashboard:adjustment-change": "adjustment",
     "adjustment-detail": "adjustment", "adjustment-undo": "adjustment", "adjustment-confirm": "adjustment",
 }
 API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes",
@@ -48,7 +49,7 @@ API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings"
 API_EXPORTS = {"feedback-export"}  # the caller's labelled windows: none for B
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
-PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "api-keys", "switch-tenant"}
+PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:adjustments", "api-keys", "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
 KNOWN = set(ID_ROUTES) | API_LISTS | API_EXPORTS | API_POSTS | API_SETTINGS | PAGES | STATIC
 
