@@ -2,6 +2,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from results import api
+from results.backtests import api as backtest_api
 from results.feedback import api as feedback_api
 
 
@@ -21,6 +22,7 @@ router.register("series", api.SeriesViewSet, basename="series")
 router.register("feedback", feedback_api.FeedbackViewSet, basename="feedback")
 router.register("adjustments", feedback_api.AdjustmentViewSet, basename="adjustment")
 router.register("audit", feedback_api.AuditViewSet, basename="audit")
+router.register("backtests", backtest_api.BacktestViewSet, basename="backtest")
 
 urlpatterns = [
     path("detect", api.DetectView.as_view(), name="detect"),

@@ -25,7 +25,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from analytics.models import Series
-from results.models import Adjustment, Anomaly, DetectionRun
+from results.models import Adjustment, Anomaly, Backtest, DetectionRun
 from tenants.models import ApiKey, Node
 from tenants.scoping import TenantOwned, all_tenants, tenant_scope
 from tests.dashboard.seed import seed
@@ -42,16 +42,18 @@ ID_ROUTES = {
     "dashboard:node": "node", "revoke-api-key": "api_key",
     "anomaly-feedback": "anomaly", "feedback-detail": "feedback",
     "dashboard:anomaly-feedback": "anomaly", "dashboard:adjustment-change": "adjustment",
+    "backtest-detail": "backtest", "backtest-apply": "backtest",
     "adjustment-detail": "adjustment", "adjustment-undo": "adjustment", "adjustment-confirm": "adjustment",
 }
 API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes",
-             "feedback-list", "adjustment-list", "audit-list"}
+             "feedback-list", "adjustment-list", "audit-list", "backtest-list"}
+API_COMPARE = {"backtest-compare"}  # two ids in the query: A's answer as a missing one's
 API_EXPORTS = {"feedback-export"}  # the caller's labelled windows: none for B
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
 PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:adjustments", "api-keys", "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
-KNOWN = set(ID_ROUTES) | API_LISTS | API_EXPORTS | API_POSTS | API_SETTINGS | PAGES | STATIC
+KNOWN = set(ID_ROUTES) | API_LISTS | API_EXPORTS | API_COMPARE | API_POSTS | API_SETTINGS | PAGES | STATIC
 
 
 def walk(patterns=None, prefix: str = "", namespace: str = ""):
@@ -127,6 +129,9 @@ def a_objects(api_a, tenant_a, owner) -> dict[str, int]:
             tenant=tenant_a, kind=Adjustment.Kind.THRESHOLD, series_id=anomaly.series_id, node_id=anomaly.node_id,
             metric_name=anomaly.metric_name, threshold=0.7, feedback_ids=[ids["feedback"]], reason=MARKERS[1],
         ).pk
+        ids["backtest"] = Backtest.objects.create(
+            tenant=tenant_a, engine="adtk", series_ids=[ids["series"]], range_start=end - timedelta(hours=1), range_end=end,
+            created_by=MARKERS[1], status=Backtest.Status.SUCCEEDED, report={"nab": {}}).pk
     assert all(ids.values()), ids
     return ids
 
@@ -196,6 +201,13 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
             assert response.status_code == 200, url
             assert (body == []) if isinstance(body, list) else (body["count"] == 0 and body["results"] == []), (url, body)
             assert_no_leak(response, url, key_prefix)
+        elif name in API_COMPARE:
+            url = fill(route, 0)
+            theirs = api_b.get(url, {"a": ids["backtest"], "b": ids["backtest"]})
+            missing = api_b.get(url, {"a": MISSING_ID, "b": MISSING_ID})
+            walked.append(f"GET {url}?a=<A's>&b=<A's> as B")
+            assert theirs.status_code == 404 and theirs.content == missing.content, url
+            assert_no_leak(theirs, url, key_prefix)
         elif name in API_EXPORTS:
             url = fill(route, 0)
             response = api_b.get(url)
