@@ -12,17 +12,18 @@ from django.db.models import F
 from django.utils import timezone
 
 from analytics.core.contracts import MetricSeries
+from analytics.core.engines.base import AnomalyDetectionEngine
 from analytics.models import Series
 from analytics.store.read import get_metric_series_batch
 from results.backtests.replay import replay_series
 from results.backtests.report import combine
 from results.detection import EngineChooser
 from results.feedback import audit
-from results.feedback.effective import apply_exceptions
+from results.feedback.effective import SeriesConfig, apply_exceptions
 from results.feedback.export import labelled_windows
 from results.models import Backtest, BacktestPart, EngineSetting
 
-PART_SERIES = 100  # series per part: a part is one task and one transaction
+PART_SERIES = 25  # series per part: a part is one task and one transaction (parts spread over the workers)
 
 Status = Backtest.Status
 
@@ -75,11 +76,9 @@ def run_part(tenant_id: int, backtest_id: int, first_series_id: int) -> bool:
         return not parts(tenant_id, backtest_id).filter(finished_at=None).exists()
 
 
-def _alarms(chooser: EngineChooser, series: Series, data: MetricSeries) -> int:
+def _alarms(engine: AnomalyDetectionEngine, config: SeriesConfig, data: MetricSeries) -> int:
     """Alarms the series' current settings (with their adjustments) raise over the range."""
-    config = chooser.config(series)
-    found = chooser.engine(config.engine, config.params).analyse(data).results
-    return sum(r.is_anomaly for r in apply_exceptions(found, config.exceptions))
+    return sum(r.is_anomaly for r in apply_exceptions(engine.analyse(data).results, config.exceptions))
 
 
 def replay_part(tenant_id: int, backtest: Backtest, series_ids: list[int]) -> dict:
@@ -92,16 +91,15 @@ def replay_part(tenant_id: int, backtest: Backtest, series_ids: list[int]) -> di
     for data in get_metric_series_batch(tenant_id, series_ids, backtest.range_start, backtest.range_end):
         series = rows[data.metadata["series_id"]]
         name = files.get(series.pk, "")
-        if backtest.current_settings:
-            config = chooser.config(series)
-            engine = chooser.engine(config.engine, config.params)
-        else:
-            engine = chooser.engine(backtest.engine, backtest.params)
+        config = chooser.config(series)
+        current = chooser.engine(config.engine, config.params)
+        engine = current if backtest.current_settings else chooser.engine(backtest.engine, backtest.params)
         try:
             result = replay_series(data, engine, labels["windows"].get(name, []), labels["reviewed"].get(name, []))
         except ValueError:  # too few points in the range for the engine
             continue
-        result["current_alarms"] = _alarms(chooser, series, data)
+        same = engine is current and not config.exceptions  # the same alarms: no second replay
+        result["current_alarms"] = result["alarms"] if same else _alarms(current, config, data)
         results.append(result)
     return {"series": results, "skipped": len(series_ids) - len(results)}  # no points, or too few
 

@@ -43,6 +43,7 @@ ID_ROUTES = {
     "anomaly-feedback": "anomaly", "feedback-detail": "feedback",
     "dashboard:anomaly-feedback": "anomaly", "dashboard:adjustment-change": "adjustment",
     "backtest-detail": "backtest", "backtest-apply": "backtest",
+    "dashboard:backtest": "backtest", "dashboard:backtest-apply": "backtest",
     "adjustment-detail": "adjustment", "adjustment-undo": "adjustment", "adjustment-confirm": "adjustment",
 }
 API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes",
@@ -51,7 +52,8 @@ API_COMPARE = {"backtest-compare"}  # two ids in the query: A's answer as a miss
 API_EXPORTS = {"feedback-export"}  # the caller's labelled windows: none for B
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
-PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:adjustments", "api-keys", "switch-tenant"}
+PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:adjustments",
+         "dashboard:backtests", "api-keys", "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
 KNOWN = set(ID_ROUTES) | API_LISTS | API_EXPORTS | API_COMPARE | API_POSTS | API_SETTINGS | PAGES | STATIC
 
