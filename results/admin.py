@@ -1,4 +1,4 @@
-"""The operators' console for detection: engine settings, runs (re-run, cancel), anomalies."""
+"""The operators' console for detection: engine settings, runs (re-run, cancel), anomalies, incidents."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from analytics.core.engines.registry import engine_registry
 from analytics.models import Series
 from results.backtests import admin as backtest_admin  # noqa: F401  (registers the backtest admin)
 from results.feedback import admin as feedback_admin  # noqa: F401  (registers the feedback admin)
-from results.models import Anomaly, DetectionRun, EngineSetting
+from results.models import Anomaly, DetectionRun, EngineSetting, Incident
 from results.tasks import request_run
 from tenants.admin import ReadOnlyAdmin, TenantOwnedAdmin
 from tenants.models import Node
@@ -126,3 +126,19 @@ class AnomalyAdmin(ReadOnlyAdmin, TenantOwnedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("node", "run")
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdmin, TenantOwnedAdmin):
+    """Incidents per tenant (filter by tenant); the lifecycle is the tenant's (pages, API)."""
+
+    list_display = ("id", "tenant", "state", "kind", "summary", "started_at", "ended_at", "peak_score",
+                    "acknowledged_by_label", "resolved_by_label")
+    list_filter = ("tenant", "state", "kind")
+    search_fields = ("summary",)
+    ordering = ("-started_at",)
+    show_full_result_count = False
+    readonly_fields = [f.name for f in Incident._meta.fields]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("tenant")

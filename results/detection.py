@@ -203,6 +203,18 @@ def _as_result(tenant_id: int, summary: dict) -> AnomalyResult:
     )
 
 
+def run_period_start(run: DetectionRun, summaries: list[dict]) -> datetime:
+    """The start of the period a run analysed: its range's, or for an incremental run the
+    first window boundary after the watermarks (its end if it analysed nothing)."""
+    if run.range_start is not None:
+        return run.range_start
+    if not summaries:
+        if run.range_end is None:
+            raise ValueError(f"run {run.pk}: no range_end (runs.prepare fixes it before any batch is queued)")
+        return run.range_end
+    return window_ceil(min(datetime.fromisoformat(s["since"]) for s in summaries))
+
+
 def aggregate_run(tenant_id: int, run: DetectionRun, summaries: list[dict]) -> int:
     """Aggregate the run's series verdicts at every level and strategy; return the
     number of anomalies the run stored."""
@@ -212,8 +224,7 @@ def aggregate_run(tenant_id: int, run: DetectionRun, summaries: list[dict]) -> i
     if weights.warnings:
         DetectionRun.objects.for_tenant(tenant_id).filter(pk=run.pk).update(warnings=weights.warnings)
     results = [_as_result(tenant_id, summary) for summary in summaries]
-    # an incremental run's period starts at the first window boundary after the watermarks
-    period_start = run.range_start or window_ceil(min(datetime.fromisoformat(s["since"]) for s in summaries))
+    period_start = run_period_start(run, summaries)
     for strategy in AggregationStrategy:
         outcome = AggregationPipeline(strategy, **weights.by_level()).run(results)
         store_aggregated_scores(

@@ -2,10 +2,11 @@ from datetime import UTC
 
 import django_filters
 from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q
 from django_filters.fields import IsoDateTimeField
 
 from analytics.models import Series
-from results.models import AggregatedScore, Anomaly, DetectionRun
+from results.models import AggregatedScore, Anomaly, DetectionRun, Incident, IncidentMember
 
 
 class UtcIsoDateTimeField(IsoDateTimeField):
@@ -65,6 +66,28 @@ class ScoreFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+class IncidentFilter(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(choices=Incident.State.choices)
+    kind = django_filters.ChoiceFilter(choices=Incident.Kind.choices)
+    cluster = django_filters.CharFilter(field_name="cluster__name", help_text="Cluster name.")
+    node = django_filters.CharFilter(method="affecting", help_text="Node name: the incidents affecting that node.")
+    # The incidents whose span overlaps [from, to) (an open-ended one lasts until now).
+    from_ = UtcIsoDateTimeFilter(method="ending_after", label="from")
+    to = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = Incident
+        fields: list[str] = []
+
+    def affecting(self, queryset, name, value):
+        # the scoped manager: the request's tenant scope applies (API views and pages open one)
+        member = IncidentMember.objects.filter(incident=OuterRef("pk"), anomaly__node__name=value)
+        return queryset.filter(Q(node__name=value) | Exists(member))
+
+    def ending_after(self, queryset, name, value):
+        return queryset.filter(Q(ended_at__gt=value) | Q(ended_at__isnull=True) | Q(state__in=Incident.ACTIVE))
+
+
 def _expose_from(filterset: type[django_filters.FilterSet]) -> None:
     """``from`` is a Python keyword: declare ``from_``, serve it as ``?from=``."""
     filterset.base_filters["from"] = filterset.base_filters.pop("from_")
@@ -72,6 +95,7 @@ def _expose_from(filterset: type[django_filters.FilterSet]) -> None:
 
 _expose_from(AnomalyFilter)
 _expose_from(ScoreFilter)
+_expose_from(IncidentFilter)
 
 
 class SeriesFilter(django_filters.FilterSet):

@@ -1,7 +1,8 @@
-"""Detection runs, stored anomalies and aggregated scores (all tenant-owned)."""
+"""Detection runs, stored anomalies, aggregated scores and incidents (all tenant-owned)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -192,6 +193,83 @@ class EngineState(TenantOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "series", "engine"], name="engine_state_series")]
+
+
+# Incidents (results.incidents): an incident groups the anomalies of one real problem; its
+# events are its timeline.
+
+class Incident(TenantOwned):
+    class Kind(models.TextChoices):
+        ANOMALY = "anomaly"
+        NO_DATA = "no_data"
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        ACKNOWLEDGED = "acknowledged"
+        RESOLVED = "resolved"
+
+    ACTIVE = (State.OPEN, State.ACKNOWLEDGED)
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ANOMALY)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
+    cluster = models.ForeignKey("tenants.Cluster", on_delete=models.CASCADE, related_name="+", db_index=False)
+    node = models.ForeignKey("tenants.Node", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                             db_index=False, help_text='The silent node of a "no data" incident.')
+    started_at = models.DateTimeField(help_text="The earliest member's start (no data: the node's last point).")
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="The latest member's end (no data: empty).")
+    peak_score = models.FloatField(default=0.0)
+    node_ids = models.JSONField(default=list, blank=True, help_text="Affected nodes (ids).")
+    metrics = models.JSONField(default=list, blank=True, help_text="Affected metric names.")
+    summary = models.CharField(max_length=300, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+", db_index=False)
+    acknowledged_by_label = models.CharField(max_length=150, blank=True, help_text="A user name or an API key.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by_label = models.CharField(max_length=150, blank=True, help_text='Who resolved it; "auto": the pipeline.')
+    reopened_count = models.IntegerField(default=0)
+    origin = models.JSONField(default=dict, blank=True, help_text="The root-cause hint (results.incidents.origin).")
+    origin_key = models.CharField(max_length=64, blank=True, help_text="The incident version the hint was computed for.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "state", "-started_at"], name="incident_tenant_state"),
+            models.Index(fields=["tenant", "cluster", "-started_at"], name="incident_tenant_cluster"),
+        ]
+
+    def __str__(self) -> str:
+        return f"incident {self.pk} ({self.state}): {self.summary}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE
+
+
+class IncidentMember(TenantOwned):
+    """An anomaly of an incident; an anomaly belongs to at most one incident."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="members", db_index=False)
+    anomaly = models.ForeignKey(Anomaly, on_delete=models.CASCADE, related_name="+", db_index=False)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "anomaly"], name="incident_member_anomaly")]
+        indexes = [models.Index(fields=["tenant", "incident"], name="incident_member_incident")]
+
+
+class IncidentEvent(TenantOwned):
+    """One step of an incident's timeline (the events of ``results.incidents.signals``)."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events", db_index=False)
+    event = models.CharField(max_length=20)
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=150, blank=True, help_text='A user name, an API key, or "auto".')
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "incident", "at"], name="incident_event_incident")]
 
 
 class Feedback(TenantOwned):

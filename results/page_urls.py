@@ -5,6 +5,7 @@ from django.urls import path
 from results import views
 from results.backtests import views as backtest_views
 from results.feedback import views as feedback_views
+from results.incidents import views as incident_views
 
 app_name = "dashboard"
 
@@ -16,8 +17,12 @@ urlpatterns = [
     path("anomalies/<int:anomaly_id>/related", views.anomaly_related, name="anomaly-related"),
     path("anomalies/<int:anomaly_id>/feedback", feedback_views.label_anomaly, name="anomaly-feedback"),
     path("adjustments", feedback_views.adjustment_list, name="adjustments"),
+    path("incidents/<int:incident_id>/feedback", feedback_views.label_incident, name="incident-feedback"),
     path("backtests", backtest_views.backtest_list, name="backtests"),
     path("backtests/<int:backtest_id>", backtest_views.backtest_detail, name="backtest"),
     path("backtests/<int:backtest_id>/apply", backtest_views.apply_backtest, name="backtest-apply"),
     path("adjustments/<int:adjustment_id>", feedback_views.change_adjustment, name="adjustment-change"),
+    path("incidents", incident_views.incident_list, name="incidents"),
+    path("incidents/<int:incident_id>", incident_views.incident_detail, name="incident"),
+    path("incidents/<int:incident_id>/action", incident_views.incident_action, name="incident-action"),
 ]

@@ -14,6 +14,7 @@ The work is bounded whatever the tenant stores, so no request can be made expens
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,19 +35,28 @@ BASELINE = timedelta(hours=2)
 CACHE_SECONDS = 300
 
 
-def analysis_series(tenant: Tenant, anomaly: Anomaly, start: datetime, end: datetime) -> list[int]:
-    """Ids of the series to analyse, the most relevant first, at most the configured cap."""
+def analysis_series(tenant: Tenant, cluster_id: int, start: datetime, end: datetime, series_first: Collection[int],
+                    nodes_first: Collection[int]) -> list[int]:
+    """Ids of the cluster's series to analyse, the most relevant first (``series_first``,
+    then the series of ``nodes_first``, then those with an anomaly overlapping the
+    window, then the rest by id), at most the configured cap."""
     overlapping = Anomaly.objects.for_tenant(tenant).filter(series=OuterRef("pk"), window_end__gt=start, window_start__lt=end)
     priority = Case(
-        When(pk=anomaly.series_id, then=Value(0)),
-        When(node_id=anomaly.node_id, then=Value(1)),
+        When(pk__in=list(series_first), then=Value(0)),
+        When(node_id__in=list(nodes_first), then=Value(1)),
         When(Exists(overlapping), then=Value(2)),
         default=Value(3),
         output_field=IntegerField(),
     )
-    rows = (Series.objects.for_tenant(tenant).filter(cluster_id=anomaly.cluster_id)
+    rows = (Series.objects.for_tenant(tenant).filter(cluster_id=cluster_id)
             .annotate(priority=priority).order_by("priority", "pk").values_list("pk", flat=True))
     return list(rows[: settings.FLEETWATCH_RCA_MAX_SERIES])
+
+
+def analysis_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The window analysed around ``[start, end)``: ``LEAD`` either side, at most ``MAX_WINDOW``."""
+    first = start - LEAD
+    return first, min(end + LEAD, first + MAX_WINDOW)
 
 
 def related(tenant: Tenant, anomaly: Anomaly) -> dict[str, Any]:
@@ -60,9 +70,8 @@ def related(tenant: Tenant, anomaly: Anomaly) -> dict[str, Any]:
 
 
 def _related(tenant: Tenant, anomaly: Anomaly) -> dict[str, Any]:
-    start = anomaly.window_start - LEAD
-    end = min(anomaly.window_end + LEAD, start + MAX_WINDOW)
-    ids = analysis_series(tenant, anomaly, start, end)
+    start, end = analysis_window(anomaly.window_start, anomaly.window_end)
+    ids = analysis_series(tenant, anomaly.cluster_id, start, end, [anomaly.series_id], [anomaly.node_id])
     series = get_metric_series_batch(tenant.pk, ids, start - BASELINE, end)
     answer: dict[str, Any] = {
         "anomaly": anomaly.pk, "series": anomaly.series_id, "node": anomaly.node.name, "metric": anomaly.metric_name,

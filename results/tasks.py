@@ -21,7 +21,8 @@ from django.db import transaction
 
 from config.errors import DATABASE_TRANSIENT_ERRORS
 from results import runs
-from results.detection import aggregate_run, detect_series_batch
+from results.detection import aggregate_run, detect_series_batch, run_period_start
+from results.incidents.build import build_incidents
 from results.models import DetectionRun
 from tenants.scoping import tenant_scope
 
@@ -151,11 +152,16 @@ def _detect_batch(tenant_id: int, run_id: int, series_ids: list[int]) -> list[di
 
 @shared_task(**TASK_OPTIONS)
 def finalize_run(tenant_id: int, run_id: int) -> None:
-    """After the run's last batch: aggregate metric -> node -> cluster -> tenant, rank, persist."""
+    """After the run's last batch: aggregate metric -> node -> cluster -> tenant, rank,
+    persist; then build incidents (``results.incidents.build``)."""
     run = runs.runs(tenant_id).get(pk=run_id)
     if run.status != DetectionRun.Status.RUNNING:
         return  # finished already (a copy of this task), failed or cancelled
-    anomalies = aggregate_run(tenant_id, run, runs.summaries(tenant_id, run_id))
+    summaries = runs.summaries(tenant_id, run_id)
+    anomalies = aggregate_run(tenant_id, run, summaries)
+    # incidents over the run's period; a run up to the present also looks for silent nodes
+    build_incidents(tenant_id, run_period_start(run, summaries), run.range_end,
+                    now=run.range_end if run.range_start is None else None)
     runs.finish(tenant_id, run_id, DetectionRun.Status.SUCCEEDED, anomalies_found=anomalies)
 
 

@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 from results import api
 from results.backtests import api as backtest_api
 from results.feedback import api as feedback_api
+from results.incidents import api as incidents_api
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -23,6 +24,7 @@ router.register("feedback", feedback_api.FeedbackViewSet, basename="feedback")
 router.register("adjustments", feedback_api.AdjustmentViewSet, basename="adjustment")
 router.register("audit", feedback_api.AuditViewSet, basename="audit")
 router.register("backtests", backtest_api.BacktestViewSet, basename="backtest")
+router.register("incidents", incidents_api.IncidentViewSet, basename="incident")
 
 urlpatterns = [
     path("detect", api.DetectView.as_view(), name="detect"),

@@ -1,4 +1,5 @@
-"""The tenant dashboard's pages over results: overview, ranking, node, anomalies.
+"""The tenant dashboard's pages over results: overview, ranking, node, anomalies (the
+incident pages: ``results.incidents.views``).
 
 Every view runs inside the tenant scope opened by ``TenantScopeMiddleware`` and still
 names the tenant explicitly (``for_tenant(request.tenant)``). Pages send summaries:
@@ -27,7 +28,7 @@ from analytics.store.read import get_metric_series_batch
 from results import rootcause
 from results.feedback.views import BUTTONS, may_label
 from results.filters import AnomalyFilter
-from results.models import AggregatedScore, Anomaly, Feedback
+from results.models import AggregatedScore, Anomaly, Feedback, Incident
 from results.ranking import driver_anomalies, driver_of, latest_period, node_names, ranking_changes, top_n
 from tenants.models import Cluster, Node
 from tenants.views import tenant_page
@@ -41,6 +42,7 @@ MAX_RANGE = timedelta(days=31)
 HISTORY_POINTS = 96  # tenant score history on the overview
 RECENT = timedelta(hours=24)  # "latest anomalies": windows ending within a day of the newest
 LATEST_ANOMALIES = 10
+OPEN_INCIDENTS = 10
 STALE_SHOWN = 20
 RANKING_TOP = 25
 NODE_ANOMALIES = 100
@@ -99,6 +101,12 @@ def overview(request):
         cluster.band = score_band(cluster.score)
     clusters.sort(key=lambda c: (c.score is None, -(c.score or 0), c.name))
 
+    # open incidents come before single anomalies: one problem, one line
+    incidents = list(Incident.objects.for_tenant(tenant).filter(state__in=Incident.ACTIVE).select_related("cluster")
+                     .order_by("-started_at", "-pk")[:OPEN_INCIDENTS])
+    for incident in incidents:
+        incident.band = score_band(incident.peak_score if incident.kind == Incident.Kind.ANOMALY else None)
+
     anomalies = Anomaly.objects.for_tenant(tenant)
     newest = anomalies.aggregate(newest=Max("window_end"))["newest"]
     latest = []
@@ -123,6 +131,7 @@ def overview(request):
         "current_band": score_band(current["score"] if current else None),
         "history": {"t": [int(h["period_end"].timestamp()) for h in history], "v": [h["score"] for h in history]},
         "clusters": clusters,
+        "incidents": incidents,
         "latest": latest,
         "stale": stale[:STALE_SHOWN],
         "stale_total": len(stale),

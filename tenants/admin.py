@@ -173,7 +173,8 @@ class NodeAdmin(NamedByAgentsAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(TenantOwnedAdmin):
-    list_display = ("__str__", "tenant", "created_at", "last_used_at", "revoked_at")
+    list_display = ("__str__", "tenant", "role", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("role",)
     readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
 

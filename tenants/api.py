@@ -10,28 +10,48 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework import exceptions, mixins, permissions, serializers, viewsets
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.errors import ApiError
 from config.schema import error_responses
 from config.throttling import TenantRateThrottle
 from tenants import billing
 from tenants.auth import ApiKeyPrincipal
-from tenants.models import Tenant
+from tenants.models import ApiKey, Tenant
 from tenants.scoping import TenantOwned, tenant_scope
 from tenants.weights import FIELDS as WEIGHT_FIELDS
 from tenants.weights import check_weights
 
 
-def request_tenant(request: Request) -> Tenant:
-    """The tenant of the request's API key: the API knows no other way to a tenant."""
+class KeyRolePermission(permissions.BasePermission):
+    """A read-only API key may only read: any other method answers 403, before the view
+    runs (so nothing is stored). Every tenant API view has it (``TenantAPIView``)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        principal = request.user
+        if request.method in permissions.SAFE_METHODS or not isinstance(principal, ApiKeyPrincipal):
+            return True
+        if principal.api_key.role == ApiKey.Role.READ_ONLY:
+            raise ApiError(403, "read_only_key", f"Authorization: this API key is read-only; {request.method} needs a "
+                           "read-write key", [{"field": "Authorization", "reason": "read-only API key"}])
+        return True
+
+
+def request_principal(request: Request) -> ApiKeyPrincipal:
+    """The caller: one API key of one tenant (the API knows no other caller)."""
     principal = request.user
     if not isinstance(principal, ApiKeyPrincipal):
         raise exceptions.NotAuthenticated()
-    return principal.tenant
+    return principal
+
+
+def request_tenant(request: Request) -> Tenant:
+    """The tenant of the request's API key: the API knows no other way to a tenant."""
+    return request_principal(request).tenant
 
 
 class TenantAPIView(APIView):
@@ -40,6 +60,7 @@ class TenantAPIView(APIView):
     Requests are rate-limited per tenant (``config.throttling``)."""
 
     throttle_classes = (TenantRateThrottle,)
+    permission_classes = (permissions.IsAuthenticated, KeyRolePermission)
     tenant: Tenant
     _scope: AbstractContextManager[int] | None = None
 

@@ -8,7 +8,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -57,6 +57,15 @@ class Tenant(models.Model):
     cluster_weights = models.JSONField(
         default=dict, blank=True, validators=[WeightsValidator("cluster_weights")],
         help_text='WEIGHTED weights of clusters in the tenant\'s score, by name, e.g. {"prod": 2}. Others weigh 1.',
+    )
+    incident_window_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="Anomalies on nodes of one cluster starting within this many minutes of each other form one incident.",
+    )
+    incident_quiet_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+        help_text="An incident resolves after this many minutes analysed with no anomaly; "
+        "one flaring up within as long after that reopens.",
     )
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -122,9 +131,15 @@ class ApiKey(TenantOwned):
 
     KEY_PREFIX = "fw_"
 
+    class Role(models.TextChoices):
+        READ_ONLY = "read_only"
+        READ_WRITE = "read_write"
+
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12, unique=True)
     key_hash = models.CharField(max_length=64)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.READ_WRITE,
+                            help_text="read_only keys may only read (GET, HEAD, OPTIONS).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -141,12 +156,12 @@ class ApiKey(TenantOwned):
         return self.revoked_at is None
 
     @classmethod
-    def issue(cls, tenant: Tenant, name: str, created_by=None) -> tuple[ApiKey, str]:
+    def issue(cls, tenant: Tenant, name: str, created_by=None, role: str = Role.READ_WRITE) -> tuple[ApiKey, str]:
         """Create a key; return the row and the plain key, which is never stored."""
         prefix = secrets.token_hex(4)
         key = f"{cls.KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
         api_key = cls.objects.unscoped().create(
-            tenant=tenant, name=name, prefix=prefix, key_hash=hash_api_key(key), created_by=created_by
+            tenant=tenant, name=name, prefix=prefix, key_hash=hash_api_key(key), created_by=created_by, role=role
         )
         return api_key, key
 

@@ -57,6 +57,8 @@ def switch_tenant(request):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100, strip=True, widget=forms.TextInput(attrs={"placeholder": "e.g. prod collector"}))
+    role = forms.ChoiceField(choices=ApiKey.Role.choices, initial=ApiKey.Role.READ_WRITE, required=False,
+                             help_text="read only: the key may only read.")
 
 
 def _keys_page(request, *, form=None, new_key=None, new_key_row=None, status=200):
@@ -87,7 +89,8 @@ def api_keys(request):
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
         return _keys_page(request, form=form, status=400)
-    row, key = ApiKey.issue(request.tenant, form.cleaned_data["name"], created_by=request.user)
+    row, key = ApiKey.issue(request.tenant, form.cleaned_data["name"], created_by=request.user,
+                            role=form.cleaned_data["role"] or ApiKey.Role.READ_WRITE)
     response = _keys_page(request, new_key=key, new_key_row=row)
     response["Cache-Control"] = "no-store"  # the one page that shows the key
     return response

@@ -434,7 +434,7 @@ def format_duration(delta: timedelta) -> str:
     return f"{round(seconds / 86400, 1):g} d"
 
 
-def _format_time(moment: datetime) -> str:
+def format_time(moment: datetime) -> str:
     moment = pd.Timestamp(moment).tz_convert("UTC")
     return f"{moment:%H:%M:%S} UTC" if moment.second else f"{moment:%H:%M} UTC"
 
@@ -482,8 +482,8 @@ class ExplanationTemplateRegistry:
             "percent": "n/a" if percent is None else f"{percent:+.0f}%",
             "direction": explanation.direction.value,
             "verb": _VERBS[explanation.anomaly_type, explanation.direction],
-            "start": _format_time(explanation.start),
-            "end": _format_time(explanation.end),
+            "start": format_time(explanation.start),
+            "end": format_time(explanation.end),
             "date": f"{pd.Timestamp(explanation.start).tz_convert('UTC'):%Y-%m-%d}",
             "duration": format_duration(explanation.end - explanation.start),
             "confidence": f"{explanation.confidence:.0%}",

@@ -18,7 +18,7 @@ from config.schema import error_responses
 from results.feedback import labels, rules
 from results.feedback import serializers as s
 from results.feedback.export import labelled_windows
-from results.models import Adjustment, AuditEntry, Feedback
+from results.models import Adjustment, AuditEntry, Feedback, IncidentMember
 from tenants.api import TenantGenericViewSet, TenantReadOnlyViewSet
 
 
@@ -55,6 +55,31 @@ class AnomalyFeedbackMixin(TenantGenericViewSet):
         query.is_valid(raise_exception=True)
         return labelled_response(labels.label(self.tenant.pk, anomaly, query.validated_data["verdict"],
                                               query.validated_data["comment"], actor(request)))
+
+
+class IncidentFeedbackMixin(TenantGenericViewSet):
+    """``/incidents/{id}/feedback`` on the incident viewset: labelling an incident labels
+    each of its member anomalies."""
+
+    @extend_schema(methods=["GET"], responses={200: s.FeedbackSerializer(many=True), **error_responses(400, 401, 404)},
+                   description="The labels of the incident's member anomalies.")
+    @extend_schema(methods=["POST"], request=s.LabelRequestSerializer,
+                   responses={200: s.LabelledSerializer(many=True), **error_responses(400, 401, 404)},
+                   description="Label every member anomaly of the incident (each may cause an adjustment).")
+    @action(detail=True, methods=["get", "post"], url_path="feedback", url_name="feedback")
+    def incident_feedback(self, request, pk=None):
+        incident = self.get_object()
+        if request.method == "GET":
+            members = IncidentMember.objects.for_tenant(self.tenant).filter(incident=incident).values("anomaly_id")
+            rows = Feedback.objects.for_tenant(self.tenant).filter(anomaly__in=members).order_by("window_start", "pk")
+            return Response(s.FeedbackSerializer(rows, many=True).data)
+        query = s.LabelRequestSerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        done = labels.label_incident(self.tenant.pk, incident, query.validated_data["verdict"],
+                                     query.validated_data["comment"], actor(request))
+        body = s.LabelledSerializer([{"feedback": d.feedback, "adjustment": d.adjustment} for d in done], many=True,
+                                    context={"now": timezone.now()}).data
+        return Response(body)
 
 
 @extend_schema_view(

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from analytics.models import Series
 from results.feedback import audit, rules
-from results.models import Adjustment, Anomaly, Feedback
+from results.models import Adjustment, Anomaly, Feedback, Incident, IncidentMember
 
 
 @dataclass
@@ -39,6 +39,15 @@ def label(tenant_id: int, anomaly: Anomaly, verdict: str, comment: str, by: str,
                      feedback=feedback.pk, verdict=verdict, comment=comment, previous=previous)
         adjustment = rules.after_label(tenant_id, feedback, by, now)
     return Labelled(feedback, created, adjustment)
+
+
+def label_incident(tenant_id: int, incident: Incident, verdict: str, comment: str, by: str,
+                   now: datetime | None = None) -> list[Labelled]:
+    """Label an incident = label each of its member anomalies (one transaction)."""
+    members = IncidentMember.objects.for_tenant(tenant_id).filter(incident=incident).values("anomaly_id")
+    with transaction.atomic():
+        return [label(tenant_id, anomaly, verdict, comment, by, now)
+                for anomaly in Anomaly.objects.for_tenant(tenant_id).filter(pk__in=members).order_by("window_start", "pk")]
 
 
 def remove(tenant_id: int, feedback: Feedback, by: str, now: datetime | None = None) -> None:

@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from results.feedback import labels, rules
-from results.models import Adjustment, Anomaly, Feedback
+from results.models import Adjustment, Anomaly, Feedback, Incident
 from tenants.models import Membership
 from tenants.views import is_owner, tenant_page
 
@@ -46,6 +46,25 @@ def label_anomaly(request, anomaly_id: int):
     messages.success(request, f"Marked as {done.feedback.get_verdict_display()}."
                      + (f" Adjustment: {done.adjustment.reason}." if done.adjustment else ""))
     return _back(request, "dashboard:anomalies")
+
+
+@require_POST
+@tenant_page
+def label_incident(request, incident_id: int):
+    """One click labels every member anomaly of the incident."""
+    incident = get_object_or_404(Incident.objects.for_tenant(request.tenant), pk=incident_id)
+    if not may_label(request):
+        raise PermissionDenied("viewers may not label incidents")
+    verdict = request.POST.get("verdict", "")
+    if verdict not in Feedback.Verdict.values:
+        messages.error(request, f"verdict: must be one of {', '.join(Feedback.Verdict.values)}")
+    else:
+        done = labels.label_incident(request.tenant.pk, incident, verdict, request.POST.get("comment", "")[:2000],
+                                     request.user.get_username())
+        made = [d.adjustment.reason for d in done if d.adjustment]
+        messages.success(request, f"Marked {len(done)} anomalies as {Feedback.Verdict(verdict).label}."
+                         + "".join(f" Adjustment: {reason}." for reason in made))
+    return redirect("dashboard:incident", incident_id=incident.pk)
 
 
 @require_GET

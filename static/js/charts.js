@@ -23,6 +23,7 @@
     seasonal: "rgba(124, 58, 237, 0.75)"
   };
   var LINE = "#2563eb";
+  var PALETTE = [LINE, "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be123c", "#4d7c0f", "#6b7280"];
 
   function pad(n) { return n < 10 ? "0" + n : String(n); }
 
@@ -128,8 +129,16 @@
     }).observe(el);
   }
 
+  // Several lines on one time axis (an incident's metric on its nodes): uPlot.join aligns them.
+  function lineData(spec) {
+    var lines = (spec.lines || []).filter(function (l) { return l.t.length; });
+    if (lines.length > 1) { return uPlot.join(lines.map(function (l) { return [l.t, l.v]; })); }
+    return null;
+  }
+
   function seriesChart(el, all) {
     var spec = all.series[Number(el.dataset.index)];
+    var joined = lineData(spec);
     var t = spec.t.length ? spec.t : [all.start, all.end];
     var v = spec.t.length ? spec.v : [null, null];
     var height = 220;
@@ -152,7 +161,14 @@
       ],
       plugins: [shadingPlugin(spec.windows, el), tooltipPlugin(spec.unit, spec.windows)]
     };
-    var u = new uPlot(opts, [t, v], el);
+    if (joined) {
+      opts.series = [opts.series[0]].concat(spec.lines.filter(function (l) { return l.t.length; }).map(function (l, i) {
+        return { label: l.label, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
+          value: function (u, val) { return formatValue(val, spec.unit); } };
+      }));
+      el.dataset.lines = String(opts.series.length - 1);
+    }
+    var u = new uPlot(opts, joined || [t, v], el);
     keepWidth(u, el, height);
     return u;
   }

@@ -20,18 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-@pytest.fixture
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 860}, "timezone_id": "UTC"}
-
-
-@pytest.fixture
-def requests_made(page):
-    urls: list[str] = []
-    page.on("request", lambda request: urls.append(request.url))
-    return urls
-
-
 def assert_all_local(urls: list[str], live_server) -> None:
     assert urls, "no request recorded"
     outside = [url for url in urls if not url.startswith(live_server.url)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from results.models import Adjustment, Anomaly, Feedback
+from results.models import Adjustment, Anomaly, Feedback, Incident, IncidentMember
 from tenants.models import Membership
 from tenants.scoping import tenant_scope
 from tests.conftest import add_member
@@ -38,3 +38,14 @@ def test_one_click_labels_and_only_owners_undo(fleet, tenant_a, owner, member):
     with tenant_scope(tenant_a):
         adjustment.refresh_from_db()
         assert adjustment.undone_by == "alice" and adjustment.undone_at is not None
+
+
+def test_one_click_on_an_incident_labels_its_members(fleet, tenant_a, member):
+    with tenant_scope(tenant_a):  # the seeded run grouped its anomalies into incidents
+        incident = Incident.objects.filter(pk__in=IncidentMember.objects.values("incident_id")).order_by("pk").first()
+        members = list(Anomaly.objects.filter(pk__in=IncidentMember.objects.filter(incident=incident).values("anomaly_id")))
+    client = logged_in(member)
+    assert 'data-testid="incident-feedback"' in client.get(f"/incidents/{incident.pk}").content.decode()
+    assert client.post(f"/incidents/{incident.pk}/feedback", {"verdict": "real"}).status_code == 302
+    with tenant_scope(tenant_a):
+        assert sorted(Feedback.objects.values_list("anomaly_id", "verdict")) == sorted((a.pk, "real") for a in members)

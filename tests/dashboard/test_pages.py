@@ -329,7 +329,7 @@ def big_tenant(tenant_a, owner):
 
 
 @pytest.mark.parametrize("path, limit", [
-    ("/", 12),
+    ("/", 13),  # with the open incidents
     ("/ranking?strategy=max&top=500", 6 + 4),  # + the movers: period ends, two rankings, their drivers' anomalies
     ("/ranking?strategy=mean&level=cluster", 7 + 5),  # + the movers' worst nodes' names
     ("/anomalies", 8),

@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 
 from analytics.core.evaluation.nab import window_rows
-from results.models import Adjustment, Anomaly, AuditEntry, Feedback
+from results.models import Adjustment, Anomaly, AuditEntry, Feedback, Incident, IncidentMember
 from results.tasks import run_tenant_detection
+from tenants.models import ApiKey
 from tenants.scoping import tenant_scope
+from tests.conftest import api_client_for
 from tests.results.fleet import fleet_now, ingest, make_fleet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,3 +93,31 @@ def test_b_cannot_label_read_change_remove_or_undo_a_s_feedback(api_a, api_b, te
         adjustment.refresh_from_db()
         assert adjustment.undone_at is None and adjustment.expires_at is None
         assert list(AuditEntry.objects.values_list("action", flat=True)) == ["feedback_set"]
+
+
+def test_labelling_an_incident_labels_its_members_and_read_only_keys_only_read(api_a, tenant_a, owner, a_anomaly):
+    with tenant_scope(tenant_a):  # the run grouped its anomalies into incidents
+        incident = Incident.objects.get(pk=IncidentMember.objects.get(anomaly=a_anomaly).incident_id)
+        members = list(Anomaly.objects.filter(pk__in=IncidentMember.objects.filter(incident=incident).values("anomaly_id")))
+    labelled = api_a.post(f"/api/v1/incidents/{incident.pk}/feedback", {"verdict": "expected", "comment": "deploy"},
+                          format="json")
+    assert labelled.status_code == 200
+    assert sorted(item["feedback"]["anomaly"] for item in labelled.json()) == sorted(a.pk for a in members)
+    listed = api_a.get(f"/api/v1/incidents/{incident.pk}/feedback").json()
+    assert {(f["anomaly"], f["verdict"], f["comment"]) for f in listed} == {(a.pk, "expected", "deploy") for a in members}
+
+    reader = api_client_for(ApiKey.issue(tenant_a, "dashboards", created_by=owner, role=ApiKey.Role.READ_ONLY)[1])
+    assert reader.get(f"/api/v1/anomalies/{a_anomaly.pk}/feedback").json()["verdict"] == "expected"
+    assert reader.get("/api/v1/audit").json()["count"] == len(members)
+    with tenant_scope(tenant_a):
+        adjustment = Adjustment.objects.create(tenant=tenant_a, kind=Adjustment.Kind.THRESHOLD, series_id=a_anomaly.series_id,
+                                               node_id=a_anomaly.node_id, threshold=0.7, reason="test")
+    refused = [reader.post(f"/api/v1/anomalies/{a_anomaly.pk}/feedback", {"verdict": "real"}, format="json"),
+               reader.post(f"/api/v1/incidents/{incident.pk}/feedback", {"verdict": "real"}, format="json"),
+               reader.patch(f"/api/v1/feedback/{listed[0]['id']}", {"verdict": "real"}, format="json"),
+               reader.delete(f"/api/v1/feedback/{listed[0]['id']}"),
+               reader.post(f"/api/v1/adjustments/{adjustment.pk}/undo")]
+    assert [r.status_code for r in refused] == [403] * len(refused)
+    with tenant_scope(tenant_a):
+        assert set(Feedback.objects.values_list("verdict", flat=True)) == {"expected"}
+        assert Adjustment.objects.get(pk=adjustment.pk).undone_at is None

@@ -3,8 +3,9 @@ and the OpenAPI schema (so a new endpoint is covered, or fails here, automatical
 
 Tenant A has a detected fleet, a marker series, a node and an API key; tenant B (its
 API key, and its owner logged in to the dashboard) requests every route:
-- a route with an id, filled with A's object of that kind: 404 with exactly the body of
-  a nonexistent id, for every method;
+- a route with an id, filled with A's object of that kind: 404 (or 405) with exactly the
+  body of a nonexistent id, for every method (GET, POST, PUT, PATCH, DELETE);
+- every PUT, PATCH and DELETE the OpenAPI schema has is sent;
 - list endpoints: empty; dashboard pages: none of A's names;
 - POST endpoints: act on B only; afterwards every tenant-owned row of A is unchanged;
 - no response to B ever contains A's names or key prefix.
@@ -25,7 +26,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from analytics.models import Series
-from results.models import Adjustment, Anomaly, Backtest, DetectionRun
+from results.models import Adjustment, Anomaly, Backtest, DetectionRun, Incident
 from tenants.models import ApiKey, Node
 from tenants.scoping import TenantOwned, all_tenants, tenant_scope
 from tests.dashboard.seed import seed
@@ -44,15 +45,20 @@ ID_ROUTES = {
     "dashboard:anomaly-feedback": "anomaly", "dashboard:adjustment-change": "adjustment",
     "backtest-detail": "backtest", "backtest-apply": "backtest",
     "dashboard:backtest": "backtest", "dashboard:backtest-apply": "backtest",
+    "incident-feedback": "incident", "dashboard:incident-feedback": "incident",
     "adjustment-detail": "adjustment", "adjustment-undo": "adjustment", "adjustment-confirm": "adjustment",
+    "incident-detail": "incident", "incident-acknowledge": "incident", "incident-resolve": "incident",
+    "incident-reopen": "incident", "incident-origin": "incident",
+    "dashboard:incident": "incident", "dashboard:incident-action": "incident",
 }
-API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes",
+ID_METHODS = ("get", "post", "put", "patch", "delete")  # every method, whatever the route answers to
+API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes", "incident-list",
              "feedback-list", "adjustment-list", "audit-list", "backtest-list"}
 API_COMPARE = {"backtest-compare"}  # two ids in the query: A's answer as a missing one's
 API_EXPORTS = {"feedback-export"}  # the caller's labelled windows: none for B
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
-PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:adjustments",
+PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:incidents", "dashboard:adjustments",
          "dashboard:backtests", "api-keys", "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
 KNOWN = set(ID_ROUTES) | API_LISTS | API_EXPORTS | API_COMPARE | API_POSTS | API_SETTINGS | PAGES | STATIC
@@ -134,6 +140,11 @@ def a_objects(api_a, tenant_a, owner) -> dict[str, int]:
         ids["backtest"] = Backtest.objects.create(
             tenant=tenant_a, engine="adtk", series_ids=[ids["series"]], range_start=end - timedelta(hours=1), range_end=end,
             created_by=MARKERS[1], status=Backtest.Status.SUCCEEDED, report={"nab": {}}).pk
+        node = Node.objects.get(pk=ids["node"])
+        ids["incident"] = Incident.objects.create(
+            tenant=tenant_a, cluster_id=node.cluster_id, started_at=end - timedelta(minutes=30), ended_at=end,
+            peak_score=0.9, node_ids=[node.pk], metrics=[MARKERS[2]], summary=f"{MARKERS[0]}/{MARKERS[1]}: {MARKERS[2]} up",
+        ).pk
     assert all(ids.values()), ids
     return ids
 
@@ -169,6 +180,19 @@ def assert_no_leak(response, where: str, key_prefix: str) -> None:
     assert response.status_code < 500, f"{where}: {response.status_code}"
 
 
+def walk_feedback_read(api_b, name: str, url: str, ids: dict, key_prefix: str) -> str:
+    """Backtests compared by A's ids: exactly a missing one's answer; B's export: empty."""
+    if name in API_COMPARE:
+        theirs = api_b.get(url, {"a": ids["backtest"], "b": ids["backtest"]})
+        missing = api_b.get(url, {"a": MISSING_ID, "b": MISSING_ID})
+        assert theirs.status_code == 404 and theirs.content == missing.content, url
+    else:
+        theirs = api_b.get(url)
+        assert theirs.status_code == 200 and theirs.json() == {"windows": {}, "reviewed": {}, "series": {}}, url
+    assert_no_leak(theirs, url, key_prefix)
+    return f"GET {url} as B"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, tenant_b, owner, outsider):
     ids = a_objects(api_a, tenant_a, owner)
@@ -187,7 +211,7 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
         api = route.startswith("api/")
         client = api_b if api else page_b
         if name in ID_ROUTES:
-            for method in ("get", "post", "patch", "delete"):
+            for method in ID_METHODS:
                 theirs = getattr(client, method)(fill(route, ids[ID_ROUTES[name]]))
                 missing = getattr(client, method)(fill(route, MISSING_ID))
                 where = f"{method.upper()} {fill(route, ids[ID_ROUTES[name]])} as B"
@@ -203,19 +227,8 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
             assert response.status_code == 200, url
             assert (body == []) if isinstance(body, list) else (body["count"] == 0 and body["results"] == []), (url, body)
             assert_no_leak(response, url, key_prefix)
-        elif name in API_COMPARE:
-            url = fill(route, 0)
-            theirs = api_b.get(url, {"a": ids["backtest"], "b": ids["backtest"]})
-            missing = api_b.get(url, {"a": MISSING_ID, "b": MISSING_ID})
-            walked.append(f"GET {url}?a=<A's>&b=<A's> as B")
-            assert theirs.status_code == 404 and theirs.content == missing.content, url
-            assert_no_leak(theirs, url, key_prefix)
-        elif name in API_EXPORTS:
-            url = fill(route, 0)
-            response = api_b.get(url)
-            walked.append(f"GET {url} as B")
-            assert response.status_code == 200 and response.json() == {"windows": {}, "reviewed": {}, "series": {}}, url
-            assert_no_leak(response, url, key_prefix)
+        elif name in API_COMPARE | API_EXPORTS:
+            walked.append(walk_feedback_read(api_b, name, fill(route, 0), ids, key_prefix))
         elif name in API_POSTS:
             url = fill(route, 0)
             walked.append(f"POST {url} as B")
@@ -257,6 +270,14 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
             response = client.get(url)
             walked.append(f"GET {url}")
             assert_no_leak(response, url, key_prefix)
+
+    # every PUT, PATCH and DELETE of the schema: ID routes sent all methods above; the rest here
+    for path, operations in api_schema["paths"].items():
+        for method in set(operations) & {"put", "patch", "delete"}:
+            if "{" not in path:
+                response = getattr(api_b, method)(path, {}, format="json")
+                walked.append(f"{method.upper()} {path} as B")
+                assert_no_leak(response, f"{method.upper()} {path}", key_prefix)
 
     # B's batch with A's names made B's own series, and B sees only that one
     assert page_b.get("/").status_code == 200

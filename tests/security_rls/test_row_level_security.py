@@ -32,6 +32,9 @@ from results.models import (
     EngineSetting,
     EngineState,
     Feedback,
+    Incident,
+    IncidentEvent,
+    IncidentMember,
 )
 from tenants import rls
 from tenants.models import (
@@ -103,6 +106,9 @@ def seed_tenant(tenant, label: str) -> dict:
     backtest = Backtest.objects.unscoped().create(tenant=tenant, engine="adtk", series_ids=[series.pk], range_start=D0,
                                                   range_end=D0 + timedelta(hours=1), created_by="rls")
     BacktestPart.objects.unscoped().create(tenant=tenant, backtest=backtest, first_series_id=series.pk, series_ids=[series.pk])
+    incident = Incident.objects.unscoped().create(tenant=tenant, cluster_id=series.cluster_id, started_at=D0)
+    IncidentMember.objects.unscoped().create(tenant=tenant, incident=incident, anomaly=anomaly)
+    IncidentEvent.objects.unscoped().create(tenant=tenant, incident=incident, event="opened")
     AggregatedScore.objects.unscoped().create(
         tenant=tenant, run=run, level=AggregatedScore.Level.TENANT, subject="tenant", strategy="MAX", score=0.9,
         num_metrics_analyzed=1, num_anomalies_detected=1, period_start=D0, period_end=D0 + timedelta(hours=1),

@@ -11,8 +11,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('analytics', '0002_watermark_is_the_newest_point_analysed'),
-        ('results', '0003_run_batches_resume_and_warnings'),
-        ('tenants', '0004_weights_at_every_level'),
+        ('results', '0004_incidents'),
+        ('tenants', '0005_api_key_role'),
     ]
 
     operations = [
