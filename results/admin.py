@@ -7,10 +7,14 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from analytics.core.engines.registry import engine_registry
+from analytics.models import Series
+from results.backtests import admin as backtest_admin  # noqa: F401  (registers the backtest admin)
+from results.feedback import admin as feedback_admin  # noqa: F401  (registers the feedback admin)
 from results.models import Anomaly, DetectionRun, EngineSetting, Incident
 from results.notifications import admin as notifications_admin
 from results.tasks import request_run
 from tenants.admin import ReadOnlyAdmin, TenantOwnedAdmin
+from tenants.models import Node
 
 
 def engine_choices() -> list[tuple[str, str]]:
@@ -21,11 +25,16 @@ class EngineSettingForm(forms.ModelForm):
     """The engine is one of the registry's; the parameters are checked by creating it."""
 
     engine = forms.ChoiceField(choices=engine_choices)
+    # across tenants (the operator's form); clean() checks the row is the chosen tenant's
+    series = forms.ModelChoiceField(queryset=Series.objects.unscoped(), required=False, widget=forms.NumberInput,
+                                    help_text="A series id: one series (takes precedence over node, metric and tenant).")
+    node = forms.ModelChoiceField(queryset=Node.objects.unscoped(), required=False, widget=forms.NumberInput,
+                                  help_text="A node id: every metric of the node, or the one metric named.")
 
     class Meta:
         model = EngineSetting
-        fields = ("tenant", "metric_name", "engine", "params")
-        help_texts = {"metric_name": "Empty: the tenant's default for every metric.",
+        fields = ("tenant", "series", "node", "metric_name", "engine", "params")
+        help_texts = {"metric_name": "Empty: the tenant's default for every metric (of the node, with a node).",
                       "params": 'JSON object of engine parameters, e.g. {"window": "30min"}; {} for the defaults.'}
 
     def clean(self):
@@ -38,6 +47,10 @@ class EngineSettingForm(forms.ModelForm):
             if "params" not in self.errors:
                 self.add_error("params", "must be a JSON object of parameter names to values")
             return cleaned
+        tenant = cleaned.get("tenant")
+        for level in ("series", "node"):
+            if cleaned.get(level) is not None and tenant is not None and cleaned[level].tenant_id != tenant.pk:
+                self.add_error(level, f"must be one of the tenant's {level}")
         if engine:
             try:
                 engine_registry.create(engine, **params)
@@ -49,7 +62,7 @@ class EngineSettingForm(forms.ModelForm):
 @admin.register(EngineSetting)
 class EngineSettingAdmin(TenantOwnedAdmin):
     form = EngineSettingForm
-    list_display = ("tenant", "metric_label", "engine", "params")
+    list_display = ("tenant", "series", "node", "metric_label", "engine", "params", "applied_by", "applied_from")
     search_fields = ("metric_name",)
 
     @admin.display(description="metric", ordering="metric_name")

@@ -16,6 +16,7 @@ from config.errors import ApiError
 from config.schema import error_responses
 from results import rootcause
 from results import serializers as s
+from results.feedback.api import AnomalyFeedbackMixin
 from results.filters import AnomalyFilter, RunFilter, ScoreFilter, SeriesFilter
 from results.models import AggregatedScore, Anomaly, DetectionRun
 from results.ranking import ranking_changes, top_n
@@ -60,7 +61,7 @@ class RunViewSet(TenantReadOnlyViewSet):
     list=extend_schema(responses={200: s.AnomalySerializer(many=True), **error_responses(400, 401)}),
     retrieve=extend_schema(responses={200: s.AnomalyDetailSerializer, **error_responses(400, 401, 404)}),
 )
-class AnomalyViewSet(TenantReadOnlyViewSet):
+class AnomalyViewSet(AnomalyFeedbackMixin, TenantReadOnlyViewSet):
     model = Anomaly
     filterset_class = AnomalyFilter
     throttle_scope = "api"  # ``related`` counts against the analysis rate instead (config.throttling)

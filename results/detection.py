@@ -14,11 +14,11 @@ from django.utils import timezone
 from analytics.core.aggregation import RECENCY_HALF_LIFE, AggregationPipeline, worst_window
 from analytics.core.contracts import AggregationStrategy, AnomalyResult, AnomalyType
 from analytics.core.engines.base import NOMINAL_STEP_SECONDS, AnomalyDetectionEngine
-from analytics.core.engines.defaults import DEFAULT_ENGINE, DEFAULT_PARAMS
 from analytics.core.engines.registry import engine_registry
 from analytics.models import Series
 from analytics.store.read import get_metric_series_batch
-from results.models import Anomaly, DetectionRun, EngineSetting, EngineState
+from results.feedback.effective import SeriesConfig, SettingsResolver, annotate, apply_exceptions
+from results.models import Anomaly, DetectionRun, EngineState
 from results.runs import window_ceil
 from results.store import store_aggregated_scores, store_episodes
 from results.weights import run_weights
@@ -30,22 +30,18 @@ SKIP_NO_POINTS_IN_RANGE = "no points in the range"
 SKIP_TOO_SHORT = "too short for a detection window"
 
 
-def engine_settings(tenant_id: int) -> dict[str, tuple[str, dict]]:
-    """metric name ('' for the tenant default) -> (engine, params)."""
-    rows = EngineSetting.objects.for_tenant(tenant_id).values_list("metric_name", "engine", "params")
-    return {metric: (engine, params) for metric, engine, params in rows}
-
-
 class EngineChooser:
-    """One engine instance per distinct configuration, chosen per metric."""
+    """One engine instance per distinct configuration, chosen per series (its engine
+    setting, its adjusted threshold: ``results.feedback.effective``)."""
 
-    def __init__(self, tenant_id: int) -> None:
-        self.settings = engine_settings(tenant_id)
-        self.default = self.settings.get("", (DEFAULT_ENGINE, DEFAULT_PARAMS))
+    def __init__(self, tenant_id: int, now: datetime | None = None) -> None:
+        self.resolver = SettingsResolver(tenant_id, now)
         self._engines: dict[tuple[str, str], AnomalyDetectionEngine] = {}
 
-    def __call__(self, metric_name: str) -> AnomalyDetectionEngine:
-        name, params = self.settings.get(metric_name, self.default)
+    def config(self, series: Series, *, adjusted: bool = True) -> SeriesConfig:
+        return self.resolver.for_series(series, adjusted=adjusted)
+
+    def engine(self, name: str, params: dict) -> AnomalyDetectionEngine:
         key = (name, repr(sorted(params.items())))
         if key not in self._engines:
             self._engines[key] = engine_registry.create(name, **params)
@@ -104,6 +100,7 @@ class _Planned:
     since: datetime
     engine: AnomalyDetectionEngine
     state: object
+    config: SeriesConfig
 
 
 def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]) -> BatchOutcome:
@@ -131,9 +128,10 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
         if since >= end:
             outcome.skipped[SKIP_UP_TO_DATE] += 1
             continue
-        engine = choose(series.metric_name)
+        config = choose.config(series)
+        engine = choose.engine(config.engine, config.params)
         state = saved.get((series.pk, engine.name))
-        plan[series.pk] = _Planned(since, engine, engine.load_state(state) if state else None)
+        plan[series.pk] = _Planned(since, engine, engine.load_state(state) if state else None, config)
     if not plan:
         return outcome
     fetch_start = min(p.since - context(p.engine, p.state) for p in plan.values())
@@ -153,10 +151,11 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
         if not output.results:
             outcome.skipped[SKIP_TOO_SHORT] += 1
             continue
+        found = apply_exceptions(output.results, p.config.exceptions)
         outcome.points += len(data) - output.start_index
-        outcome.windows += len(output.results)
-        results.extend(output.results)
-        analysed[series.pk] = output.results
+        outcome.windows += len(found)
+        results.extend(found)
+        analysed[series.pk] = found
         if len(data) > output.start_index:
             newest[series.pk] = data.timestamps[-1].to_pydatetime()
         dumped = p.engine.dump_state(output.state) if incremental else None
@@ -167,6 +166,7 @@ def detect_series_batch(tenant_id: int, run: DetectionRun, series_ids: list[int]
     episodes: dict[int, list[Anomaly]] = defaultdict(list)
     for episode in store_episodes(tenant_id, results, series_keys, run_id=run.pk):
         episodes[episode.series_id].append(episode)
+    annotate(tenant_id, [e for rows in episodes.values() for e in rows], {pk: p.config.notes for pk, p in plan.items()})
     outcome.summaries = [_summary(rows[pk], plan[pk].since, found, episodes[pk]) for pk, found in analysed.items()]
     EngineState.objects.for_tenant(tenant_id).bulk_create(
         new_states, update_conflicts=True, unique_fields=["tenant", "series", "engine"], update_fields=["state", "fitted_at"]

@@ -164,17 +164,29 @@ class AggregatedScore(TenantOwned):
 
 
 class EngineSetting(TenantOwned):
-    """Which engine, with which parameters, a tenant uses for a metric (blank: all metrics)."""
+    """Which engine, with which parameters, a tenant uses, at one level: a series (series
+    set), a node (node set; metric_name narrows it to one metric of the node), a metric
+    (metric_name only) or the tenant (all blank). The most specific level that covers a
+    series wins: series > node > metric > tenant (``results.feedback.effective``)."""
 
     metric_name = models.CharField(max_length=128, blank=True)
+    node = models.ForeignKey("tenants.Node", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    series = models.ForeignKey("analytics.Series", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+                               db_index=False)
     engine = models.CharField(max_length=50)
     params = models.JSONField(default=dict, blank=True)
+    applied_by = models.CharField(max_length=150, blank=True, help_text="Who applied it from a backtest.")
+    applied_from = models.ForeignKey("Backtest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                     db_index=False, help_text="The backtest it was applied from.")
+    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["tenant", "metric_name"], name="engine_setting_metric")]
+        constraints = [models.UniqueConstraint(fields=["tenant", "metric_name", "node", "series"], nulls_distinct=False,
+                                               name="engine_setting_level")]
 
     def __str__(self) -> str:
-        return f"{self.metric_name or '*'}: {self.engine}"
+        where = f"series {self.series_id}" if self.series_id else f"node {self.node_id}" if self.node_id else ""
+        return f"{where} {self.metric_name or '*'}: {self.engine}".strip()
 
 
 class EngineState(TenantOwned):
@@ -264,3 +276,134 @@ class IncidentEvent(TenantOwned):
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "incident", "at"], name="incident_event_incident")]
+
+
+class Feedback(TenantOwned):
+    """A tenant's verdict on one anomaly. The series and window are copied, so the label
+    outlives the anomaly row (an episode that absorbs it, a rerun with another engine)."""
+
+    class Verdict(models.TextChoices):
+        REAL = "real", "real problem"
+        FALSE_ALARM = "false_alarm", "false alarm"
+        EXPECTED = "expected", "expected (e.g. deployment, batch job)"
+
+    anomaly = models.ForeignKey(Anomaly, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False)
+    series = models.ForeignKey("analytics.Series", on_delete=models.CASCADE, related_name="+", db_index=False)
+    node = models.ForeignKey("tenants.Node", on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric_name = models.CharField(max_length=128)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    score = models.FloatField(help_text="The anomaly's score when it was labelled.")
+    verdict = models.CharField(max_length=12, choices=Verdict.choices)
+    comment = models.TextField(blank=True, max_length=2000)
+    by = models.CharField(max_length=150, help_text="Who labelled it last: a user name or an API key.")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "anomaly"], name="feedback_anomaly")]
+        indexes = [models.Index(fields=["tenant", "series", "verdict"], name="feedback_series_verdict"),
+                   models.Index(fields=["tenant", "-updated_at"], name="feedback_tenant_updated")]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} on anomaly {self.anomaly_id}"
+
+
+class AuditEntry(TenantOwned):
+    """One change a tenant (or the feedback rules) made: a label set, changed or removed,
+    an adjustment made, undone or confirmed, a backtest applied. Never updated."""
+
+    action = models.CharField(max_length=30)
+    subject = models.CharField(max_length=40, help_text='What it changed: "anomaly:12", "adjustment:3", "backtest:4".')
+    detail = models.JSONField(default=dict)
+    by = models.CharField(max_length=150)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-at"], name="audit_tenant_at")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.subject} by {self.by}"
+
+
+class Adjustment(TenantOwned):
+    """A change feedback made to detection, with its reason: a series' alarm threshold
+    raised after repeated false alarms, or a recurring daily exception on a node after
+    "expected" labels. Active until undone or expired (``expires_at``; None once confirmed)."""
+
+    class Kind(models.TextChoices):
+        THRESHOLD = "threshold"
+        EXCEPTION = "exception"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    series = models.ForeignKey("analytics.Series", null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    node = models.ForeignKey("tenants.Node", on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric_name = models.CharField(max_length=128, blank=True, help_text="Exception: blank for every metric of the node.")
+    threshold = models.FloatField(null=True, help_text="Threshold: the raised alarm threshold.")
+    previous_threshold = models.FloatField(null=True)
+    daily_start = models.TimeField(null=True, help_text="Exception: daily window start (UTC).")
+    daily_end = models.TimeField(null=True, help_text="Exception: daily window end (UTC), exclusive.")
+    feedback_ids = models.JSONField(default=list, help_text="The labels that caused it.")
+    reason = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, help_text="Empty: confirmed, no expiry.")
+    undone_at = models.DateTimeField(null=True)
+    undone_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "node", "kind"], name="adjustment_tenant_node")]
+
+    def __str__(self) -> str:
+        return f"adjustment {self.pk}: {self.reason}"
+
+    def is_active(self, now) -> bool:
+        return self.undone_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class Backtest(TenantOwned):
+    """A replay of the tenant's stored history through an engine configuration, scored
+    against its labels (``results.backtests``). Its parts commit one at a time."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    engine = models.CharField(max_length=50)
+    params = models.JSONField(default=dict, blank=True)
+    current_settings = models.BooleanField(default=False, help_text="Replay each series with the settings it has now.")
+    series_ids = models.JSONField(default=list, help_text="The series replayed (fixed when it is created).")
+    range_start = models.DateTimeField()
+    range_end = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    parts_total = models.IntegerField(default=0)
+    parts_done = models.IntegerField(default=0)
+    series_done = models.IntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    applied_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "-created_at"], name="backtest_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"backtest {self.pk} ({self.engine}, {self.status})"
+
+
+class BacktestPart(TenantOwned):
+    """One batch of a backtest's series; its result and done mark commit together, so a
+    redelivered copy (worker lost) finds it done and the report is the same."""
+
+    backtest = models.ForeignKey(Backtest, on_delete=models.CASCADE, related_name="+", db_index=False)
+    first_series_id = models.BigIntegerField()
+    series_ids = models.JSONField(default=list)
+    result = models.JSONField(default=dict)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "backtest", "first_series_id"], name="backtest_part_first")]

@@ -2,6 +2,8 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from results import api
+from results.backtests import api as backtest_api
+from results.feedback import api as feedback_api
 from results.incidents import api as incidents_api
 from results.notifications import api as notifications_api
 
@@ -23,6 +25,10 @@ router.register("channels", notifications_api.ChannelViewSet, basename="channel"
 router.register("alert-rules", notifications_api.AlertRuleViewSet, basename="alert-rule")
 router.register("silences", notifications_api.SilenceViewSet, basename="silence")
 router.register("notifications", notifications_api.NotificationViewSet, basename="notification")
+router.register("feedback", feedback_api.FeedbackViewSet, basename="feedback")
+router.register("adjustments", feedback_api.AdjustmentViewSet, basename="adjustment")
+router.register("audit", feedback_api.AuditViewSet, basename="audit")
+router.register("backtests", backtest_api.BacktestViewSet, basename="backtest")
 router.register("incidents", incidents_api.IncidentViewSet, basename="incident")
 
 urlpatterns = [

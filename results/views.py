@@ -26,8 +26,9 @@ from analytics import health
 from analytics.models import Series, TenantDailyCounter
 from analytics.store.read import get_metric_series_batch
 from results import rootcause
+from results.feedback.views import BUTTONS, may_label
 from results.filters import AnomalyFilter
-from results.models import AggregatedScore, Anomaly, Incident
+from results.models import AggregatedScore, Anomaly, Feedback, Incident
 from results.ranking import driver_anomalies, driver_of, latest_period, node_names, ranking_changes, top_n
 from tenants.models import Cluster, Node
 from tenants.views import tenant_page
@@ -353,10 +354,15 @@ def anomaly_list(request):
     queryset = Anomaly.objects.for_tenant(tenant).select_related("cluster", "node").order_by("-window_start", "-score", "id")
     filterset = AnomalyFilter(request.GET, queryset=queryset)
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    verdicts = dict(Feedback.objects.for_tenant(tenant).filter(anomaly__in=[a.pk for a in page.object_list])
+                    .values_list("anomaly_id", "verdict"))
     for anomaly in page.object_list:
         anomaly.chart_url = window_url(anomaly)
         anomaly.band = score_band(anomaly.score)
+        anomaly.verdict = verdicts.get(anomaly.pk, "")
     return render(request, "dashboard/anomalies.html", {
+        "verdicts": BUTTONS,
+        "can_label": may_label(request),
         "nav": "anomalies",
         "page": page,
         "errors": filterset.errors,

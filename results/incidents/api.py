@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from config.errors import ApiError
 from config.schema import error_responses
+from results.feedback.api import IncidentFeedbackMixin
 from results.filters import IncidentFilter
 from results.incidents import lifecycle
 from results.incidents import origin as origin_hint
@@ -30,7 +31,7 @@ ACTION = extend_schema(request=None, responses={200: s.IncidentDetailSerializer,
     retrieve=extend_schema(responses={200: s.IncidentDetailSerializer, **error_responses(400, 401, 404)}),
     acknowledge=ACTION, resolve=ACTION, reopen=ACTION,
 )
-class IncidentViewSet(TenantReadOnlyViewSet):
+class IncidentViewSet(IncidentFeedbackMixin, TenantReadOnlyViewSet):
     model = Incident
     filterset_class = IncidentFilter
     throttle_scope = "api"  # ``origin`` counts against the analysis rate instead (config.throttling)

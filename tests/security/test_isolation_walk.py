@@ -26,7 +26,7 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from analytics.models import Series
-from results.models import Anomaly, DetectionRun, Incident, Notification, Silence
+from results.models import Adjustment, Anomaly, Backtest, DetectionRun, Incident, Notification, Silence
 from tenants.models import ApiKey, Node
 from tenants.scoping import TenantOwned, all_tenants, tenant_scope
 from tests.dashboard.seed import seed
@@ -42,6 +42,12 @@ ID_ROUTES = {
     "dashboard:anomaly-related": "anomaly",
     "series-detail": "series", "series-points": "series",
     "dashboard:node": "node", "revoke-api-key": "api_key",
+    "anomaly-feedback": "anomaly", "feedback-detail": "feedback",
+    "dashboard:anomaly-feedback": "anomaly", "dashboard:adjustment-change": "adjustment",
+    "backtest-detail": "backtest", "backtest-apply": "backtest",
+    "dashboard:backtest": "backtest", "dashboard:backtest-apply": "backtest",
+    "incident-feedback": "incident", "dashboard:incident-feedback": "incident",
+    "adjustment-detail": "adjustment", "adjustment-undo": "adjustment", "adjustment-confirm": "adjustment",
     "incident-detail": "incident", "incident-acknowledge": "incident", "incident-resolve": "incident",
     "incident-reopen": "incident", "incident-origin": "incident",
     "dashboard:incident": "incident", "dashboard:incident-action": "incident",
@@ -51,13 +57,16 @@ ID_ROUTES = {
 }
 ID_METHODS = ("get", "post", "put", "patch", "delete")  # every method, whatever the route answers to
 API_LISTS = {"run-list", "anomaly-list", "score-list", "series-list", "rankings", "ranking-changes", "incident-list",
-             "channel-list", "alert-rule-list", "silence-list", "notification-list"}
+             "channel-list", "alert-rule-list", "silence-list", "notification-list",
+             "feedback-list", "adjustment-list", "audit-list", "backtest-list"}
+API_COMPARE = {"backtest-compare"}  # two ids in the query: A's answer as a missing one's
+API_EXPORTS = {"feedback-export"}  # the caller's labelled windows: none for B
 API_POSTS = {"ingest-metrics", "ingest-otlp-metrics", "ingest-prometheus-write", "detect"}
 API_SETTINGS = {"weights"}  # the caller's own tenant's settings: read and changed as B
-PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:incidents", "dashboard:alerting", "api-keys",
-         "switch-tenant"}
+PAGES = {"dashboard:overview", "dashboard:ranking", "dashboard:anomalies", "dashboard:incidents", "dashboard:alerting",
+         "dashboard:adjustments", "dashboard:backtests", "api-keys", "switch-tenant"}
 STATIC = {"schema", "api-docs", "login", "logout"}  # no tenant data: parameterless, allow-listed
-KNOWN = set(ID_ROUTES) | API_LISTS | API_POSTS | API_SETTINGS | PAGES | STATIC
+KNOWN = set(ID_ROUTES) | API_LISTS | API_EXPORTS | API_COMPARE | API_POSTS | API_SETTINGS | PAGES | STATIC
 
 
 def walk(patterns=None, prefix: str = "", namespace: str = ""):
@@ -123,6 +132,19 @@ def a_objects(api_a, tenant_a, owner) -> dict[str, int]:
             "node": Node.objects.get(name=MARKERS[1]).pk,
             "api_key": ApiKey.objects.order_by("pk").values_list("pk", flat=True).first(),
         }
+    labelled = api_a.post(f"/api/v1/anomalies/{ids['anomaly']}/feedback", {"verdict": "false_alarm", "comment": MARKERS[2]},
+                          format="json")
+    assert labelled.status_code == 201, labelled.content
+    ids["feedback"] = labelled.json()["feedback"]["id"]
+    with tenant_scope(tenant_a):
+        anomaly = Anomaly.objects.get(pk=ids["anomaly"])
+        ids["adjustment"] = Adjustment.objects.create(
+            tenant=tenant_a, kind=Adjustment.Kind.THRESHOLD, series_id=anomaly.series_id, node_id=anomaly.node_id,
+            metric_name=anomaly.metric_name, threshold=0.7, feedback_ids=[ids["feedback"]], reason=MARKERS[1],
+        ).pk
+        ids["backtest"] = Backtest.objects.create(
+            tenant=tenant_a, engine="adtk", series_ids=[ids["series"]], range_start=end - timedelta(hours=1), range_end=end,
+            created_by=MARKERS[1], status=Backtest.Status.SUCCEEDED, report={"nab": {}}).pk
         node = Node.objects.get(pk=ids["node"])
         ids["incident"] = Incident.objects.create(
             tenant=tenant_a, cluster_id=node.cluster_id, started_at=end - timedelta(minutes=30), ended_at=end,
@@ -173,6 +195,19 @@ def assert_no_leak(response, where: str, key_prefix: str) -> None:
     assert response.status_code < 500, f"{where}: {response.status_code}"
 
 
+def walk_feedback_read(api_b, name: str, url: str, ids: dict, key_prefix: str) -> str:
+    """Backtests compared by A's ids: exactly a missing one's answer; B's export: empty."""
+    if name in API_COMPARE:
+        theirs = api_b.get(url, {"a": ids["backtest"], "b": ids["backtest"]})
+        missing = api_b.get(url, {"a": MISSING_ID, "b": MISSING_ID})
+        assert theirs.status_code == 404 and theirs.content == missing.content, url
+    else:
+        theirs = api_b.get(url)
+        assert theirs.status_code == 200 and theirs.json() == {"windows": {}, "reviewed": {}, "series": {}}, url
+    assert_no_leak(theirs, url, key_prefix)
+    return f"GET {url} as B"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, tenant_b, owner, outsider):
     ids = a_objects(api_a, tenant_a, owner)
@@ -207,6 +242,8 @@ def test_tenant_b_walks_every_url_and_sees_nothing_of_a(api_a, api_b, tenant_a, 
             assert response.status_code == 200, url
             assert (body == []) if isinstance(body, list) else (body["count"] == 0 and body["results"] == []), (url, body)
             assert_no_leak(response, url, key_prefix)
+        elif name in API_COMPARE | API_EXPORTS:
+            walked.append(walk_feedback_read(api_b, name, fill(route, 0), ids, key_prefix))
         elif name in API_POSTS:
             url = fill(route, 0)
             walked.append(f"POST {url} as B")

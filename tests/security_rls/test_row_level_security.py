@@ -21,12 +21,17 @@ from psycopg.errors import FeatureNotSupported
 from analytics.models import Chunk, Point, Rollup, Series
 from analytics.store.write import UnknownSeries, resolve_series, write_points
 from results.models import (
+    Adjustment,
     AggregatedScore,
     Anomaly,
+    AuditEntry,
+    Backtest,
+    BacktestPart,
     DetectionBatch,
     DetectionRun,
     EngineSetting,
     EngineState,
+    Feedback,
     Incident,
     IncidentEvent,
     IncidentMember,
@@ -91,6 +96,16 @@ def seed_tenant(tenant, label: str) -> dict:
         tenant=tenant, series=series, cluster_id=series.cluster_id, node_id=series.node_id, metric_name="cpu", run=run,
         engine="adtk", window_start=D0, window_end=D0 + timedelta(minutes=5), score=0.9, first_score=0.9, label="spike",
     )
+    label = Feedback.objects.unscoped().create(
+        tenant=tenant, anomaly=anomaly, series=series, node_id=series.node_id, metric_name="cpu", window_start=D0,
+        window_end=D0 + timedelta(minutes=5), score=0.9, verdict=Feedback.Verdict.FALSE_ALARM, by="rls",
+    )
+    AuditEntry.objects.unscoped().create(tenant=tenant, action="feedback_set", subject=f"anomaly:{anomaly.pk}", by="rls")
+    Adjustment.objects.unscoped().create(tenant=tenant, kind=Adjustment.Kind.THRESHOLD, series=series,
+                                         node_id=series.node_id, threshold=0.6, feedback_ids=[label.pk], reason="rls")
+    backtest = Backtest.objects.unscoped().create(tenant=tenant, engine="adtk", series_ids=[series.pk], range_start=D0,
+                                                  range_end=D0 + timedelta(hours=1), created_by="rls")
+    BacktestPart.objects.unscoped().create(tenant=tenant, backtest=backtest, first_series_id=series.pk, series_ids=[series.pk])
     incident = Incident.objects.unscoped().create(tenant=tenant, cluster_id=series.cluster_id, started_at=D0)
     IncidentMember.objects.unscoped().create(tenant=tenant, incident=incident, anomaly=anomaly)
     IncidentEvent.objects.unscoped().create(tenant=tenant, incident=incident, event="opened")

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('results', '0005_run_skipped_reasons'),
+        ('results', '0007_run_skipped_reasons'),
     ]
 
     operations = [

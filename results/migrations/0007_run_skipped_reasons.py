@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('results', '0004_incidents'),
+        ('results', '0006_feedback'),
     ]
 
     operations = [
