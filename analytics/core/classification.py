@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.core.contracts import MetricSeries
+from analytics.core.timestamps import as_ns
 
 _SHIFT_GRID = timedelta(minutes=10)  # the shifts tried
 _MIN_SHIFT = timedelta(hours=1)  # shorter shifts are the same day, not a moved one
@@ -53,7 +54,7 @@ def moved_days(
 ) -> list[MovedDay]:
     """The moved-day clues of points ``[start, end)`` (module doc): one per neighbouring
     period that holds 3 points and has a period of data before it to compare with."""
-    ts = np.asarray(series.timestamps.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]").view(np.int64))
+    ts = as_ns(series.timestamps)
     smooth = pd.Series(series.values, index=series.timestamps).rolling(_SMOOTHING, center=True).median().to_numpy()
     period_ns, grid = pd.Timedelta(period).value, pd.Timedelta(_SHIFT_GRID).value
     steps = pd.Timedelta(max_shift).value // grid

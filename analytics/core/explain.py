@@ -65,6 +65,7 @@ import pandas as pd
 from analytics.core.classification import moved_days
 from analytics.core.contracts import AnomalyExplanation, AnomalyType, Direction, MetricSeries
 from analytics.core.formatting import format_duration, format_moment, format_sigma, format_value
+from analytics.core.timestamps import as_ns
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,14 +137,15 @@ def _less_level_and_drift(gaps: np.ndarray, timestamps_ns: np.ndarray) -> np.nda
     """Each row of ``gaps`` less its least-squares level and steady drift in time."""
     hours = (timestamps_ns - timestamps_ns[0]) / 3.6e12
     design = np.column_stack([np.ones(len(hours)), hours - hours.mean()])
-    return gaps - gaps @ np.linalg.pinv(design).T @ design.T
+    residual: np.ndarray = gaps - gaps @ np.linalg.pinv(design).T @ design.T
+    return residual
 
 
 def _sampling_step(series: MetricSeries) -> timedelta:
     """The series' typical spacing: the median gap, robust to the odd missing point."""
     if len(series) < 2:
         return timedelta(0)
-    return pd.Timedelta(int(np.median(np.diff(series.timestamps.asi8))), unit="ns").to_pytimedelta()
+    return pd.Timedelta(int(np.median(np.diff(as_ns(series.timestamps)))), unit="ns").to_pytimedelta()
 
 
 @dataclass(frozen=True)
@@ -210,10 +212,10 @@ class ExplanationClassifier:
                 raise ValueError(f"{name}: must be a positive number, got {value!r}")
         if extent_sigma > min_sigma:
             raise ValueError("extent_sigma: must not exceed min_sigma")
-        for name, value in (("spike_max_duration", spike_max_duration), ("period", period), ("max_shift", max_shift),
-                            ("min_day_shift", min_day_shift)):
-            if not isinstance(value, timedelta) or value <= timedelta(0):
-                raise ValueError(f"{name}: must be a positive timedelta, got {value!r}")
+        for name, span in (("spike_max_duration", spike_max_duration), ("period", period), ("max_shift", max_shift),
+                           ("min_day_shift", min_day_shift)):
+            if not isinstance(span, timedelta) or span <= timedelta(0):
+                raise ValueError(f"{name}: must be a positive timedelta, got {span!r}")
         if not _MIN_SHIFT <= max_shift <= period:
             raise ValueError(f"max_shift: must be between {format_duration(_MIN_SHIFT)} and the period")
         if min_day_shift > max_shift:
@@ -304,7 +306,7 @@ class ExplanationClassifier:
         """The clues of a changed daily shape; None with less than ``period + max_shift``
         of history before the window, or fewer than 3 points in it."""
         series = ctx.series
-        ts = series.timestamps.asi8
+        ts = as_ns(series.timestamps)
         s, e = ctx.start_index, ctx.end_index
         period, max_shift = pd.Timedelta(self.period).value, pd.Timedelta(self.max_shift).value
         if e - s < 3 or ts[0] > ts[s] - period - max_shift:

@@ -23,8 +23,8 @@ import pandas as pd
 
 from analytics.core.contracts import AnomalyExplanation, AnomalyResult, AnomalyType, MetricSeries
 from analytics.core.engines.scored import ScoredSeries
-from analytics.core.engines.timestamps import as_ns
 from analytics.core.explain import ExplanationTemplateRegistry, WindowContext, explain_window
+from analytics.core.timestamps import as_ns
 from analytics.core.windows import TimeBasedWindowExtractor
 
 

@@ -41,7 +41,7 @@ from analytics.core.engines.base import NOMINAL_STEP_SECONDS, AnomalyDetectionEn
 from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter, duration_parameter
 from analytics.core.engines.registry import register_engine
 from analytics.core.engines.scored import ScoredSeries
-from analytics.core.engines.timestamps import as_ns
+from analytics.core.timestamps import as_ns
 
 DAY_NS = 86_400 * 10**9
 

@@ -153,8 +153,8 @@ class EventQuality:
 
     def spearman(self, type_: str | None = None) -> float | None:
         """Severity vs score over the matched events."""
-        matched = [o for o in self._of(type_) if o.score is not None]
-        return spearman([o.severity for o in matched], [o.score for o in matched])
+        pairs = [(o.severity, o.score) for o in self._of(type_) if o.score is not None]
+        return spearman([severity for severity, _ in pairs], [score for _, score in pairs])
 
     def _confusion(self, outcomes: Iterable[Outcome], rows: Iterable[str], row_of: str) -> dict[str, dict[str, int]]:
         table = {row: dict.fromkeys(LABELS, 0) for row in rows}

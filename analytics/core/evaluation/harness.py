@@ -43,7 +43,6 @@ import pandas as pd
 
 from analytics.core.contracts import MetricSeries
 from analytics.core.engines.base import AnomalyDetectionEngine
-from analytics.core.engines.timestamps import as_ns
 from analytics.core.evaluation.crossval import Candidate, ProfileCV, cross_validate, cv_to_dict, format_cv
 from analytics.core.evaluation.nab import (
     NAB_PROFILES,
@@ -55,6 +54,7 @@ from analytics.core.evaluation.nab import (
     score_corpus,
     sweep_thresholds,
 )
+from analytics.core.timestamps import as_ns
 
 
 @dataclass(frozen=True, eq=False)

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.core.engines.timestamps import as_ns
+from analytics.core.timestamps import as_ns
 
 PROBATION_PERCENT = 0.15
 #: NAB caps the probationary period at ``0.15 * 5000`` = 750 rows.

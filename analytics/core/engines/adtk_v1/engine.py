@@ -19,7 +19,7 @@ from analytics.core.engines.parameters import COMMON_PARAMETERS, Parameter, dura
 from analytics.core.engines.profiles import check_periods
 from analytics.core.engines.registry import register_engine
 from analytics.core.engines.scored import ScoredSeries
-from analytics.core.engines.timestamps import as_ns
+from analytics.core.timestamps import as_ns
 
 # parameters that change what a fit learns; a state fitted with other values is refitted
 _FIT_PARAMS = (

@@ -24,7 +24,7 @@ from analytics.core.engines.profiles import check_periods, infer_step_seconds, p
 from analytics.core.engines.registry import register_engine
 from analytics.core.engines.rolling import nan_to_zero
 from analytics.core.engines.scored import ScoredSeries
-from analytics.core.engines.timestamps import as_ns
+from analytics.core.timestamps import as_ns
 
 STEP_POINTS = 200  # the sampling step is the median spacing of a stream's first points
 FIVE_MINUTES = 300.0
