@@ -38,8 +38,9 @@ from config.errors import ApiError
 from tenants import billing, quotas
 from tenants.billing import QuotaExceeded
 from tenants.models import Tenant
+from tenants.quotas import SeriesLimitExceeded
 
-Refusal = BatchRejected | QuotaExceeded
+Refusal = BatchRejected | QuotaExceeded | SeriesLimitExceeded
 
 
 def limits(tenant: Tenant, now: datetime) -> Limits:
@@ -76,16 +77,21 @@ def store_batch(tenant: Tenant, payload: object) -> dict[str, int]:
     counts and answers either."""
     batch = parse_batch(payload, limits(tenant, timezone.now()))
     quotas.precheck(tenant, len(batch))
+    max_series = tenant.plan.hard_limit_series
     try:
-        return _store(tenant.pk, batch)
-    except UnknownSeries:  # an id this process remembered went stale (its series was deleted): resolve afresh
-        return _store(tenant.pk, batch)
+        try:
+            return _store(tenant.pk, batch, max_series)
+        except UnknownSeries:  # an id this process remembered went stale (its series was deleted): resolve afresh
+            return _store(tenant.pk, batch, max_series)
+    except SeriesLimitExceeded as refused:
+        refused.points = len(batch)  # what the rejected counters count
+        raise
 
 
-def _store(tenant_id: int, batch: ParsedBatch) -> dict[str, int]:
+def _store(tenant_id: int, batch: ParsedBatch, max_series: int | None) -> dict[str, int]:
     key_index, ts_ns, values = batch.arrays()
     with transaction.atomic():
-        resolved, new_series = resolve_series(tenant_id, batch.keys, batch.units)
+        resolved, new_series = resolve_series(tenant_id, batch.keys, batch.units, max_series)
         series_ids = resolved[key_index]
         accepted = write_points(tenant_id, series_ids, ts_ns, values)
         billing.meter_points(tenant_id, len(batch), series_ids)  # usage, and the exact quota check (rolls back)
@@ -100,6 +106,12 @@ def rejection(tenant_id: int, refused: Refusal) -> ApiError:
         return ApiError(
             429, "quota_exceeded", f"Monthly point quota exceeded: {refused.reason}. Nothing of the batch was stored.",
             details=[{"field": "points", "reason": refused.reason}],
+        )
+    if isinstance(refused, SeriesLimitExceeded):
+        counters.add_rejected(tenant_id, {quotas.SERIES_LIMIT_REASON: refused.points})
+        return ApiError(
+            429, "series_limit_exceeded", f"Series limit reached: {refused.reason}. Nothing of the batch was stored.",
+            details=[{"field": "series", "reason": refused.reason}],
         )
     counters.add_rejected(tenant_id, refused.reason_counts())
     return ApiError(refused.status, refused.code, str(refused), [p.as_dict() for p in refused.problems])

@@ -44,6 +44,7 @@ RECENT = timedelta(hours=24)  # "latest anomalies": windows ending within a day 
 LATEST_ANOMALIES = 10
 OPEN_INCIDENTS = 10
 STALE_SHOWN = 20
+CHARTS_PER_PAGE = 24  # a node page draws this many series at most (?page= for the rest)
 RANKING_TOP = 25
 NODE_ANOMALIES = 100
 PAGE_SIZE = 50
@@ -271,7 +272,9 @@ def node_detail(request, node_id: int):
     start, end, range_key, errors = chart_range(request.GET, now)
     resolution = resolution_for(end - start)
 
-    series = list(Series.objects.for_tenant(tenant).filter(node_id=node.pk).order_by("metric_name").values_list("pk", flat=True))
+    all_series = Series.objects.for_tenant(tenant).filter(node_id=node.pk).order_by("metric_name", "pk").values_list("pk", flat=True)
+    page = Paginator(all_series, CHARTS_PER_PAGE).get_page(request.GET.get("page"))
+    series = list(page.object_list)
     data = get_metric_series_batch(tenant.pk, series, start, end, resolution) if series else []
 
     anomalies = list(
@@ -314,6 +317,7 @@ def node_detail(request, node_id: int):
         "node_score": node_score,
         "node_band": score_band(node_score.score if node_score else None),
         "charts": charts,
+        "page": page,
         "chart_data": {"start": int(start.timestamp()), "end": int(end.timestamp()), "resolution": resolution, "series": charts},
         "anomalies": anomalies,
         "range_key": range_key,

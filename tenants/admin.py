@@ -54,13 +54,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "monthly_price", "included_points_per_month", "included_active_series",
-                    "hard_limit_points_per_month", "detection_interval_minutes", "hot_retention_days",
+                    "hard_limit_points_per_month", "hard_limit_series", "detection_interval_minutes", "hot_retention_days",
                     "cold_retention_days")
     fieldsets = (
         (None, {"fields": ("slug", "name")}),
         ("Price", {"fields": ("monthly_price", "included_points_per_month", "overage_price_per_million_points",
                               "included_active_series", "overage_price_per_series")}),
-        ("Limits", {"fields": ("hard_limit_points_per_month", "detection_interval_minutes",
+        ("Limits", {"fields": ("hard_limit_points_per_month", "hard_limit_series", "detection_interval_minutes",
                                "hot_retention_days", "cold_retention_days")}),
     )
 

@@ -32,6 +32,10 @@ class Plan(models.Model):
     hard_limit_points_per_month = models.BigIntegerField(
         null=True, blank=True, help_text="Ingestion answers 429 beyond this; empty means no hard limit."
     )
+    hard_limit_series = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Series a tenant may have: ingestion answers 429 to a batch that would create more; empty means no limit.",
+    )
     detection_interval_minutes = models.PositiveIntegerField(default=5)
     hot_retention_days = models.PositiveIntegerField(default=7)
     cold_retention_days = models.PositiveIntegerField(default=90)

@@ -1,4 +1,5 @@
-"""Quota enforcement at ingestion: the plan's ``hard_limit_points_per_month``.
+"""Quota enforcement at ingestion: the plan's ``hard_limit_points_per_month`` and
+``hard_limit_series``.
 
 The ingestion service (``analytics.ingestion.store_batch``) checks a batch twice:
 
@@ -19,6 +20,12 @@ naming the limit.
 
 The boundary is exact: with limit L and L-1 used, a 1-point batch is accepted and a
 2-point batch is refused whole.
+
+The series limit is checked where series are created (``analytics.store.write.resolve_series``),
+inside the batch's transaction and only for a batch that names series the tenant does not
+have yet: it locks the tenant's row, so such batches of one tenant take turns, counts the
+tenant's series and raises ``SeriesLimitExceeded`` if the new ones would not fit; the
+transaction rolls back whole. Batches that only name existing series never lock.
 """
 
 from __future__ import annotations
@@ -27,6 +34,29 @@ from tenants.billing import QuotaExceeded, month_points_and_limit
 from tenants.models import Tenant
 
 QUOTA_REASON = "quota"  # the rejected-points counters' reason for a refused batch
+SERIES_LIMIT_REASON = "series limit"  # ... and for one refused by hard_limit_series
+
+
+class SeriesLimitExceeded(Exception):
+    """A batch would create series beyond the plan's ``hard_limit_series``."""
+
+    def __init__(self, new: int, existing: int, limit: int) -> None:
+        self.new, self.existing, self.limit = new, existing, limit
+        self.points = 0  # the refused batch's points, set by the ingestion service
+        super().__init__(self.reason)
+
+    @property
+    def reason(self) -> str:
+        return (
+            f"the plan's hard_limit_series is {self.limit}; the tenant has {self.existing} series, "
+            f"and this batch would create {self.new} more"
+        )
+
+
+def check_series(new: int, existing: int, limit: int | None) -> None:
+    """Raise ``SeriesLimitExceeded`` if ``new`` series beside ``existing`` ones pass ``limit``."""
+    if limit is not None and existing + new > limit:
+        raise SeriesLimitExceeded(new, existing, limit)
 
 
 def check_points(tenant_id: int, points: int) -> None:

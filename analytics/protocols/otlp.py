@@ -81,7 +81,10 @@ def decode(body: bytes, content_type: str, content_encoding: str = "", limit: in
             raise ProtocolError("body", f"malformed protobuf ExportMetricsServiceRequest: {exc}", counted_as="malformed protobuf") from None
     else:
         try:
-            json_format.ParseDict(loads_bounded(body, max_depth), message, ignore_unknown_fields=True)
+            decoded = loads_bounded(body, max_depth)
+            if not isinstance(decoded, dict):
+                raise ValueError("an ExportMetricsServiceRequest is a JSON object")
+            json_format.ParseDict(decoded, message, ignore_unknown_fields=True)
         except JsonTooDeep as exc:
             raise ProtocolError("body", str(exc), counted_as=str(exc)) from None
         except (json_format.ParseError, ValueError) as exc:

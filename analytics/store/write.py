@@ -36,8 +36,8 @@ from config.pg import (
     server_cursor,
     us_to_datetime,
 )
-from tenants import rls
-from tenants.models import Cluster, Node
+from tenants import quotas, rls
+from tenants.models import Cluster, Node, Tenant
 from tenants.names import SeriesKey
 
 
@@ -119,7 +119,8 @@ def _ensure_nodes(tenant_id: int, pairs: set[tuple[str, str]], cluster_ids: Mapp
 
 
 def resolve_series(
-    tenant_id: int, keys: Iterable[SeriesKey], units: Mapping[SeriesKey, str] | None = None
+    tenant_id: int, keys: Iterable[SeriesKey], units: Mapping[SeriesKey, str] | None = None,
+    max_series: int | None = None,
 ) -> tuple[ResolvedSeries, int]:
     """Series ids for (cluster, node, metric) names; clusters, nodes and series are
     created on first sight (a unit, if given, is recorded then).
@@ -131,6 +132,12 @@ def resolve_series(
     NOTHING`` then re-select, so concurrent batches naming the same new series both end
     up with the same id (the count of new series may then count it twice; it is
     informational).
+
+    ``max_series`` (the plan's ``hard_limit_series``): before creating any, the tenant's
+    row is locked until the transaction ends, the new series are looked up again (a
+    concurrent batch may have created some) and counted with the tenant's existing ones;
+    ``tenants.quotas.SeriesLimitExceeded`` if they do not fit, so concurrent batches
+    cannot overshoot. Call it inside the batch's transaction.
     """
     ordered: list[SeriesKey] = [(c, n, m) for c, n, m in keys]
     wanted = set(ordered)
@@ -139,6 +146,11 @@ def resolve_series(
     unknown = wanted - found.keys()
     fetched = _lookup(tenant_id, unknown)
     missing = unknown - fetched.keys()
+    if missing and max_series is not None:
+        Tenant.objects.select_for_update().filter(pk=tenant_id).values_list("pk").get()
+        fetched.update(_lookup(tenant_id, missing))
+        missing -= fetched.keys()
+        quotas.check_series(len(missing), Series.objects.unscoped().filter(tenant_id=tenant_id).count(), max_series)
     if missing:
         cluster_ids = _ensure_clusters(tenant_id, {k[0] for k in missing})
         node_ids = _ensure_nodes(tenant_id, {(k[0], k[1]) for k in missing}, cluster_ids)

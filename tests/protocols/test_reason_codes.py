@@ -56,3 +56,12 @@ def test_otlp_json_nested_too_deep_is_a_400(api_a):
     response = api_a.generic("POST", OTLP, deep, content_type="application/json")
     assert response.status_code == 400
     assert "nested deeper than 32 levels" in response.json()["error"]["message"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", [b"84", b"[]", b'"x"', b"null"])
+def test_otlp_json_that_is_not_an_object_is_a_400(api_a, body):
+    """Found by the schema fuzz: ``84`` reached protobuf's ParseDict (a 500)."""
+    response = api_a.generic("POST", OTLP, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "malformed OTLP JSON" in response.json()["error"]["message"]
