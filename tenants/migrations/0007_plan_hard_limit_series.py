@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0004_weights_at_every_level'),
+        ('tenants', '0006_plan_notification_defaults'),
     ]
 
     operations = [
