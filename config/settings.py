@@ -212,6 +212,9 @@ if CACHE_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL, "TIMEOUT": 300}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fleetwatch"}}
+    # axes warns about a per-process cache; without Redis the product serves from one
+    # process (the embedded default), whose memory is where login attempts are counted.
+    SILENCED_SYSTEM_CHECKS = ["axes.W001"]
 
 
 def redis_key_settings(prefix: str) -> dict:
