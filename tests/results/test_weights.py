@@ -55,7 +55,8 @@ def test_invalid_weights_answer_400_naming_the_field_and_store_nothing(api_a, te
 def test_the_admin_form_checks_the_weights_naming_the_field(client, tenant_a):
     client.force_login(get_user_model().objects.create_superuser(username="operator", password="pw", email="o@x.io"))
     form = {"slug": tenant_a.slug, "name": tenant_a.name, "plan": tenant_a.plan_id, "is_active": "on",
-            "created_at_0": "2026-01-01", "created_at_1": "00:00:00", "metric_weights": "{}", "cluster_weights": "{}"}
+            "created_at_0": "2026-01-01", "created_at_1": "00:00:00", "metric_weights": "{}", "cluster_weights": "{}",
+            "incident_window_minutes": 15, "incident_quiet_minutes": 30}
     url = f"/admin/tenants/tenant/{tenant_a.pk}/change/"
     bad = client.post(url, {**form, "node_weights": '{"prod/node-1": -2}'})
     assert bad.status_code == 200
