@@ -87,17 +87,16 @@ def _group_new(tenant: Tenant, start: datetime, end: datetime, window: timedelta
     refreshed = set()
     for group in assign(spans, groups, window, quiet):
         incident = by_id.get(group.incident_id) if group.incident_id else None
-        opened = incident is None
+        grown = incident is not None and incident.is_active  # the other cases' event is opened or reopened
         if incident is None:
             incident = incidents(tenant).create(tenant=tenant, cluster_id=group.cluster_id, started_at=group.start,
                                                 ended_at=group.end)
         elif incident.state == State.RESOLVED:
             incident = lifecycle.reopen(incident, lifecycle.AUTO, {"anomalies": [s.anomaly_id for s in group.added]})
-            opened = True  # the reopening is the event
         IncidentMember.objects.for_tenant(tenant).bulk_create([
             IncidentMember(tenant=tenant, incident=incident, anomaly_id=s.anomaly_id) for s in group.added
         ])
-        _refresh(incident, new_members=not opened)
+        _refresh(incident, new_members=grown)
         if group.incident_id is None:
             lifecycle.record(incident, signals.OPENED, lifecycle.AUTO, {"anomalies": len(group.added)})
         refreshed.add(incident.pk)
@@ -136,9 +135,9 @@ def _refresh(incident: Incident, *, new_members: bool) -> None:
         "summary": anomaly_summary(members[0][6], list(nodes.values()), metrics, directions, started)[:300],
     }
     changed = [name for name, value in values.items() if getattr(incident, name) != value]
-    if not changed:
+    if not changed and not new_members:
         return
-    higher_peak = values["peak_score"] > incident.peak_score and incident.pk is not None and incident.peak_score > 0
+    higher_peak = 0 < incident.peak_score < values["peak_score"]  # a new incident's first refresh is no "update"
     for name, value in values.items():
         setattr(incident, name, value)
     incident.updated_at = timezone.now()
