@@ -152,15 +152,21 @@ class TenantHealthDetail:
         return [n for n in self.nodes if n.stale]
 
 
+def last_points(tenant: Tenant | int, now: datetime) -> dict[int, datetime]:
+    """Each node's newest point (in ``LOOKBACK_DAYS``) by node id: one query. A node
+    missing here has sent nothing in that time."""
+    return dict(
+        NodeDailyCounter.objects.for_tenant(tenant).filter(day__gte=now.date() - timedelta(days=LOOKBACK_DAYS))
+        .values("node_id").annotate(last=Max("last_point_at")).values_list("node_id", "last")
+    )
+
+
 def node_health(tenant: Tenant, now: datetime | None = None) -> list[NodeHealth]:
     """Every node of the tenant with its last point and today's and yesterday's counts,
     stale nodes first (then by cluster and node name): three queries."""
     now = now or _now()
     today, yesterday = _days(now)
-    last = dict(
-        NodeDailyCounter.objects.for_tenant(tenant).filter(day__gte=today - timedelta(days=LOOKBACK_DAYS))
-        .values("node_id").annotate(last=Max("last_point_at")).values_list("node_id", "last")
-    )
+    last = last_points(tenant, now)
     counts: dict[tuple[int, date], int] = {
         (node_id, day): count
         for node_id, day, count in NodeDailyCounter.objects.for_tenant(tenant).filter(day__gte=yesterday).values_list(

@@ -22,16 +22,17 @@ from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
-from analytics.health import node_health
+from analytics.health import is_stale, last_points
 from analytics.models import Series
 from config.pg import is_postgresql, raw_connection
 from results.incidents import lifecycle, signals
 from results.incidents.grouping import Group, Span, assign
 from results.incidents.summary import anomaly_summary, no_data_summary
 from results.models import Anomaly, Incident, IncidentMember
-from tenants.models import Tenant
+from tenants.models import Node, Tenant
 
 INCIDENT_LOCK = 0x46570003  # advisory lock class for one tenant's incident builder; the tenant id is the second key
+UNGROUPED_LOOKBACK = timedelta(days=1)
 Kind, State = Incident.Kind, Incident.State
 
 
@@ -67,7 +68,11 @@ def incidents(tenant: Tenant):
 def _group_new(tenant: Tenant, start: datetime, end: datetime, window: timedelta, quiet: timedelta) -> set[int]:
     """Assign the range's ungrouped anomalies; return the ids of the incidents refreshed."""
     grouped = IncidentMember.objects.for_tenant(tenant).filter(anomaly_id=OuterRef("pk"))
-    rows = (Anomaly.objects.for_tenant(tenant).filter(window_end__gte=start - window, window_start__lt=end)
+    # a new anomaly lies in the run's period (an older start means an episode grouped when it began);
+    # the bound on window_start keeps the read on the (tenant, -window_start) index, whatever the history
+    earliest = start - window - UNGROUPED_LOOKBACK
+    rows = (Anomaly.objects.for_tenant(tenant).filter(window_end__gte=start - window, window_start__lt=end,
+                                                      window_start__gte=earliest)
             .exclude(Exists(grouped)).values_list("pk", "cluster_id", "node_id", "window_start", "window_end"))
     spans = [Span(*row) for row in rows]
     if not spans:
@@ -82,17 +87,16 @@ def _group_new(tenant: Tenant, start: datetime, end: datetime, window: timedelta
     refreshed = set()
     for group in assign(spans, groups, window, quiet):
         incident = by_id.get(group.incident_id) if group.incident_id else None
-        opened = incident is None
+        grown = incident is not None and incident.is_active  # the other cases' event is opened or reopened
         if incident is None:
             incident = incidents(tenant).create(tenant=tenant, cluster_id=group.cluster_id, started_at=group.start,
                                                 ended_at=group.end)
         elif incident.state == State.RESOLVED:
             incident = lifecycle.reopen(incident, lifecycle.AUTO, {"anomalies": [s.anomaly_id for s in group.added]})
-            opened = True  # the reopening is the event
         IncidentMember.objects.for_tenant(tenant).bulk_create([
             IncidentMember(tenant=tenant, incident=incident, anomaly_id=s.anomaly_id) for s in group.added
         ])
-        _refresh(incident, new_members=not opened)
+        _refresh(incident, new_members=grown)
         if group.incident_id is None:
             lifecycle.record(incident, signals.OPENED, lifecycle.AUTO, {"anomalies": len(group.added)})
         refreshed.add(incident.pk)
@@ -131,9 +135,9 @@ def _refresh(incident: Incident, *, new_members: bool) -> None:
         "summary": anomaly_summary(members[0][6], list(nodes.values()), metrics, directions, started)[:300],
     }
     changed = [name for name, value in values.items() if getattr(incident, name) != value]
-    if not changed:
+    if not changed and not new_members:
         return
-    higher_peak = values["peak_score"] > incident.peak_score and incident.pk is not None and incident.peak_score > 0
+    higher_peak = 0 < incident.peak_score < values["peak_score"]  # a new incident's first refresh is no "update"
     for name, value in values.items():
         setattr(incident, name, value)
     incident.updated_at = timezone.now()
@@ -158,21 +162,24 @@ def _auto_resolve(tenant: Tenant, quiet: timedelta) -> None:
 
 
 def _no_data(tenant: Tenant, now: datetime) -> None:
+    """Open a "no data" incident per node gone stale (that had reported in the health
+    lookback), resolve those whose node reports again."""
+    last = {node: at for node, at in last_points(tenant, now).items() if at is not None}
+    stale = {node for node, at in last.items() if is_stale(at, now)}
     silent = incidents(tenant).filter(kind=Kind.NO_DATA)
     active = {i.node_id: i for i in silent.filter(state__in=Incident.ACTIVE)}
-    for node in node_health(tenant, now):
-        last = node.last_point_at
-        if last is None:
-            continue  # never reported (in the health lookback): nothing went silent
-        incident = active.get(node.node.pk)
-        if node.stale and incident is None:
-            if silent.filter(node_id=node.node.pk, started_at=last).exists():
-                continue  # this silence had its incident (resolved by hand)
-            incident = incidents(tenant).create(
-                tenant=tenant, kind=Kind.NO_DATA, cluster_id=node.node.cluster_id, node_id=node.node.pk,
-                started_at=last, node_ids=[node.node.pk],
-                summary=no_data_summary(node.node.cluster.name, node.node.name, last),
-            )
-            lifecycle.record(incident, signals.OPENED, lifecycle.AUTO, {"last_point_at": last.isoformat()})
-        elif not node.stale and incident is not None:
+    for node_id, incident in active.items():
+        if node_id in last and node_id not in stale:  # reports again (silent past the lookback: still silent)
             lifecycle.resolve(incident, lifecycle.AUTO, at=now)
+    new = stale - set(active)
+    if not new:
+        return
+    already = set(silent.filter(node_id__in=new).values_list("node_id", "started_at"))  # silences resolved by hand
+    for node in Node.objects.for_tenant(tenant).filter(pk__in=new).select_related("cluster").order_by("pk"):
+        if (node.pk, last[node.pk]) in already:
+            continue
+        incident = incidents(tenant).create(
+            tenant=tenant, kind=Kind.NO_DATA, cluster_id=node.cluster_id, node_id=node.pk, started_at=last[node.pk],
+            node_ids=[node.pk], summary=no_data_summary(node.cluster.name, node.name, last[node.pk]),
+        )
+        lifecycle.record(incident, signals.OPENED, lifecycle.AUTO, {"last_point_at": last[node.pk].isoformat()})

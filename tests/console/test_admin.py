@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from analytics.models import NodeDailyCounter, Series
-from results.models import Anomaly, DetectionRun, EngineSetting
+from results.models import Anomaly, DetectionRun, EngineSetting, Incident
 from results.schedules import detection_entry_name
 from tenants import billing
 from tenants.models import UsageDaily
@@ -46,6 +46,8 @@ def test_every_console_page_renders_for_staff(staff_client, seeded, tenant_a, pl
             metric_name=series.metric_name, run=run, engine="adtk", window_start=datetime.now(UTC),
             window_end=datetime.now(UTC), score=0.9, first_score=0.9, label="spike")
         setting = EngineSetting.objects.create(tenant=tenant_a, metric_name="", engine="adtk", params={})
+        incident = Incident.objects.create(tenant=tenant_a, cluster_id=series.cluster_id, started_at=datetime.now(UTC),
+                                           summary="prod/node-1, cpu_usage up")
     from django_celery_beat.models import PeriodicTask
 
     entry = PeriodicTask.objects.get(name=detection_entry_name(tenant_a))
@@ -64,6 +66,8 @@ def test_every_console_page_renders_for_staff(staff_client, seeded, tenant_a, pl
         f"/admin/results/enginesetting/{setting.pk}/change/",
         "/admin/django_celery_beat/periodictask/", f"/admin/django_celery_beat/periodictask/{entry.pk}/change/",
         "/admin/tenants/tenant/?q=acme", "/admin/results/detectionrun/?status=succeeded",
+        "/admin/results/incident/", f"/admin/results/incident/?tenant__id__exact={tenant_a.pk}",
+        f"/admin/results/incident/{incident.pk}/change/",
     ]
     for url in urls:
         response = staff_client.get(url)

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from analytics.health import STALE_AFTER
+from analytics.models import NodeDailyCounter
 from results.incidents import lifecycle, signals
 from results.incidents.build import build_incidents
 from results.models import Incident, IncidentEvent, IncidentMember
@@ -150,3 +152,23 @@ def test_hand_transitions_follow_the_lifecycle(tenant_a, owner, events):
     timeline = list(IncidentEvent.objects.for_tenant(tenant_a).filter(incident=incident).order_by("at", "pk")
                     .values_list("event", flat=True))
     assert timeline == [signals.OPENED, signals.ACKNOWLEDGED, signals.RESOLVED, signals.REOPENED]
+
+
+def test_a_stale_node_opens_one_no_data_incident_which_resolves_when_it_reports_again(tenant_a, events):
+    s = anomaly(tenant_a, "c", "n1", "cpu", start_min=0).series
+    last = T0 + timedelta(minutes=10)
+    counter = NodeDailyCounter.objects.unscoped().create(tenant=tenant_a, node_id=s.node_id, day=T0.date(), last_point_at=last)
+    build_incidents(tenant_a.pk, T0, last + STALE_AFTER, now=last + STALE_AFTER)  # not stale yet: at the limit
+    assert not Incident.objects.for_tenant(tenant_a).filter(kind="no_data").exists()
+    later = last + STALE_AFTER + timedelta(minutes=1)
+    for _ in range(2):  # a rebuild opens no twin
+        build_incidents(tenant_a.pk, T0, later, now=later)
+    [silent] = Incident.objects.for_tenant(tenant_a).filter(kind="no_data")
+    assert (silent.node_id, silent.state, silent.started_at) == (s.node_id, "open", last)
+    assert silent.summary == "c/n1: no data since 08:10 UTC"
+    counter.last_point_at = later
+    counter.save()
+    build_incidents(tenant_a.pk, T0, later, now=later)
+    silent.refresh_from_db()
+    assert silent.state == "resolved" and silent.resolved_by_label == lifecycle.AUTO
+    assert [e for pk, e, _ in events if pk == silent.pk] == [signals.OPENED, signals.RESOLVED]
