@@ -23,10 +23,13 @@ from analytics.store.write import UnknownSeries, resolve_series, write_points
 from results.models import (
     Adjustment,
     AggregatedScore,
+    AlertRule,
     Anomaly,
     AuditEntry,
     Backtest,
     BacktestPart,
+    Channel,
+    DeliveryAttempt,
     DetectionBatch,
     DetectionRun,
     EngineSetting,
@@ -35,6 +38,8 @@ from results.models import (
     Incident,
     IncidentEvent,
     IncidentMember,
+    Notification,
+    Silence,
 )
 from tenants import rls
 from tenants.models import (
@@ -109,6 +114,13 @@ def seed_tenant(tenant, label: str) -> dict:
     incident = Incident.objects.unscoped().create(tenant=tenant, cluster_id=series.cluster_id, started_at=D0)
     IncidentMember.objects.unscoped().create(tenant=tenant, incident=incident, anomaly=anomaly)
     IncidentEvent.objects.unscoped().create(tenant=tenant, incident=incident, event="opened")
+    channel = Channel.objects.unscoped().create(tenant=tenant, name="rls", kind=Channel.Kind.WEBHOOK, url="https://example.com/")
+    AlertRule.objects.unscoped().create(tenant=tenant, name="rls").channels.add(channel)
+    silence = Silence.objects.unscoped().create(tenant=tenant, matchers={"cluster": "prod"}, starts_at=D0,
+                                                ends_at=D0 + timedelta(hours=1))
+    notification = Notification.objects.unscoped().create(tenant=tenant, channel=channel, incident_id=incident.pk, sequence=1,
+                                                          event="opened", facts={}, silence=silence)
+    DeliveryAttempt.objects.unscoped().create(tenant=tenant, notification=notification, ok=True, http_status=200, latency_ms=1.0)
     AggregatedScore.objects.unscoped().create(
         tenant=tenant, run=run, level=AggregatedScore.Level.TENANT, subject="tenant", strategy="MAX", score=0.9,
         num_metrics_analyzed=1, num_anomalies_detected=1, period_start=D0, period_end=D0 + timedelta(hours=1),
