@@ -175,6 +175,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Three models have a field named "kind": each enum gets its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelKindEnum": "results.notifications.models.Channel.Kind",
+        "IncidentKindEnum": "results.models.Incident.Kind",
+        "AdjustmentKindEnum": "results.models.Adjustment.Kind",
+    },
     # Every tenant API operation may also answer 429 (rate limit) and 503 (statement timeout).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

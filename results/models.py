@@ -321,6 +321,7 @@ class AuditEntry(TenantOwned):
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "-at"], name="audit_tenant_at")]
+        verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:
         return f"{self.action} {self.subject} by {self.by}"

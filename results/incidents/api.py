@@ -73,7 +73,7 @@ class IncidentViewSet(IncidentFeedbackMixin, TenantReadOnlyViewSet):
         return self._act(lifecycle.reopen)
 
     @extend_schema(
-        responses={200: s.OriginSerializer, **error_responses(400, 401, 404)},
+        responses={200: s.IncidentOriginSerializer, **error_responses(400, 401, 404)},
         description="The incident's root-cause hint: which node and metric moved first, what moved together (groups "
         "inside the incident), one sentence and a confidence; origin null when the evidence does not single one out. "
         "Stored with the incident, computed again when the incident changed; its own rate limit "

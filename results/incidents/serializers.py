@@ -71,7 +71,7 @@ class IncidentDetailSerializer(IncidentSerializer):
         return IncidentEventSerializer(events, many=True).data
 
 
-class OriginSerializer(serializers.Serializer):
+class IncidentOriginSerializer(serializers.Serializer):
     incident = serializers.IntegerField()
     window = serializers.JSONField(allow_null=True, help_text="The analysed window {start, end}.")
     series_analysed = serializers.IntegerField()
