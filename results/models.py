@@ -282,6 +282,8 @@ class Feedback(TenantOwned):
     """A tenant's verdict on one anomaly. The series and window are copied, so the label
     outlives the anomaly row (an episode that absorbs it, a rerun with another engine)."""
 
+    COMMENT_MAX_LENGTH = 2000
+
     class Verdict(models.TextChoices):
         REAL = "real", "real problem"
         FALSE_ALARM = "false_alarm", "false alarm"
@@ -295,7 +297,7 @@ class Feedback(TenantOwned):
     window_end = models.DateTimeField()
     score = models.FloatField(help_text="The anomaly's score when it was labelled.")
     verdict = models.CharField(max_length=12, choices=Verdict.choices)
-    comment = models.TextField(blank=True, max_length=2000)
+    comment = models.TextField(blank=True, max_length=COMMENT_MAX_LENGTH)
     by = models.CharField(max_length=150, help_text="Who labelled it last: a user name or an API key.")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -6,12 +6,12 @@ from results.models import Adjustment, AuditEntry, Feedback
 class LabelRequestSerializer(serializers.Serializer):
     verdict = serializers.ChoiceField(choices=Feedback.Verdict.choices,
                                       help_text='"real" (real problem), "false_alarm" or "expected" (e.g. deployment, batch job).')
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=Feedback.COMMENT_MAX_LENGTH, default="")
 
 
 class LabelChangeSerializer(serializers.Serializer):
     verdict = serializers.ChoiceField(choices=Feedback.Verdict.choices, required=False)
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=Feedback.COMMENT_MAX_LENGTH)
 
 
 class FeedbackSerializer(serializers.ModelSerializer):

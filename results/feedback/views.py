@@ -24,6 +24,16 @@ def may_label(request) -> bool:
     return request.membership is not None and request.membership.role in LABELLERS
 
 
+def _verdict_and_comment(request) -> tuple[str, str] | None:
+    """The form's verdict and comment (cut to the stored length); None, with a message, for
+    an unknown verdict."""
+    verdict = request.POST.get("verdict", "")
+    if verdict not in Feedback.Verdict.values:
+        messages.error(request, f"verdict: must be one of {', '.join(Feedback.Verdict.values)}")
+        return None
+    return verdict, request.POST.get("comment", "")[:Feedback.COMMENT_MAX_LENGTH]
+
+
 def _back(request, fallback: str):
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
@@ -37,12 +47,10 @@ def label_anomaly(request, anomaly_id: int):
     anomaly = get_object_or_404(Anomaly.objects.for_tenant(request.tenant), pk=anomaly_id)
     if not may_label(request):
         raise PermissionDenied("viewers may not label anomalies")
-    verdict = request.POST.get("verdict", "")
-    if verdict not in Feedback.Verdict.values:
-        messages.error(request, f"verdict: must be one of {', '.join(Feedback.Verdict.values)}")
+    form = _verdict_and_comment(request)
+    if form is None:
         return _back(request, "dashboard:anomalies")
-    done = labels.label(request.tenant.pk, anomaly, verdict, request.POST.get("comment", "")[:2000],
-                        request.user.get_username())
+    done = labels.label(request.tenant.pk, anomaly, *form, request.user.get_username())
     messages.success(request, f"Marked as {done.feedback.get_verdict_display()}."
                      + (f" Adjustment: {done.adjustment.reason}." if done.adjustment else ""))
     return _back(request, "dashboard:anomalies")
@@ -55,14 +63,11 @@ def label_incident(request, incident_id: int):
     incident = get_object_or_404(Incident.objects.for_tenant(request.tenant), pk=incident_id)
     if not may_label(request):
         raise PermissionDenied("viewers may not label incidents")
-    verdict = request.POST.get("verdict", "")
-    if verdict not in Feedback.Verdict.values:
-        messages.error(request, f"verdict: must be one of {', '.join(Feedback.Verdict.values)}")
-    else:
-        done = labels.label_incident(request.tenant.pk, incident, verdict, request.POST.get("comment", "")[:2000],
-                                     request.user.get_username())
+    form = _verdict_and_comment(request)
+    if form is not None:
+        done = labels.label_incident(request.tenant.pk, incident, *form, request.user.get_username())
         made = [d.adjustment.reason for d in done if d.adjustment]
-        messages.success(request, f"Marked {len(done)} anomalies as {Feedback.Verdict(verdict).label}."
+        messages.success(request, f"Marked {len(done)} anomalies as {Feedback.Verdict(form[0]).label}."
                          + "".join(f" Adjustment: {reason}." for reason in made))
     return redirect("dashboard:incident", incident_id=incident.pk)
 
