@@ -251,12 +251,17 @@ class ExplanationClassifier:
             return self._explain(ctx, AnomalyType.NORMAL, peak, z, 1.0 - strength, expected)
 
         short = self._spike_shortness(ctx, z, peak)
-        if short >= 0:
+        # a short deviation within the day's own range may be a fragment of a moved day
+        # (the moved-day clue decides); beyond that range moving the day cannot explain it
+        fragment = short >= 0 and self._within_daily_range(ctx, peak, expected)
+        moved = None
+        if ctx.seasonal_expected is not None and (short < 0 or fragment):
+            moved = self._moved_day_margin(ctx)
+        if short >= 0 and not (moved is not None and moved[0]):
             return self._explain(ctx, AnomalyType.SPIKE, peak, z, strength * (0.5 + 0.5 * short), expected)
 
         if ctx.seasonal_expected is None:  # nothing to tell a trend from a changed shape: hedge
             return self._explain(ctx, AnomalyType.TREND, peak, z, 0.5 * strength, expected)
-        moved = self._moved_day_margin(ctx)
         if moved is not None:
             seasonal, margin = moved
         elif (evidence := self.shape_evidence(ctx)) is None:
@@ -269,6 +274,16 @@ class ExplanationClassifier:
         zs = (series.values - ctx.seasonal_expected) / ctx.scale
         seasonal_peak = ctx.start_index + int(np.argmax(np.abs(zs[window])))
         return self._explain(ctx, AnomalyType.SEASONAL, seasonal_peak, zs, confidence, ctx.seasonal_expected)
+
+    def _within_daily_range(self, ctx: WindowContext, peak: int, expected: np.ndarray) -> bool:
+        """Whether the peak's deviation is at most the range of the engine's seasonal profile
+        over the period before the episode (what moving the day can change a value by)."""
+        if ctx.seasonal_profile is None:
+            return False
+        ts = as_ns(ctx.series.timestamps)
+        first = int(np.searchsorted(ts, ts[ctx.start_index] - pd.Timedelta(self.period).value))
+        day = ctx.seasonal_profile[first:ctx.start_index]
+        return day.size > 0 and abs(ctx.series.values[peak] - expected[peak]) <= float(day.max() - day.min())
 
     def _moved_day_margin(self, ctx: WindowContext) -> tuple[bool, float] | None:
         """(seasonal?, margin) from the moved-day clue; None without the engine's profile or

@@ -71,7 +71,7 @@ def test_a_moved_day_is_found_with_its_shift():
     values[day] = 50 + _day_curve(minutes[day], 22, 10)[:] + rng.normal(0, 0.5, DAY)  # 8 h later
     found = moved_days(_series(values), profile, day.start, day.start + FRAGMENT, period=timedelta(days=1),
                        max_shift=timedelta(hours=12))
-    starting_with = found[-1]
+    starting_with = found[1]  # (ending with the episode, starting with it, ending where it starts)
     assert abs(starting_with.shift - timedelta(hours=8)) <= timedelta(minutes=20)
     assert starting_with.fit_ratio < 0.2 and starting_with.usual_ratio < 1.5
     level = values.copy()
@@ -129,3 +129,47 @@ def test_a_profile_of_the_wrong_length_is_rejected():
     with pytest.raises(ValueError, match="seasonal_profile"):
         WindowContext(ctx.series, ctx.start_index, ctx.end_index, ctx.expected, ctx.scale, ctx.scores,
                       seasonal_profile=np.zeros(3))
+
+
+def _moved_day(rng: np.random.Generator, days: int = 1) -> tuple[np.ndarray, np.ndarray, slice]:
+    """(values, profile, the moved days, ending with day 3): their peak comes 8 h late."""
+    minutes = np.arange(5 * DAY)
+    profile = _day_curve(minutes, 14, 10)
+    values = 50 + profile + rng.normal(0, 0.5, minutes.size)
+    day = slice((4 - days) * DAY, 4 * DAY)
+    values[day] = 50 + _day_curve(minutes[day], 22, 10) + rng.normal(0, 0.5, days * DAY)
+    return values, profile, day
+
+
+def _fragment(values: np.ndarray, profile: np.ndarray, start: int) -> WindowContext:
+    n = len(values)
+    return WindowContext(_series(values), start, start + FRAGMENT, 50 + profile, np.full(n, 1.0), np.full(n, 0.9),
+                         seasonal_expected=50 + profile, seasonal_profile=profile)
+
+
+def test_the_day_after_a_moved_day_is_judged_by_the_day_before_it():
+    """The engine compares with the same time one day before, so the usual day after a
+    moved one alarms too: the clue of the period ending where the episode starts finds
+    the moved day; the periods next to the episode, mostly the usual day, do not."""
+    values, profile, day = _moved_day(np.random.default_rng(4))
+    start = day.stop + 3 * 60  # back to the usual day, three hours after the moved one
+    ending_with, starting_with, before_it = moved_days(_series(values), profile, start, start + FRAGMENT,
+                                                       period=timedelta(days=1), max_shift=timedelta(hours=12))
+    assert timedelta(hours=6) <= before_it.shift <= timedelta(hours=9)
+    assert before_it.fit_ratio < 0.75 and before_it.usual_ratio < 1.5
+    assert starting_with.fit_ratio > 0.75
+
+
+def test_a_short_fragment_of_a_moved_day_is_seasonal_but_a_spike_beyond_the_days_range_is_a_spike():
+    """A deviation lasting minutes is a spike unless moving the day explains it: within the
+    range of the day's profile (20 here) and with the moved-day clue."""
+    values, profile, day = _moved_day(np.random.default_rng(5), days=2)
+    start = 3 * DAY + 18 * 60 - 5  # where the moved and the usual day cross: the bump alone stands out
+    values[start + 5:start + 8] += 8  # a short bump inside the moved day, within the day's range
+    fragment = ExplanationClassifier().classify(_fragment(values, profile, start))
+    assert fragment.anomaly_type is AnomalyType.SEASONAL
+    values[start + 5:start + 8] += 40  # the same bump beyond anything the day does
+    assert ExplanationClassifier().classify(_fragment(values, profile, start)).anomaly_type is AnomalyType.SPIKE
+    usual = 50 + profile + np.random.default_rng(6).normal(0, 0.5, len(profile))
+    usual[start + 5:start + 8] += 8  # the same short bump on a usual day: a spike
+    assert ExplanationClassifier().classify(_fragment(usual, profile, start)).anomaly_type is AnomalyType.SPIKE
