@@ -3,25 +3,20 @@
 A seasonal anomaly (a day whose peak came hours early or late, a pattern turned upside
 down) keeps the series' level and changes its phase; a level shift or a ramp keeps the
 phase and changes the level. With the engine's fitted seasonal profile ``P`` (one value
-per point, the profile the engine expects at that time), each of the three periods next
-to an episode, the one ending with it, the one starting with it and the one ending where
-it starts, is fitted two ways, each with a level of its own:
+per point, the profile the engine expects at that time), each of the two periods next
+to an episode, the one ending with it and the one starting with it, is fitted two ways,
+each with a level of its own:
 
 - the usual day: ``x(t) ~ P(t) + a``;
 - the day moved by ``s``: ``x(t) ~ P(t - s) + a`` for ``s`` on a 10-minute grid within
   ``max_shift`` either way (the profile is read one period away where ``t - s`` falls
   outside the data: it repeats every period).
 
-:func:`moved_days` returns, for each of the periods, the best-fitting moved day and
+:func:`moved_days` returns, for each of the two periods, the best-fitting moved day and
 two residual ratios: against the usual day over the same period (a moved day fits far
 better than the usual one), and against the usual day's misfit one period earlier (the
 moved day fits about as well as the usual day normally does: a level shift that happens
 to resemble a piece of the moved profile still leaves its edges unexplained).
-
-The period ending where the episode starts is there because the engine compares every
-point with the same time one day before: the day after a moved day alarms too (it is
-back to the usual day, unlike the day before it), and the moved day is then the period
-before the episode, not one next to it.
 """
 
 from __future__ import annotations
@@ -57,8 +52,8 @@ def _rms_about_mean(gaps: np.ndarray) -> np.ndarray:
 def moved_days(
     series: MetricSeries, profile: np.ndarray, start: int, end: int, *, period: timedelta, max_shift: timedelta,
 ) -> list[MovedDay]:
-    """The moved-day clues of points ``[start, end)`` (module doc): one per period next
-    to them that holds 3 points and has a period of data before it to compare with."""
+    """The moved-day clues of points ``[start, end)`` (module doc): one per neighbouring
+    period that holds 3 points and has a period of data before it to compare with."""
     ts = as_ns(series.timestamps)
     smooth = pd.Series(series.values, index=series.timestamps).rolling(_SMOOTHING, center=True).median().to_numpy()
     period_ns, grid = pd.Timedelta(period).value, pd.Timedelta(_SHIFT_GRID).value
@@ -69,8 +64,7 @@ def moved_days(
     found = []
     ending_with = (int(np.searchsorted(ts, ts[end - 1] - period_ns, side="right")), end)
     starting_with = (start, int(np.searchsorted(ts, ts[start] + period_ns)))
-    before_it = (int(np.searchsorted(ts, ts[start] - period_ns)), start)
-    for lo, hi in (ending_with, starting_with, before_it):
+    for lo, hi in (ending_with, starting_with):
         before = (int(np.searchsorted(ts, ts[lo] - period_ns)), int(np.searchsorted(ts, ts[hi - 1] - period_ns, side="right")))
         if hi - lo < 3 or before[1] - before[0] < 3 or ts[lo] - period_ns < ts[0]:
             continue

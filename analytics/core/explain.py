@@ -15,7 +15,11 @@ How the classifier decides, in order (every threshold is a constructor parameter
    above everything else around it and stays beyond half its height for at most
    ``spike_max_duration`` (a 30-sigma spike followed by an hour of slightly wrong
    baseline is still a spike). At the very end of the data a deviation cannot be
-   proven sustained yet, and is a spike until the next run sees more.
+   proven sustained yet, and is a spike until the next run sees more. A short deviation
+   no larger than the range of the engine's seasonal profile over the period before it may
+   be a fragment of a moved day (the engine reports a moved day mostly as such
+   fragments): it is a spike only if the moved-day clue (step 3) does not explain it.
+   Beyond that range moving the day cannot explain it: a spike.
 3. Otherwise the deviation is sustained: a changed daily shape (SEASONAL: the daily
    peak moved, the pattern inverted) or a level shift or ramp (TREND). With the
    engine's fitted seasonal profile (``WindowContext.seasonal_profile``), the moved-day
