@@ -102,8 +102,12 @@ def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettin
             residual = np.full(n, np.nan)
         spike_scale, st.spike_rows, st.spike_open = blocks.advance(
             st.spike_rows, st.spike_open, np.abs(residual), position, cfg.block, cfg.keep, MIN_BASELINE_COUNT)
+        # NaN until the residuals' own scale exists: the range floor alone (from the level's
+        # blocks, in force earlier) made the first points tens of "sigmas", which then sat
+        # in both views' references for thousands of points
         spike_floor = np.fmax(MEAN_ABS_TO_SIGMA * spike_scale.mean, cfg.range_floor * span)
-        spike = np.abs(residual) / np.maximum(spike_floor, 1e-9)  # NaN until the scale exists
+        spike_floor[np.isnan(spike_scale.mean)] = np.nan
+        spike = np.abs(residual) / np.maximum(spike_floor, 1e-9)
     if t:
         st.tail_x, st.tail_level = ext_x[-t:], ext_level[-t:]
     return Components(level_dev, seasonal_dev, spike, level.median, scale, spike_floor)
