@@ -28,7 +28,7 @@ from analytics.core.timestamps import as_ns
 
 STEP_POINTS = 200  # the sampling step is the median spacing of a stream's first points
 FIVE_MINUTES = 300.0
-_NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale")  # ScoredSeries fields, not components
+_NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale", "magnitude")  # ScoredSeries fields, not components
 
 # parameters the explanation profiles depend on (the rest changes the streamed statistics)
 _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing",
@@ -194,7 +194,8 @@ class AdtkEngine(AnomalyDetectionEngine):
         scores, alarms, confirmed, st.alarm = self.postprocess(
             evidence, ts, suppress_points=self.params["suppress_points"], carry=st.alarm)
         out = {"scores": scores, "alarms": alarms, "confirmed": confirmed, "evidence": evidence, "surprise": z,
-               "rarity": rarity, "deviation": deviation, "scale": comps.local_scale, "spike": comps.spike}
+               "rarity": rarity, "deviation": deviation, "scale": comps.local_scale, "spike": comps.spike,
+               "magnitude": np.fmax(deviation, nan_to_zero(comps.spike))}
         for m in cfg.scales:
             out[f"level{m}"], out[f"seasonal{m}"] = comps.level[m], comps.seasonal[m]
         return out
@@ -231,7 +232,7 @@ class AdtkEngine(AnomalyDetectionEngine):
     def _nothing_new(self, st: StreamState) -> dict[str, np.ndarray]:
         """The per-point arrays of ``_advance`` for zero new points."""
         empty = np.zeros(0)
-        names = ["scores", "evidence", "surprise", "rarity", "deviation", "scale", "spike"]
+        names = ["scores", "evidence", "surprise", "rarity", "deviation", "scale", "spike", "magnitude"]
         for m in self._component_settings(st.step_seconds).scales:
             names += [f"level{m}", f"seasonal{m}"]
         arrays = {name: empty for name in names}
@@ -255,6 +256,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             seasonal_component=explained.seasonal,
             confirmed=full("confirmed", False, bool),
             evidence=full("evidence"),
+            magnitude=full("magnitude"),
         )
 
     def fit(self, series: MetricSeries, *, end_index: int | None = None) -> FittedState:
