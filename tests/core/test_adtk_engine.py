@@ -310,7 +310,7 @@ def test_level_component_is_adtks_double_rolling_aggregate_with_one_point_blocks
     n, h = 600, 100
     hourly = EPOCH + pd.to_timedelta(np.arange(n), unit="h")  # a day of points is less than H
     x = pd.Series(rng.normal(0, 1, n).cumsum() + 50, index=hourly)
-    engine = AdtkEngine(baseline_points=h, block_points=1, scales="1")
+    engine = AdtkEngine(baseline_points=h, block_points=1, scales="1", level_noise_cap=0.0)
     scored, state = engine.score(_series(x.to_numpy(), x.index))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)

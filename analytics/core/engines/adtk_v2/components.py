@@ -41,6 +41,7 @@ class ComponentSettings:
     scales: tuple[int, ...]
     spike_points: int
     range_floor: float
+    noise_cap: float  # level scales are at most this many local noise scales (0: off)
     lags: dict[str, int]  # seasonal lag name -> lag in slots
 
     @property
@@ -108,9 +109,21 @@ def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettin
         spike_floor = np.fmax(MEAN_ABS_TO_SIGMA * spike_scale.mean, cfg.range_floor * span)
         spike_floor[np.isnan(spike_scale.mean)] = np.nan
         spike = np.abs(residual) / np.maximum(spike_floor, 1e-9)
+        if cfg.noise_cap > 0:
+            _cap_level(level_dev, scale, spike_floor, cfg.noise_cap)
     if t:
         st.tail_x, st.tail_level = ext_x[-t:], ext_level[-t:]
     return Components(level_dev, seasonal_dev, spike, level.median, scale, spike_floor)
+
+
+def _cap_level(level_dev: dict[int, np.ndarray], scale: np.ndarray, local: np.ndarray, cap: float) -> None:
+    """Where the level's scale exceeds ``cap`` local noise scales (a daily cycle inside its
+    blocks), scale the level deviations up by the excess: a jump many times the noise is
+    not hidden by the cycle's swing. Points without a local scale are left alone."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(np.isfinite(local), np.fmax(scale / (cap * local), 1.0), 1.0)
+    for m in level_dev:
+        level_dev[m] = level_dev[m] * ratio
 
 
 def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings, span: np.ndarray,

@@ -33,7 +33,7 @@ _NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale", "magnit
 # parameters the explanation profiles depend on (the rest changes the streamed statistics)
 _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing",
                    "fit_window", "spike_window", "seasonal_level_window")
-_STREAM_PARAMS = ("baseline_points", "block_points", "scales", "spike_points", "range_floor",
+_STREAM_PARAMS = ("baseline_points", "block_points", "scales", "spike_points", "range_floor", "level_noise_cap",
                   "seasonal_periods", "likelihood_window", "likelihood_short", "warmup_points", "spike_gain",
                   "z_half", "direct_error", "rarity_window", "rarity_half", "minute_alarm_odds", "suppress_points")
 
@@ -58,6 +58,8 @@ class AdtkEngine(AnomalyDetectionEngine):
                                   minimum=1, maximum=1000),
         "range_floor": Parameter(float, 0.01, "scales are at least this fraction of the recent range",
                                  minimum=0.0, maximum=1.0),
+        "level_noise_cap": Parameter(float, 6.0, "level deviations are measured against at most this many "
+                                     "local noise scales (the spike's; 0 = off)", minimum=0.0, maximum=1000.0),
         "seasonal_periods": Parameter(str, "1d,7d", "seasonal lags (and explanation profile periods)",
                                       check=check_periods),
         # the two views
@@ -147,6 +149,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             scales=tuple(parse_scales(self.params["scales"])),
             spike_points=self.params["spike_points"],
             range_floor=self.params["range_floor"],
+            noise_cap=self.params["level_noise_cap"],
             lags=lags,
         )
 
