@@ -8,7 +8,9 @@ from the last ``K`` blocks, about ``H = B * K`` points):
   none of them); the scale is ``1.2533 * mean |x - median|``, floored at ``range_floor``
   of the recent range and 1e-3 of |median| (flat, stepped and quantised series must not
   turn ordinary steps into hundreds of sigmas). ADTK: ``DoubleRollingAggregate(
-  agg=("median", "mean"), window=(H, m), diff="diff")``.
+  agg=("median", "mean"), window=(H, m), diff="diff")``. Where that scale exceeds
+  ``noise_cap`` times the spike's (local) scale, e.g. a daily cycle inside the blocks,
+  the deviations are scaled up by the excess.
 - **seasonal** at the same scales: per seasonal lag (one day, one week; :mod:`.seasonal`)
   the seasonal difference ``sd = x - reference`` against its own median and scale, its
   absolute deviation averaged over m points; the smallest over the lags (a value the
