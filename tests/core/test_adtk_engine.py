@@ -233,6 +233,53 @@ def test_scores_grow_with_the_size_and_length_of_a_deviation():
     assert all(b >= a for a, b in zip(lengths, lengths[1:], strict=False)), lengths
 
 
+def _day_of_history_with_a_bump(hours_of_day: int, bump: float) -> tuple[MetricSeries, int]:
+    """24 h of one-minute data ending at ``hours_of_day`` (a daily sine of amplitude 10, unit
+    noise) with a 3-point ``bump`` 150 minutes before the end: the dashboard fleet's node-3."""
+    rng = np.random.default_rng(7)
+    n = DAY
+    index = EPOCH + pd.Timedelta(hours=hours_of_day) - pd.to_timedelta((n - np.arange(n)) * 60, unit="s")
+    values = 40 + 10 * np.sin(2 * np.pi * (index.asi8 / 1e9) / 86_400) + rng.normal(0, 1, n)
+    at = n - 150
+    values[at:at + 3] += bump
+    return _series(values, index), at
+
+
+def _bump_result_score(hours_of_day: int, bump: float) -> float:
+    """The score of the anomaly result holding the bump (0 if it is not one), analysing the
+    last 6 hours as a first run over a day of history does."""
+    series, at = _day_of_history_with_a_bump(hours_of_day, bump)
+    since = series.timestamps[-6 * 60].to_pydatetime()
+    return max((r.anomaly_score for r in AdtkEngine().detect(series, since=since)
+                if r.is_anomaly and r.window_start <= series.timestamps[at] < r.window_end), default=0.0)
+
+
+@pytest.mark.parametrize("hours_of_day", [0, 4, 8, 12, 16, 20])
+def test_a_35_sigma_bump_on_a_daily_cycle_with_a_day_of_history_is_found_and_scores_high(hours_of_day):
+    """35 sigmas of the noise over 3 points is found at every time of day and scores as a
+    severe anomaly. (It scored 0.40-0.59 and was missed at 4 of these 6 times: the spike
+    was defined from the range floor before its own scale existed, so the stream's first
+    points were tens of "sigmas" and, kept in both views' references, made a real
+    33-sigma spike look ordinary.)"""
+    assert _bump_result_score(hours_of_day, 35.0) >= 0.85
+
+
+def test_a_larger_bump_never_scores_lower():
+    scores = [_bump_result_score(8, bump) for bump in (10.0, 20.0, 35.0, 60.0, 100.0)]
+    assert all(b >= a for a, b in zip(scores, scores[1:], strict=False)), scores
+    assert scores[-1] > scores[2]
+
+
+def test_the_spike_is_undefined_until_its_own_scale_exists():
+    """The range floor of the level's blocks is in force before the spike residuals' own
+    scale: the spike must not be measured against it alone."""
+    series, _ = _day_of_history_with_a_bump(8, 0.0)
+    spike = AdtkEngine().score(series)[0].components["spike"]
+    defined = np.flatnonzero(np.isfinite(spike))
+    assert defined[0] >= 40  # 30 residuals (the first has none) in whole 10-point blocks
+    assert np.nanmax(spike) < 8
+
+
 def test_an_episode_continuing_into_the_next_call_keeps_a_score_above_the_threshold():
     """An incremental call that starts inside an alarm episode sees only suppressed
     points (score 0); its result for the episode still scores its evidence, never 0."""
@@ -263,7 +310,7 @@ def test_level_component_is_adtks_double_rolling_aggregate_with_one_point_blocks
     n, h = 600, 100
     hourly = EPOCH + pd.to_timedelta(np.arange(n), unit="h")  # a day of points is less than H
     x = pd.Series(rng.normal(0, 1, n).cumsum() + 50, index=hourly)
-    engine = AdtkEngine(baseline_points=h, block_points=1, scales="1")
+    engine = AdtkEngine(baseline_points=h, block_points=1, scales="1", level_noise_cap=0.0)
     scored, state = engine.score(_series(x.to_numpy(), x.index))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)

@@ -101,3 +101,16 @@ def test_likelihood_reference_points_and_shape():
 def test_likelihood_inverse():
     s = np.linspace(0, 0.999, 50)
     np.testing.assert_allclose(likelihood_to_score(score_to_likelihood(s)), s, atol=1e-12)
+
+
+def test_episode_score_grows_with_evidence_and_magnitude_and_does_not_saturate():
+    from analytics.core.engines.calibration import EPISODE_Z_HALF, episode_score
+
+    evidences = [0.5, 0.6, 0.8, 0.9, 0.99]
+    magnitudes = [4.0, 8.0, 16.0, 35.0, 100.0]
+    grid = np.array([[episode_score(e, m) for m in magnitudes] for e in evidences])
+    assert (np.diff(grid, axis=0) > 0).all() and (np.diff(grid, axis=1) > 0).all()
+    assert grid.max() < 0.999  # still room above the largest
+    assert episode_score(0.7, EPISODE_Z_HALF) == pytest.approx(0.7 ** 0.5 / (0.7 ** 0.5 + 0.3 ** 0.5))
+    assert episode_score(1.0, 0.0) == 1.0 and episode_score(0.8, float("inf")) == 1.0
+    assert episode_score(float("nan"), 10.0) == 0.0 and episode_score(0.8, float("nan")) == 0.0

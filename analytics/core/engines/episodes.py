@@ -7,9 +7,11 @@ holding a confirmed point form one episode (gaps shorter than ``merge_gap`` or
 maximal stretch of windows between episodes becomes one NORMAL result. Results partition
 the analysed range and are sorted by time.
 
-Scores: an episode scores its highest evidence (at least the threshold, since its points
-passed it); a normal stretch its highest point score, kept below the threshold, so no
-result under the threshold is an anomaly and no normal one is above it.
+Scores: an episode scores its highest evidence, weighed by its largest deviation in
+sigmas when the engine reports them (:func:`calibration.episode_score`), and at least the
+threshold, since its points passed it; a normal stretch its highest point score, kept
+below the threshold, so no result under the threshold is an anomaly and no normal one is
+above it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.core.contracts import AnomalyExplanation, AnomalyResult, AnomalyType, MetricSeries
+from analytics.core.engines.calibration import episode_score
 from analytics.core.engines.scored import ScoredSeries
 from analytics.core.explain import ExplanationTemplateRegistry, WindowContext, explain_window
 from analytics.core.timestamps import as_ns
@@ -164,7 +167,10 @@ def episode_results(
         explanation = None
         magnitude = None
         if anomalous:
-            score = _clipped(float(np.max(evidence[p0:p1])), rules.threshold, 1.0)
+            score = float(np.max(evidence[p0:p1]))
+            if scored.magnitude is not None:
+                score = episode_score(score, float(np.nanmax(np.r_[scored.magnitude[p0:p1], 0.0])))
+            score = _clipped(score, rules.threshold, 1.0)
             explanation = _label(explain_episode(series, p0, p1, scored), series, ga == gb)
             label = explanation.anomaly_type
             if explanation.deviation_percent is not None:

@@ -25,6 +25,9 @@ class ScoredSeries:
     in sigmas (engine specific, for diagnostics). ``evidence`` is the scores before
     suppression and gating (an episode's score is its highest evidence, so an episode
     continuing from an earlier call, whose points are suppressed, keeps its score).
+    ``magnitude`` is the size of each point's deviation in sigmas of the series (engine
+    specific; None: the engine gives none): an episode's score weighs its evidence by its
+    largest magnitude (:func:`analytics.core.engines.calibration.episode_score`).
     """
 
     scores: np.ndarray
@@ -36,6 +39,7 @@ class ScoredSeries:
     seasonal_component: np.ndarray | None = None
     confirmed: np.ndarray | None = None
     evidence: np.ndarray | None = None
+    magnitude: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)

@@ -20,6 +20,9 @@ state and equals one call over all the points):
 4. **Alarms** (:mod:`analytics.core.engines.alarms`): a point at ``threshold`` starts an
    alarm; the ``suppress_points`` points after it start none (their scores are set to 0)
    but stay *confirmed*, so a sustained anomaly is one episode.
+5. **Episode scores** (:func:`analytics.core.engines.calibration.episode_score`): an
+   episode's highest evidence weighed by its largest deviation (``magnitude``: level,
+   seasonal or spike, in sigmas), so results rank by size as well as by surprise.
 
 Explanations quote an ADTK seasonal profile and the level scale (:mod:`.explanations`).
 The state (:mod:`.state`) holds the block summaries, a week of seasonal slots, the two

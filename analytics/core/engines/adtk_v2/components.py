@@ -8,7 +8,9 @@ from the last ``K`` blocks, about ``H = B * K`` points):
   none of them); the scale is ``1.2533 * mean |x - median|``, floored at ``range_floor``
   of the recent range and 1e-3 of |median| (flat, stepped and quantised series must not
   turn ordinary steps into hundreds of sigmas). ADTK: ``DoubleRollingAggregate(
-  agg=("median", "mean"), window=(H, m), diff="diff")``.
+  agg=("median", "mean"), window=(H, m), diff="diff")``. Where that scale exceeds
+  ``noise_cap`` times the spike's (local) scale, e.g. a daily cycle inside the blocks,
+  the deviations are scaled up by the excess.
 - **seasonal** at the same scales: per seasonal lag (one day, one week; :mod:`.seasonal`)
   the seasonal difference ``sd = x - reference`` against its own median and scale, its
   absolute deviation averaged over m points; the smallest over the lags (a value the
@@ -41,6 +43,7 @@ class ComponentSettings:
     scales: tuple[int, ...]
     spike_points: int
     range_floor: float
+    noise_cap: float  # level scales are at most this many local noise scales (0: off)
     lags: dict[str, int]  # seasonal lag name -> lag in slots
 
     @property
@@ -102,11 +105,27 @@ def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettin
             residual = np.full(n, np.nan)
         spike_scale, st.spike_rows, st.spike_open = blocks.advance(
             st.spike_rows, st.spike_open, np.abs(residual), position, cfg.block, cfg.keep, MIN_BASELINE_COUNT)
+        # NaN until the residuals' own scale exists: the range floor alone (from the level's
+        # blocks, in force earlier) made the first points tens of "sigmas", which then sat
+        # in both views' references for thousands of points
         spike_floor = np.fmax(MEAN_ABS_TO_SIGMA * spike_scale.mean, cfg.range_floor * span)
-        spike = np.abs(residual) / np.maximum(spike_floor, 1e-9)  # NaN until the scale exists
+        spike_floor[np.isnan(spike_scale.mean)] = np.nan
+        spike = np.abs(residual) / np.maximum(spike_floor, 1e-9)
+        if cfg.noise_cap > 0:
+            _cap_level(level_dev, scale, spike_floor, cfg.noise_cap)
     if t:
         st.tail_x, st.tail_level = ext_x[-t:], ext_level[-t:]
     return Components(level_dev, seasonal_dev, spike, level.median, scale, spike_floor)
+
+
+def _cap_level(level_dev: dict[int, np.ndarray], scale: np.ndarray, local: np.ndarray, cap: float) -> None:
+    """Where the level's scale exceeds ``cap`` local noise scales (a daily cycle inside its
+    blocks), scale the level deviations up by the excess: a jump many times the noise is
+    not hidden by the cycle's swing. Points without a local scale are left alone."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(np.isfinite(local), np.fmax(scale / (cap * local), 1.0), 1.0)
+    for m in level_dev:
+        level_dev[m] = level_dev[m] * ratio
 
 
 def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings, span: np.ndarray,

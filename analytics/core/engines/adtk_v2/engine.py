@@ -28,12 +28,12 @@ from analytics.core.timestamps import as_ns
 
 STEP_POINTS = 200  # the sampling step is the median spacing of a stream's first points
 FIVE_MINUTES = 300.0
-_NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale")  # ScoredSeries fields, not components
+_NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale", "magnitude")  # ScoredSeries fields, not components
 
 # parameters the explanation profiles depend on (the rest changes the streamed statistics)
 _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing",
                    "fit_window", "spike_window", "seasonal_level_window")
-_STREAM_PARAMS = ("baseline_points", "block_points", "scales", "spike_points", "range_floor",
+_STREAM_PARAMS = ("baseline_points", "block_points", "scales", "spike_points", "range_floor", "level_noise_cap",
                   "seasonal_periods", "likelihood_window", "likelihood_short", "warmup_points", "spike_gain",
                   "z_half", "direct_error", "rarity_window", "rarity_half", "minute_alarm_odds", "suppress_points")
 
@@ -58,6 +58,8 @@ class AdtkEngine(AnomalyDetectionEngine):
                                   minimum=1, maximum=1000),
         "range_floor": Parameter(float, 0.01, "scales are at least this fraction of the recent range",
                                  minimum=0.0, maximum=1.0),
+        "level_noise_cap": Parameter(float, 6.0, "level deviations are measured against at most this many "
+                                     "local noise scales (the spike's; 0 = off)", minimum=0.0, maximum=1000.0),
         "seasonal_periods": Parameter(str, "1d,7d", "seasonal lags (and explanation profile periods)",
                                       check=check_periods),
         # the two views
@@ -147,6 +149,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             scales=tuple(parse_scales(self.params["scales"])),
             spike_points=self.params["spike_points"],
             range_floor=self.params["range_floor"],
+            noise_cap=self.params["level_noise_cap"],
             lags=lags,
         )
 
@@ -194,7 +197,8 @@ class AdtkEngine(AnomalyDetectionEngine):
         scores, alarms, confirmed, st.alarm = self.postprocess(
             evidence, ts, suppress_points=self.params["suppress_points"], carry=st.alarm)
         out = {"scores": scores, "alarms": alarms, "confirmed": confirmed, "evidence": evidence, "surprise": z,
-               "rarity": rarity, "deviation": deviation, "scale": comps.local_scale, "spike": comps.spike}
+               "rarity": rarity, "deviation": deviation, "scale": comps.local_scale, "spike": comps.spike,
+               "magnitude": np.fmax(deviation, nan_to_zero(comps.spike))}
         for m in cfg.scales:
             out[f"level{m}"], out[f"seasonal{m}"] = comps.level[m], comps.seasonal[m]
         return out
@@ -231,7 +235,7 @@ class AdtkEngine(AnomalyDetectionEngine):
     def _nothing_new(self, st: StreamState) -> dict[str, np.ndarray]:
         """The per-point arrays of ``_advance`` for zero new points."""
         empty = np.zeros(0)
-        names = ["scores", "evidence", "surprise", "rarity", "deviation", "scale", "spike"]
+        names = ["scores", "evidence", "surprise", "rarity", "deviation", "scale", "spike", "magnitude"]
         for m in self._component_settings(st.step_seconds).scales:
             names += [f"level{m}", f"seasonal{m}"]
         arrays = {name: empty for name in names}
@@ -255,6 +259,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             seasonal_component=explained.seasonal,
             confirmed=full("confirmed", False, bool),
             evidence=full("evidence"),
+            magnitude=full("magnitude"),
         )
 
     def fit(self, series: MetricSeries, *, end_index: int | None = None) -> FittedState:
