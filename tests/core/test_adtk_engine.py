@@ -227,6 +227,22 @@ def test_a_component_with_few_defined_reference_values_calls_nothing_rarer_than_
     assert _rarity_of_last(full) > 10 * np.log10(2_001)
 
 
+def test_the_rarity_window_holds_two_days_at_one_minute_sampling():
+    """A spike that already happened five times 34-39 h earlier (beyond 2,000 one-minute
+    points, within two days) is not rare; the same spike alone alarms."""
+    series = seasonal_series(4, seed=3)
+    at = 3 * DAY + 600
+
+    def evidence(earlier: int) -> float:
+        values = series.values.copy()
+        values[at] += 12
+        for k in range(earlier):
+            values[at - 34 * 60 - 72 * k] += 12
+        return float(AdtkEngine().score(_series(values, series.timestamps))[0].evidence[at])
+
+    assert evidence(0) >= 0.5 > evidence(5)
+
+
 def test_scores_grow_with_the_size_and_length_of_a_deviation():
     """The same one-minute series with a 3, 6, 12 and 50 sigma spike: the spike's score
     grows by at least 0.05 per step and the 50 sigma one reaches 0.9, in its result too;
