@@ -13,9 +13,9 @@ import pytest
 
 from analytics.core.contracts import MetricSeries
 from analytics.core.engines import AdtkEngine
-from analytics.core.engines.adtk_v2 import blocks
-from analytics.core.engines.adtk_v2.seasonal import SlotTable, references
-from analytics.core.engines.adtk_v2.state import FittedState
+from analytics.core.engines.adtk_v2 import blocks, likelihood
+from analytics.core.engines.adtk_v2.seasonal import SlotTable, references, slots_per_day
+from analytics.core.engines.adtk_v2.state import FittedState, StreamState
 from analytics.core.engines.calibration import MEAN_ABS_TO_SIGMA
 from tests.core.test_engines import DAY, EPOCH, _profile, _series
 
@@ -205,6 +205,42 @@ def test_a_recurring_spike_is_not_rare_but_the_same_spike_alone_is():
     single = engine.score(_series(once))[0].evidence
     assert single[2_850] >= 0.5 > repeated[2_850]
     assert repeated[2_450::100].max() < 0.5
+
+
+def _rarity_of_last(component: np.ndarray) -> float:
+    """The rarity view's S of a single component's last point, streamed from its first."""
+    st = StreamState(step_seconds=60.0, slots=SlotTable.empty(slots_per_day(60.0)), lags={})
+    views = likelihood.ViewSettings(short=5, likelihood_blocks=20, warmup_points=200, spike_gain=0.6,
+                                    direct_error=False, rarity_blocks=40)
+    return float(likelihood.rarity(st, component[None, :], views)[-1])
+
+
+def test_a_component_with_few_defined_reference_values_calls_nothing_rarer_than_it_has_seen():
+    """A component defined for only the last 300 of 2,000 points (a seasonal lag starting
+    late) has 6 values beyond its 98 % quantile, too few to fit a tail: a value far beyond
+    everything is as rare as 1 in 301 (the reference's own resolution), not extrapolated;
+    with 2,000 defined values the same value is far rarer."""
+    rng = np.random.default_rng(7)
+    late = np.concatenate([np.full(1_700, np.nan), rng.normal(0, 1, 300), [100.0]])
+    full = np.concatenate([rng.normal(0, 1, 2_000), [100.0]])
+    assert _rarity_of_last(late) == pytest.approx(np.log10(301))
+    assert _rarity_of_last(full) > 10 * np.log10(2_001)
+
+
+def test_the_rarity_window_holds_two_days_at_one_minute_sampling():
+    """A spike that already happened five times 34-39 h earlier (beyond 2,000 one-minute
+    points, within two days) is not rare; the same spike alone alarms."""
+    series = seasonal_series(4, seed=3)
+    at = 3 * DAY + 600
+
+    def evidence(earlier: int) -> float:
+        values = series.values.copy()
+        values[at] += 12
+        for k in range(earlier):
+            values[at - 34 * 60 - 72 * k] += 12
+        return float(AdtkEngine().score(_series(values, series.timestamps))[0].evidence[at])
+
+    assert evidence(0) >= 0.5 > evidence(5)
 
 
 def test_scores_grow_with_the_size_and_length_of_a_deviation():

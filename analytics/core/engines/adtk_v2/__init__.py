@@ -12,7 +12,8 @@ state and equals one call over all the points):
 2. **Two views** (:mod:`.likelihood`), each a per-series likelihood: *surprise* (HTM's anomaly
    likelihood of the largest deviation, with a one-point path for extreme values) and
    *rarity* (an empirical tail probability of every
-   component over the recent ``rarity_window``, so recurring events are not rare).
+   component over the recent ``rarity_window``, at least two days of points, so recurring
+   events are not rare).
 3. **Score** (:func:`analytics.core.engines.calibration.combined_score`): the geometric
    mean of the two views' odds relative to the alarm level, ``r``, and ``score =
    r**2 / (1 + r**2)``: 0.5 is the alarm level, and the score keeps growing with the

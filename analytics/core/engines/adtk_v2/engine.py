@@ -28,6 +28,7 @@ from analytics.core.timestamps import as_ns
 
 STEP_POINTS = 200  # the sampling step is the median spacing of a stream's first points
 FIVE_MINUTES = 300.0
+RARITY_DAYS = 2.0  # the rarity window holds at least this many days of points
 _NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale", "magnitude")  # ScoredSeries fields, not components
 
 # parameters the explanation profiles depend on (the rest changes the streamed statistics)
@@ -74,7 +75,8 @@ class AdtkEngine(AnomalyDetectionEngine):
                                   "(right for autocorrelated data) instead of sigma / sqrt(likelihood_short)"),
         "z_half": Parameter(float, 3.8, "surprise (standard errors) at which the surprise view's odds are 1",
                             minimum=0.1, maximum=100.0),
-        "rarity_window": Parameter(int, 2000, "points in which the rarity view counts larger values",
+        "rarity_window": Parameter(int, 2000, "points in which the rarity view counts larger values (at least two "
+                                   "days of points)",
                                    minimum=100, maximum=1_000_000),
         "rarity_half": Parameter(float, 2.25, "rarity (-log10 p, corrected) at which the rarity view's odds are 1",
                                  minimum=0.1, maximum=100.0),
@@ -102,14 +104,7 @@ class AdtkEngine(AnomalyDetectionEngine):
         super().__init__(**params)
         self._profiles = ProfileFitter(self.params)
         self._settings: dict[float, components.ComponentSettings] = {}
-        self._views = likelihood.ViewSettings(
-            short=self.params["likelihood_short"],
-            likelihood_blocks=max(1, self.params["likelihood_window"] // likelihood.LIKELIHOOD_BLOCK),
-            warmup_points=self.params["warmup_points"],
-            spike_gain=self.params["spike_gain"],
-            direct_error=self.params["direct_error"],
-            rarity_blocks=max(1, self.params["rarity_window"] // likelihood.REFRESH),
-        )
+        self._views: dict[float, likelihood.ViewSettings] = {}
 
     def validate_params(self) -> None:
         if self.params["baseline_points"] < 2 * self.params["block_points"]:
@@ -136,6 +131,20 @@ class AdtkEngine(AnomalyDetectionEngine):
         if step_seconds not in self._settings:
             self._settings[step_seconds] = self._settings_for(step_seconds)
         return self._settings[step_seconds]
+
+    def _view_settings(self, step_seconds: float) -> likelihood.ViewSettings:
+        if step_seconds not in self._views:
+            # at least RARITY_DAYS of points: a daily event has recurred before it is called rare
+            window = max(self.params["rarity_window"], int(round(RARITY_DAYS * 86_400.0 / step_seconds)))
+            self._views[step_seconds] = likelihood.ViewSettings(
+                short=self.params["likelihood_short"],
+                likelihood_blocks=max(1, self.params["likelihood_window"] // likelihood.LIKELIHOOD_BLOCK),
+                warmup_points=self.params["warmup_points"],
+                spike_gain=self.params["spike_gain"],
+                direct_error=self.params["direct_error"],
+                rarity_blocks=max(1, window // likelihood.REFRESH),
+            )
+        return self._views[step_seconds]
 
     def _settings_for(self, step_seconds: float) -> components.ComponentSettings:
         per_day = slots_per_day(step_seconds)
@@ -187,8 +196,9 @@ class AdtkEngine(AnomalyDetectionEngine):
         levels = np.array([comps.level[m] for m in cfg.scales])
         seasonals = np.array([comps.seasonal[m] for m in cfg.scales])
         deviation = np.fmax(nan_to_zero(levels).max(axis=0), nan_to_zero(seasonals).max(axis=0))
-        z = likelihood.surprise(st, deviation, comps.spike, self._views)
-        rarity = likelihood.rarity(st, np.vstack([levels, seasonals, comps.spike[None, :]]), self._views)
+        views = self._view_settings(st.step_seconds)
+        z = likelihood.surprise(st, deviation, comps.spike, views)
+        rarity = likelihood.rarity(st, np.vstack([levels, seasonals, comps.spike[None, :]]), views)
         st.points += len(x)
         if len(x):
             st.cursor_ns = int(ts[-1])

@@ -14,7 +14,9 @@ themselves instead.)
 deviations at every scale, the spike), ``p`` = the share of the last ``rarity_window``
 points whose value was at least as large, with an exponential tail beyond the
 ``RARITY_QUANTILE`` quantile (a value above everything seen still gets a smaller ``p``
-the further it lies). The reference keeps the ``RARITY_TOP`` largest values of each
+the further it lies; the tail is fitted once ``RARITY_MIN_TAIL`` reference values lie
+beyond the quantile, before that a value above everything seen has ``p = 1 / (m + 1)``
+for ``m`` defined reference values). The reference keeps the ``RARITY_TOP`` largest values of each
 ``REFRESH``-point block, which is all the tail needs. ``S = max over components of
 -log10 p - log10(number of components)`` (Bonferroni). A recurring event (a nightly batch
 job's spike) is not rare, however surprising its size.
@@ -37,6 +39,9 @@ REFRESH = 50  # points between refreshes of both views' reference statistics
 LIKELIHOOD_BLOCK = 500  # points per block of the surprise view's sums
 RARITY_TOP = 3  # largest values kept per refresh block
 RARITY_QUANTILE = 0.98  # above it the rarity view extrapolates an exponential tail
+# reference values beyond the quantile needed to fit that tail (750 defined values at 2 %):
+# a tail fitted to two or three values calls a point just past them extremely rare
+RARITY_MIN_TAIL = 15
 MIN_RARITY_POINTS = 100  # reference points needed before the rarity view speaks
 
 
@@ -141,7 +146,7 @@ def _rarity_of(tops: np.ndarray, counts: np.ndarray, seg: np.ndarray) -> np.ndar
         count = (ref[:, None, :] >= seg[:, :, None]).sum(axis=2)  # kept values >= each point
     p = (count + 1.0) / (m + 1.0)
     kq = np.round((1.0 - RARITY_QUANTILE) * counts).astype(np.int64)  # reference values above the quantile
-    fit = (kq >= 1) & (kq < r)
+    fit = (kq >= RARITY_MIN_TAIL) & (kq < r)
     if fit.any():
         rows = np.arange(c)
         u = ref[rows, np.clip(r - kq - 1, 0, ref.shape[1] - 1)]
