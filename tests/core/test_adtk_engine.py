@@ -210,9 +210,7 @@ def test_a_recurring_spike_is_not_rare_but_the_same_spike_alone_is():
 def _rarity_of_last(component: np.ndarray) -> float:
     """The rarity view's S of a single component's last point, streamed from its first."""
     st = StreamState(step_seconds=60.0, slots=SlotTable.empty(slots_per_day(60.0)), lags={})
-    views = likelihood.ViewSettings(short=5, likelihood_blocks=20, warmup_points=200, spike_gain=0.6,
-                                    direct_error=False, rarity_blocks=40)
-    return float(likelihood.rarity(st, component[None, :], views)[-1])
+    return float(likelihood.rarity(st, component[None, :], AdtkEngine()._view_settings(60.0))[-1])
 
 
 def test_a_component_with_few_defined_reference_values_calls_nothing_rarer_than_it_has_seen():

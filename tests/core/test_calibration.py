@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from analytics.core.engines import calibration
-from analytics.core.engines.calibration import Z_HALF, score_to_sigma, sigma_to_score
+from analytics.core.engines.calibration import EPISODE_Z_HALF, Z_HALF, episode_score, score_to_sigma, sigma_to_score
 
 
 def test_half_score_is_exactly_the_documented_sigma_level():
@@ -104,8 +104,6 @@ def test_likelihood_inverse():
 
 
 def test_episode_score_grows_with_evidence_and_magnitude_and_does_not_saturate():
-    from analytics.core.engines.calibration import EPISODE_Z_HALF, episode_score
-
     evidences = [0.5, 0.6, 0.8, 0.9, 0.99]
     magnitudes = [4.0, 8.0, 16.0, 35.0, 100.0]
     grid = np.array([[episode_score(e, m) for m in magnitudes] for e in evidences])
