@@ -13,10 +13,17 @@ themselves instead.)
 **Rarity** (an empirical tail probability): for each component (the level and seasonal
 deviations at every scale, the spike), ``p`` = the share of the last ``rarity_window``
 points whose value was at least as large, with an exponential tail beyond the
-``RARITY_QUANTILE`` quantile (a value above everything seen still gets a smaller ``p``
-the further it lies; the tail is fitted once ``RARITY_MIN_TAIL`` reference values lie
-beyond the quantile, before that a value above everything seen has ``p = 1 / (m + 1)``
-for ``m`` defined reference values). The reference keeps the ``RARITY_TOP`` largest values of each
+``RARITY_QUANTILE`` quantile ``u`` (a value above everything seen still gets a smaller
+``p`` the further it lies). The tail's scale is the mean excess over ``u`` of
+``RARITY_MIN_TAIL`` values beyond it; a young series (fewer than 750 defined values at
+2 %) has fewer, and the missing ones are taken at a prior scale, ``rarity_prior_tail``
+times that of an exponential distribution through the quantile (``u / ln 50``; alone it
+gives ``p = 0.02 ** (x / u)``). So a value many times ``u`` is rare however young the
+series (a 40-sigma spike after 6 h of one-minute history, or in a few hundred hourly
+points), and one just past two or three large values is not (a scale fitted to those
+alone would call it extremely rare). In units of ``u``, the prior holds for every
+component and metric alike; the data take over as values beyond ``u`` accumulate.
+The reference keeps the ``RARITY_TOP`` largest values of each
 ``REFRESH``-point block, which is all the tail needs. ``S = max over components of
 -log10 p - log10(number of components)`` (Bonferroni). A recurring event (a nightly batch
 job's spike) is not rare, however surprising its size.
