@@ -213,15 +213,19 @@ def _rarity_of_last(component: np.ndarray) -> float:
     return float(likelihood.rarity(st, component[None, :], AdtkEngine()._view_settings(60.0))[-1])
 
 
-def test_a_component_with_few_defined_reference_values_calls_nothing_rarer_than_it_has_seen():
-    """A component defined for only the last 300 of 2,000 points (a seasonal lag starting
-    late) has 6 values beyond its 98 % quantile, too few to fit a tail: a value far beyond
-    everything is as rare as 1 in 301 (the reference's own resolution), not extrapolated;
-    with 2,000 defined values the same value is far rarer."""
+def test_a_young_reference_calls_an_enormous_value_rare_and_one_just_past_its_largest_not():
+    """A component defined for only the last 300 of 2,000 points (a young series) has 6
+    values beyond its 98 % quantile u, too few to fit a tail on: the prior (an exponential
+    distribution through u) stands in for the missing ones. A value just past the largest
+    seen is about as rare as the reference's own resolution (1 in 301); one of 100 sigmas
+    is extremely rare, as with 2,000 defined values."""
     rng = np.random.default_rng(7)
-    late = np.concatenate([np.full(1_700, np.nan), rng.normal(0, 1, 300), [100.0]])
+    body = rng.normal(0, 1, 300)
+    late = np.concatenate([np.full(1_700, np.nan), body, [body.max() + 0.01]])
+    assert _rarity_of_last(late) < np.log10(301) + 0.1
+    late[-1] = 100.0
     full = np.concatenate([rng.normal(0, 1, 2_000), [100.0]])
-    assert _rarity_of_last(late) == pytest.approx(np.log10(301))
+    assert _rarity_of_last(late) > 10 * np.log10(301)
     assert _rarity_of_last(full) > 10 * np.log10(2_001)
 
 
@@ -239,6 +243,43 @@ def test_the_rarity_window_holds_two_days_at_one_minute_sampling():
         return float(AdtkEngine().score(_series(values, series.timestamps))[0].evidence[at])
 
     assert evidence(0) >= 0.5 > evidence(5)
+
+
+def _young(points: int, step_minutes: int, seed: int) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """A young series: ``points`` of unit noise on a daily cycle of amplitude 5 (random phase)."""
+    rng = np.random.default_rng(seed)
+    minutes = np.arange(points) * step_minutes
+    values = 100 + 5 * np.sin(2 * np.pi * minutes / DAY + rng.uniform(0, 2 * np.pi)) + rng.normal(0, 1, points)
+    return values, EPOCH + pd.to_timedelta(minutes, unit="min")
+
+
+def _alarms(values: np.ndarray, index: pd.DatetimeIndex) -> np.ndarray:
+    return np.flatnonzero(AdtkEngine().score(_series(values, index))[0].alarms)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_spike_after_six_hours_of_one_minute_history_alarms_at_the_spike(seed):
+    """360 one-minute points (far fewer than the 750 a fitted tail needs) then a 40-sigma
+    spike: the rarity view calls it rare at once, so the alarm is at the spike, not some
+    points later through the 5-point level (or never)."""
+    values, index = _young(400, 1, seed)
+    values[360] += 40
+    assert _alarms(values, index).tolist() == [360]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_young_hourly_series_alarms_on_a_spike_or_shift_at_once_and_not_without_one(seed):
+    """400 hourly points (under 17 days) with a daily cycle: a 15-sigma spike alarms at its
+    point, an 8-sigma level shift within its first two points, and the same series without
+    either does not alarm at all."""
+    values, index = _young(424, 60, seed)
+    assert _alarms(values, index).size == 0
+    spiked = values.copy()
+    spiked[400] += 15
+    assert _alarms(spiked, index).tolist() == [400]
+    shifted = values.copy()
+    shifted[400:] += 8
+    assert _alarms(shifted, index)[0] in (400, 401)
 
 
 def test_scores_grow_with_the_size_and_length_of_a_deviation():

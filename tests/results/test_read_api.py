@@ -72,8 +72,9 @@ def test_points_answer_raw_points_and_5m_and_1h_means(api_a, tenant_a, compacted
 
 def test_explain_answers_the_stored_explanation_of_the_anomaly(api_a, api_b, tenant_a):
     end = fleet_now()
-    # A day of history: in a series younger than the rarity view's tail (750 points) the
-    # spike alarms a few points late, in the next window at some minutes of the hour.
+    # A day of history. (With less, the series is younger than the rarity view's 750-point
+    # tail, which then rests partly on its prior: the spike alarms at its point all the same;
+    # before the fifth round it alarmed a few points late, in the next window.)
     bodies, truth = make_fleet(end, hours=24)
     ingest(api_a, bodies)
     run_tenant_detection(tenant_a.pk, (end - timedelta(hours=6)).isoformat(), end.isoformat(), trigger="backfill")

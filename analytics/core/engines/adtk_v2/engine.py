@@ -36,7 +36,8 @@ _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal
                    "fit_window", "spike_window", "seasonal_level_window")
 _STREAM_PARAMS = ("baseline_points", "block_points", "scales", "spike_points", "range_floor", "level_noise_cap",
                   "seasonal_periods", "likelihood_window", "likelihood_short", "warmup_points", "spike_gain",
-                  "z_half", "direct_error", "rarity_window", "rarity_half", "minute_alarm_odds", "suppress_points")
+                  "z_half", "direct_error", "rarity_window", "rarity_half", "rarity_prior_tail", "minute_alarm_odds",
+                  "suppress_points")
 
 
 @register_engine
@@ -80,6 +81,10 @@ class AdtkEngine(AnomalyDetectionEngine):
                                    minimum=100, maximum=1_000_000),
         "rarity_half": Parameter(float, 2.25, "rarity (-log10 p, corrected) at which the rarity view's odds are 1",
                                  minimum=0.1, maximum=100.0),
+        "rarity_prior_tail": Parameter(float, 1.0, "prior scale of the rarity view's tail, in that of an exponential "
+                                       "distribution through the 98 % quantile u (1: p = 0.02 ** (x / u)); it "
+                                       "stands in for the values a young series lacks beyond u",
+                                       minimum=0.01, maximum=100.0),
         "minute_alarm_odds": Parameter(float, 1.5, "evidence odds at the alarm level at one-minute sampling (1 at "
                                        "five minutes and coarser)", minimum=0.1, maximum=100.0),
         # alarms
@@ -143,6 +148,7 @@ class AdtkEngine(AnomalyDetectionEngine):
                 spike_gain=self.params["spike_gain"],
                 direct_error=self.params["direct_error"],
                 rarity_blocks=max(1, window // likelihood.REFRESH),
+                rarity_prior_tail=self.params["rarity_prior_tail"],
             )
         return self._views[step_seconds]
 

@@ -13,10 +13,17 @@ themselves instead.)
 **Rarity** (an empirical tail probability): for each component (the level and seasonal
 deviations at every scale, the spike), ``p`` = the share of the last ``rarity_window``
 points whose value was at least as large, with an exponential tail beyond the
-``RARITY_QUANTILE`` quantile (a value above everything seen still gets a smaller ``p``
-the further it lies; the tail is fitted once ``RARITY_MIN_TAIL`` reference values lie
-beyond the quantile, before that a value above everything seen has ``p = 1 / (m + 1)``
-for ``m`` defined reference values). The reference keeps the ``RARITY_TOP`` largest values of each
+``RARITY_QUANTILE`` quantile ``u`` (a value above everything seen still gets a smaller
+``p`` the further it lies). The tail's scale is the mean excess over ``u`` of
+``RARITY_MIN_TAIL`` values beyond it; a young series (fewer than 750 defined values at
+2 %) has fewer, and the missing ones are taken at a prior scale, ``rarity_prior_tail``
+times that of an exponential distribution through the quantile (``u / ln 50``; alone it
+gives ``p = 0.02 ** (x / u)``). So a value many times ``u`` is rare however young the
+series (a 40-sigma spike after 6 h of one-minute history, or in a few hundred hourly
+points), and one just past two or three large values is not (a scale fitted to those
+alone would call it extremely rare). In units of ``u``, the prior holds for every
+component and metric alike; the data take over as values beyond ``u`` accumulate.
+The reference keeps the ``RARITY_TOP`` largest values of each
 ``REFRESH``-point block, which is all the tail needs. ``S = max over components of
 -log10 p - log10(number of components)`` (Bonferroni). A recurring event (a nightly batch
 job's spike) is not rare, however surprising its size.
@@ -39,9 +46,7 @@ REFRESH = 50  # points between refreshes of both views' reference statistics
 LIKELIHOOD_BLOCK = 500  # points per block of the surprise view's sums
 RARITY_TOP = 3  # largest values kept per refresh block
 RARITY_QUANTILE = 0.98  # above it the rarity view extrapolates an exponential tail
-# reference values beyond the quantile needed to fit that tail (750 defined values at 2 %):
-# a tail fitted to two or three values calls a point just past them extremely rare
-RARITY_MIN_TAIL = 15
+RARITY_MIN_TAIL = 15  # values beyond the quantile a tail's scale rests on (missing ones: the prior's)
 MIN_RARITY_POINTS = 100  # reference points needed before the rarity view speaks
 
 
@@ -53,6 +58,7 @@ class ViewSettings:
     spike_gain: float
     direct_error: bool
     rarity_blocks: int
+    rarity_prior_tail: float
 
 
 def surprise(st: StreamState, d: np.ndarray, spike: np.ndarray, cfg: ViewSettings) -> np.ndarray:
@@ -119,7 +125,7 @@ def rarity(st: StreamState, components: np.ndarray, cfg: ViewSettings) -> np.nda
     while i < n:
         j = min(n, i + REFRESH - (g0 + i) % REFRESH)
         seg = components[:, i:j]
-        out[i:j] = _rarity_of(st.rarity_tops, st.rarity_counts.sum(axis=1), seg)
+        out[i:j] = _rarity_of(st.rarity_tops, st.rarity_counts.sum(axis=1), seg, cfg)
         merged = np.concatenate([st.rarity_open, seg], axis=1)
         top = -np.sort(-np.where(np.isnan(merged), -np.inf, merged), axis=1)[:, :RARITY_TOP]
         st.rarity_open = np.where(np.isinf(top), np.nan, top)
@@ -134,7 +140,7 @@ def rarity(st: StreamState, components: np.ndarray, cfg: ViewSettings) -> np.nda
     return np.fmax(out - math.log10(c), 0.0)
 
 
-def _rarity_of(tops: np.ndarray, counts: np.ndarray, seg: np.ndarray) -> np.ndarray:
+def _rarity_of(tops: np.ndarray, counts: np.ndarray, seg: np.ndarray, cfg: ViewSettings) -> np.ndarray:
     """max over components of -log10 p for the points of one refresh block; ``counts``:
     the values each component's reference summarises (a component with fewer than
     ``MIN_RARITY_POINTS`` says nothing, nor does an undefined value)."""
@@ -146,18 +152,26 @@ def _rarity_of(tops: np.ndarray, counts: np.ndarray, seg: np.ndarray) -> np.ndar
         count = (ref[:, None, :] >= seg[:, :, None]).sum(axis=2)  # kept values >= each point
     p = (count + 1.0) / (m + 1.0)
     kq = np.round((1.0 - RARITY_QUANTILE) * counts).astype(np.int64)  # reference values above the quantile
-    fit = (kq >= RARITY_MIN_TAIL) & (kq < r)
+    fit = (kq >= 1) & (kq < r)
     if fit.any():
         rows = np.arange(c)
         u = ref[rows, np.clip(r - kq - 1, 0, ref.shape[1] - 1)]
         position = np.arange(ref.shape[1])[None, :]
         above = (position >= (r - kq)[:, None]) & (position < r[:, None])
-        beta = np.where(above, ref - u[:, None], 0.0).sum(axis=1) / np.maximum(kq, 1)
+        # the tail scale: the mean excess of RARITY_MIN_TAIL values beyond the quantile, the
+        # missing ones (a young series has fewer) taken at the prior's scale, that of an
+        # exponential distribution through the quantile (p = (1 - q) ** (x / u)) times
+        # rarity_prior_tail: a few values just past u do not make a point past them extremely
+        # rare, and a point many times u is rare however young the series
+        excess = np.where(above, ref - u[:, None], 0.0).sum(axis=1)
+        missing = np.fmax(RARITY_MIN_TAIL - kq, 0)
+        prior = cfg.rarity_prior_tail * u / -math.log(1.0 - RARITY_QUANTILE)
+        beta = (excess + missing * prior) / (kq + missing)
+        share = (kq / np.maximum(counts, 1))[:, None]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            share = (kq / np.maximum(counts, 1))[:, None]
-            tail = np.where(beta[:, None] > 0, share * np.exp(np.fmax(-(seg - u[:, None]) / beta[:, None], -700.0)),
-                            np.where(seg > u[:, None], 1.0 / (m + 1.0), share))
-        p = np.where(fit[:, None] & (seg > u[:, None]), np.minimum(p, tail), p)
+            tail = share * np.exp(np.fmax(-(seg - u[:, None]) / beta[:, None], -700.0))
+        # no scale at all (every value beyond the quantile equals it): nothing is extrapolated
+        p = np.where((fit & (beta > 0))[:, None] & (seg > u[:, None]), np.minimum(p, tail), p)
     p = np.where(count >= r[:, None], np.maximum(p, (r[:, None] + 1.0) / (m + 1.0)), p)
     p = np.where((m >= MIN_RARITY_POINTS) & np.isfinite(seg), p, 1.0)
     return np.asarray((-np.log10(np.maximum(p, 1e-300))).max(axis=0), dtype=np.float64)
