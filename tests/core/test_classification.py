@@ -160,3 +160,15 @@ def test_a_short_fragment_of_a_moved_day_is_seasonal_but_a_spike_beyond_the_days
     usual = 50 + profile + np.random.default_rng(6).normal(0, 0.5, len(profile))
     usual[start + 5:start + 8] += 8  # the same short bump on a usual day: a spike
     assert ExplanationClassifier().classify(_fragment(usual, profile, start)).anomaly_type is AnomalyType.SPIKE
+
+
+def test_a_window_of_a_moved_day_with_no_outstanding_point_is_seasonal_not_normal():
+    """Where the moved and the usual day cross no point stands out, yet the engine alarmed
+    on the day; moving the day explains it: SEASONAL. The same window of a usual day is NORMAL."""
+    values, profile, _ = _moved_day(np.random.default_rng(7), days=2)
+    start = 3 * DAY + 18 * 60 - 5  # the moved and the usual day cross here
+    ctx = _fragment(values, profile, start)
+    assert np.abs(values[ctx.window] - ctx.expected[ctx.window]).max() < 4  # no 4-sigma point
+    assert ExplanationClassifier().classify(ctx).anomaly_type is AnomalyType.SEASONAL
+    usual = 50 + profile + np.random.default_rng(8).normal(0, 0.5, len(profile))
+    assert ExplanationClassifier().classify(_fragment(usual, profile, start)).anomaly_type is AnomalyType.NORMAL
