@@ -87,6 +87,22 @@ def test_too_little_history_gives_no_clue():
                       max_shift=timedelta(hours=12)) == []
 
 
+def test_a_period_the_data_end_cuts_short_gives_no_clue():
+    """Six hours of data after the episode are no day: only the period ending with the
+    episode is judged; with a whole day after it, both are."""
+    minutes = np.arange(5 * DAY)
+    values = 50 + _day_curve(minutes, 14, 10) + np.random.default_rng(4).normal(0, 0.5, minutes.size)
+    start = 5 * DAY - 6 * 60
+
+    def clues(n: int) -> int:
+        return len(moved_days(_series(values[:n]), values[:n] - 50, start, start + FRAGMENT,
+                              period=timedelta(days=1), max_shift=timedelta(hours=12)))
+
+    assert clues(5 * DAY) == 1
+    values = np.r_[values, 50 + _day_curve(np.arange(5 * DAY, 6 * DAY), 14, 10)]
+    assert clues(len(values)) == 2
+
+
 @pytest.mark.parametrize("at_end", [False, True], ids=["onset", "end"])
 def test_fragments_of_long_deviations_get_their_type(at_end):
     """A 10-minute fragment where a moved day, a level shift or a ramp first stands out
