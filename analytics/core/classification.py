@@ -19,6 +19,11 @@ two residual ratios: against the usual day over the same period (a moved day fit
 better than the usual one), and against the usual day's misfit one period earlier (the
 moved day fits about as well as the usual day normally does: a level shift that happens
 to resemble a piece of the moved profile still leaves its edges unexplained).
+
+A third period, the *day before* the one ending with the episode, is fitted the same way:
+the engine compares each day with the day before, so the usual day after a moved one
+alarms too (its echo). The classifier counts it only when the period ending with the
+episode is itself a usual day (``MovedDay.unmoved`` against the day before's ``residual``).
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class MovedDay:
     shift: timedelta  # positive: the pattern came later than usual
     fit_ratio: float  # its residual / the usual day's residual over the same period
     usual_ratio: float  # its residual / the usual day's residual over the period one period earlier
+    period: str = "ending"  # which: "ending" with the episode, "starting" with it, or the "day before" the ending one
+    residual: float = 0.0  # its residual (RMS about its level), in the series' unit
+    unmoved: float = 0.0  # the usual day's residual over the same period
 
 
 def _rms_about_mean(gaps: np.ndarray) -> np.ndarray:
@@ -70,7 +78,10 @@ def moved_days(
     # a period the data's end cuts short is no day: a few hours of a level shift can pass
     # for a piece of a moved day
     whole = [ending_with] + ([starting_with] if starting_with[1] < len(ts) else [])
-    for lo, hi in whole:
+    # the engine compares each day with the day before: the day after a moved day alarms too
+    day_before = (int(np.searchsorted(ts, ts[end - 1] - 2 * period_ns, side="right")), ending_with[0])
+    names = {ending_with: "ending", starting_with: "starting", day_before: "day before"}
+    for lo, hi in (*whole, day_before):
         before = (int(np.searchsorted(ts, ts[lo] - period_ns)), int(np.searchsorted(ts, ts[hi - 1] - period_ns, side="right")))
         if hi - lo < 3 or before[1] - before[0] < 3 or ts[lo] - period_ns < ts[0]:
             continue
@@ -84,5 +95,8 @@ def moved_days(
             shift=pd.Timedelta(int(shifts[k])).to_pytimedelta(),
             fit_ratio=float(rms[k] / rms[same]) if rms[same] > 0 else 1.0,
             usual_ratio=float(rms[k] / usual) if usual > 0 else np.inf,
+            period=names[lo, hi],
+            residual=float(rms[k]),
+            unmoved=float(rms[same]),
         ))
     return found

@@ -31,7 +31,11 @@ How the classifier decides, in order (every threshold is a constructor parameter
    ``min_day_shift`` fits with a residual below ``moved_day_fit`` times the unmoved
    profile's and below ``usual_misfit`` times what the unmoved profile leaves over the
    period before (it fits about as well as the usual day normally does); otherwise
-   TREND. Without a profile (or a period of data before the episode), the *usual
+   TREND. The period starting with the episode counts only when the data reach its
+   end. The day before the period ending with the episode counts too (the day after a
+   moved day alarms against it: its echo) when the period ending with the episode fits
+   the unmoved profile within ``usual_misfit`` times what the moved one leaves on that
+   day before (today is a usual day). Without a profile (or a period of data before the episode), the *usual
    curve* is what the series did over the same hours one ``period`` earlier (a
    15-minute running median). Three clues (:class:`ShapeEvidence`), each with a
    physical meaning, decide in this order:
@@ -310,8 +314,13 @@ class ExplanationClassifier:
                            period=self.period, max_shift=self.max_shift)
         if not found:
             return None
+        # the day before counts only when the period ending with the episode is a usual day
+        # (the alarm is the moved day's echo in the engine's day-to-day comparison)
+        ending = [day.unmoved for day in found if day.period == "ending"]
+        usual_today = bool(ending) and all(ending[0] < self.usual_misfit * day.residual
+                                           for day in found if day.period == "day before")
         margins = [min(1 - day.fit_ratio / self.moved_day_fit, 1 - day.usual_ratio / self.usual_misfit)
-                   for day in found if abs(day.shift) >= self.min_day_shift]
+                   for day in found if abs(day.shift) >= self.min_day_shift and (usual_today or day.period != "day before")]
         best = max(margins, default=-1.0)
         return best > 0, abs(best)
 

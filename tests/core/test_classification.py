@@ -71,7 +71,7 @@ def test_a_moved_day_is_found_with_its_shift():
     values[day] = 50 + _day_curve(minutes[day], 22, 10)[:] + rng.normal(0, 0.5, DAY)  # 8 h later
     found = moved_days(_series(values), profile, day.start, day.start + FRAGMENT, period=timedelta(days=1),
                        max_shift=timedelta(hours=12))
-    starting_with = found[-1]
+    starting_with = next(day for day in found if day.period == "starting")
     assert abs(starting_with.shift - timedelta(hours=8)) <= timedelta(minutes=20)
     assert starting_with.fit_ratio < 0.2 and starting_with.usual_ratio < 1.5
     level = values.copy()
@@ -88,19 +88,19 @@ def test_too_little_history_gives_no_clue():
 
 
 def test_a_period_the_data_end_cuts_short_gives_no_clue():
-    """Six hours of data after the episode are no day: only the period ending with the
-    episode is judged; with a whole day after it, both are."""
+    """Six hours of data after the episode are no day: the period starting with the
+    episode is judged only with a whole day of data after it."""
     minutes = np.arange(5 * DAY)
     values = 50 + _day_curve(minutes, 14, 10) + np.random.default_rng(4).normal(0, 0.5, minutes.size)
     start = 5 * DAY - 6 * 60
 
-    def clues(n: int) -> int:
-        return len(moved_days(_series(values[:n]), values[:n] - 50, start, start + FRAGMENT,
-                              period=timedelta(days=1), max_shift=timedelta(hours=12)))
+    def periods(values: np.ndarray) -> set[str]:
+        return {day.period for day in moved_days(_series(values), values - 50, start, start + FRAGMENT,
+                                                 period=timedelta(days=1), max_shift=timedelta(hours=12))}
 
-    assert clues(5 * DAY) == 1
+    assert periods(values) == {"ending", "day before"}
     values = np.r_[values, 50 + _day_curve(np.arange(5 * DAY, 6 * DAY), 14, 10)]
-    assert clues(len(values)) == 2
+    assert periods(values) == {"ending", "starting", "day before"}
 
 
 @pytest.mark.parametrize("at_end", [False, True], ids=["onset", "end"])
@@ -187,4 +187,19 @@ def test_a_window_of_a_moved_day_with_no_outstanding_point_is_seasonal_not_norma
     assert np.abs(values[ctx.window] - ctx.expected[ctx.window]).max() < 4  # no 4-sigma point
     assert ExplanationClassifier().classify(ctx).anomaly_type is AnomalyType.SEASONAL
     usual = 50 + profile + np.random.default_rng(8).normal(0, 0.5, len(profile))
+    assert ExplanationClassifier().classify(_fragment(usual, profile, start)).anomaly_type is AnomalyType.NORMAL
+
+
+def test_the_day_after_a_moved_day_is_its_echo():
+    """The engine compares each day with the day before, so the usual day after a moved one
+    alarms too: with the period ending with the episode a usual day (it fits the usual
+    profile about as well as the day before fits the moved one), the moved day before
+    explains it. Without the moved day before, the same window is NORMAL."""
+    values, profile, _ = _moved_day(np.random.default_rng(9), days=2)  # days 2-3 moved
+    minutes = np.arange(5 * DAY, 6 * DAY)
+    values = np.r_[values, 50 + _day_curve(minutes, 14, 10) + np.random.default_rng(10).normal(0, 0.5, DAY)]
+    profile = np.r_[profile, _day_curve(minutes, 14, 10)]
+    start = 5 * DAY + 60  # a day and an hour after the moved days
+    assert ExplanationClassifier().classify(_fragment(values, profile, start)).anomaly_type is AnomalyType.SEASONAL
+    usual = 50 + profile + np.random.default_rng(11).normal(0, 0.5, len(profile))
     assert ExplanationClassifier().classify(_fragment(usual, profile, start)).anomaly_type is AnomalyType.NORMAL
