@@ -4,8 +4,10 @@ A seasonal anomaly (a day whose peak came hours early or late, a pattern turned 
 down) keeps the series' level and changes its phase; a level shift or a ramp keeps the
 phase and changes the level. With the engine's fitted seasonal profile ``P`` (one value
 per point, the profile the engine expects at that time), each of the two periods next
-to an episode, the one ending with it and the one starting with it, is fitted two ways,
-each with a level of its own:
+to an episode, the one ending with it and the one starting with it (when the data reach
+that period's end: a few hours cut short by the data's end are no day, and a level shift
+or a ramp over them passes too easily for a piece of a moved profile), is fitted two
+ways, each with a level of its own:
 
 - the usual day: ``x(t) ~ P(t) + a``;
 - the day moved by ``s``: ``x(t) ~ P(t - s) + a`` for ``s`` on a 10-minute grid within
@@ -17,6 +19,11 @@ two residual ratios: against the usual day over the same period (a moved day fit
 better than the usual one), and against the usual day's misfit one period earlier (the
 moved day fits about as well as the usual day normally does: a level shift that happens
 to resemble a piece of the moved profile still leaves its edges unexplained).
+
+A third period, the *day before* the one ending with the episode, is fitted the same way:
+the engine compares each day with the day before, so the usual day after a moved one
+alarms too (its echo). The classifier counts it only when the period ending with the
+episode is itself a usual day (``MovedDay.unmoved`` against the day before's ``residual``).
 """
 
 from __future__ import annotations
@@ -42,6 +49,9 @@ class MovedDay:
     shift: timedelta  # positive: the pattern came later than usual
     fit_ratio: float  # its residual / the usual day's residual over the same period
     usual_ratio: float  # its residual / the usual day's residual over the period one period earlier
+    period: str = "ending"  # which: "ending" with the episode, "starting" with it, or the "day before" the ending one
+    residual: float = 0.0  # its residual (RMS about its level), in the series' unit
+    unmoved: float = 0.0  # the usual day's residual over the same period
 
 
 def _rms_about_mean(gaps: np.ndarray) -> np.ndarray:
@@ -53,7 +63,8 @@ def moved_days(
     series: MetricSeries, profile: np.ndarray, start: int, end: int, *, period: timedelta, max_shift: timedelta,
 ) -> list[MovedDay]:
     """The moved-day clues of points ``[start, end)`` (module doc): one per neighbouring
-    period that holds 3 points and has a period of data before it to compare with."""
+    period that holds 3 points, has a period of data before it to compare with and, for
+    the one starting with the episode, data up to its end."""
     ts = as_ns(series.timestamps)
     smooth = pd.Series(series.values, index=series.timestamps).rolling(_SMOOTHING, center=True).median().to_numpy()
     period_ns, grid = pd.Timedelta(period).value, pd.Timedelta(_SHIFT_GRID).value
@@ -64,7 +75,13 @@ def moved_days(
     found = []
     ending_with = (int(np.searchsorted(ts, ts[end - 1] - period_ns, side="right")), end)
     starting_with = (start, int(np.searchsorted(ts, ts[start] + period_ns)))
-    for lo, hi in (ending_with, starting_with):
+    # a period the data's end cuts short is no day: a few hours of a level shift can pass
+    # for a piece of a moved day
+    whole = [ending_with] + ([starting_with] if starting_with[1] < len(ts) else [])
+    # the engine compares each day with the day before: the day after a moved day alarms too
+    day_before = (int(np.searchsorted(ts, ts[end - 1] - 2 * period_ns, side="right")), ending_with[0])
+    names = {ending_with: "ending", starting_with: "starting", day_before: "day before"}
+    for lo, hi in (*whole, day_before):
         before = (int(np.searchsorted(ts, ts[lo] - period_ns)), int(np.searchsorted(ts, ts[hi - 1] - period_ns, side="right")))
         if hi - lo < 3 or before[1] - before[0] < 3 or ts[lo] - period_ns < ts[0]:
             continue
@@ -78,5 +95,8 @@ def moved_days(
             shift=pd.Timedelta(int(shifts[k])).to_pytimedelta(),
             fit_ratio=float(rms[k] / rms[same]) if rms[same] > 0 else 1.0,
             usual_ratio=float(rms[k] / usual) if usual > 0 else np.inf,
+            period=names[lo, hi],
+            residual=float(rms[k]),
+            unmoved=float(rms[same]),
         ))
     return found

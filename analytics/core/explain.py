@@ -8,7 +8,10 @@ How the classifier decides, in order (every threshold is a constructor parameter
 
 1. NORMAL if no point of the window deviates by ``min_sigma`` robust sigmas from the
    engine's expectation (or from its time-of-day expectation, when that deviation is
-   larger: a day whose shape changed can look level against a short-term baseline).
+   larger: a day whose shape changed can look level against a short-term baseline),
+   unless the moved-day clue (step 3) explains the window: SEASONAL. A moved day keeps
+   its values within the day's usual range, so its windows need not hold an outstanding
+   point (the engine alarms on them for their shape).
 2. SPIKE if the deviation is short-lived: its longest same-direction run beyond
    ``extent_sigma``, followed up to ``spike_max_duration`` past the window's edges,
    lasts at most ``spike_max_duration``; or the peak stands ``spike_prominence`` times
@@ -28,7 +31,11 @@ How the classifier decides, in order (every threshold is a constructor parameter
    ``min_day_shift`` fits with a residual below ``moved_day_fit`` times the unmoved
    profile's and below ``usual_misfit`` times what the unmoved profile leaves over the
    period before (it fits about as well as the usual day normally does); otherwise
-   TREND. Without a profile (or a period of data before the episode), the *usual
+   TREND. The period starting with the episode counts only when the data reach its
+   end. The day before the period ending with the episode counts too (the day after a
+   moved day alarms against it: its echo) when the period ending with the episode fits
+   the unmoved profile within ``usual_misfit`` times what the moved one leaves on that
+   day before (today is a usual day). Without a profile (or a period of data before the episode), the *usual
    curve* is what the series did over the same hours one ``period`` earlier (a
    15-minute running median). Three clues (:class:`ShapeEvidence`), each with a
    physical meaning, decide in this order:
@@ -252,6 +259,11 @@ class ExplanationClassifier:
         strength = float(ctx.scores[window].max())
 
         if abs(z[peak]) < self.min_sigma:
+            # a moved day keeps the day's values within their usual range: no point need
+            # stand out, the shape does
+            moved = None if ctx.seasonal_expected is None else self._moved_day_margin(ctx)
+            if ctx.seasonal_expected is not None and moved is not None and moved[0]:
+                return self._seasonal(ctx, ctx.seasonal_expected, strength * (0.5 + 0.5 * min(moved[1], 1.0)))
             return self._explain(ctx, AnomalyType.NORMAL, peak, z, 1.0 - strength, expected)
 
         short = self._spike_shortness(ctx, z, peak)
@@ -275,9 +287,13 @@ class ExplanationClassifier:
         confidence = strength * (0.5 + 0.5 * min(margin, 1.0))
         if not seasonal:
             return self._explain(ctx, AnomalyType.TREND, peak, z, confidence, expected)
-        zs = (series.values - ctx.seasonal_expected) / ctx.scale
-        seasonal_peak = ctx.start_index + int(np.argmax(np.abs(zs[window])))
-        return self._explain(ctx, AnomalyType.SEASONAL, seasonal_peak, zs, confidence, ctx.seasonal_expected)
+        return self._seasonal(ctx, ctx.seasonal_expected, confidence)
+
+    def _seasonal(self, ctx: WindowContext, seasonal_expected: np.ndarray, confidence: float) -> AnomalyExplanation:
+        """The SEASONAL explanation, quoting the point furthest from the time-of-day expectation."""
+        zs = (ctx.series.values - seasonal_expected) / ctx.scale
+        seasonal_peak = ctx.start_index + int(np.argmax(np.abs(zs[ctx.window])))
+        return self._explain(ctx, AnomalyType.SEASONAL, seasonal_peak, zs, confidence, seasonal_expected)
 
     def _within_daily_range(self, ctx: WindowContext, peak: int, expected: np.ndarray) -> bool:
         """Whether the peak's deviation is at most the range of the engine's seasonal profile
@@ -298,8 +314,13 @@ class ExplanationClassifier:
                            period=self.period, max_shift=self.max_shift)
         if not found:
             return None
+        # the day before counts only when the period ending with the episode is a usual day
+        # (the alarm is the moved day's echo in the engine's day-to-day comparison)
+        ending = [day.unmoved for day in found if day.period == "ending"]
+        usual_today = bool(ending) and all(ending[0] < self.usual_misfit * day.residual
+                                           for day in found if day.period == "day before")
         margins = [min(1 - day.fit_ratio / self.moved_day_fit, 1 - day.usual_ratio / self.usual_misfit)
-                   for day in found if abs(day.shift) >= self.min_day_shift]
+                   for day in found if abs(day.shift) >= self.min_day_shift and (usual_today or day.period != "day before")]
         best = max(margins, default=-1.0)
         return best > 0, abs(best)
 

@@ -71,7 +71,7 @@ def test_a_moved_day_is_found_with_its_shift():
     values[day] = 50 + _day_curve(minutes[day], 22, 10)[:] + rng.normal(0, 0.5, DAY)  # 8 h later
     found = moved_days(_series(values), profile, day.start, day.start + FRAGMENT, period=timedelta(days=1),
                        max_shift=timedelta(hours=12))
-    starting_with = found[-1]
+    starting_with = next(day for day in found if day.period == "starting")
     assert abs(starting_with.shift - timedelta(hours=8)) <= timedelta(minutes=20)
     assert starting_with.fit_ratio < 0.2 and starting_with.usual_ratio < 1.5
     level = values.copy()
@@ -85,6 +85,22 @@ def test_too_little_history_gives_no_clue():
     values = 50 + _day_curve(np.arange(DAY + 60), 14, 10)
     assert moved_days(_series(values), values - 50, DAY - 60, DAY - 50, period=timedelta(days=1),
                       max_shift=timedelta(hours=12)) == []
+
+
+def test_a_period_the_data_end_cuts_short_gives_no_clue():
+    """Six hours of data after the episode are no day: the period starting with the
+    episode is judged only with a whole day of data after it."""
+    minutes = np.arange(5 * DAY)
+    values = 50 + _day_curve(minutes, 14, 10) + np.random.default_rng(4).normal(0, 0.5, minutes.size)
+    start = 5 * DAY - 6 * 60
+
+    def periods(values: np.ndarray) -> set[str]:
+        return {day.period for day in moved_days(_series(values), values - 50, start, start + FRAGMENT,
+                                                 period=timedelta(days=1), max_shift=timedelta(hours=12))}
+
+    assert periods(values) == {"ending", "day before"}
+    values = np.r_[values, 50 + _day_curve(np.arange(5 * DAY, 6 * DAY), 14, 10)]
+    assert periods(values) == {"ending", "starting", "day before"}
 
 
 @pytest.mark.parametrize("at_end", [False, True], ids=["onset", "end"])
@@ -160,3 +176,30 @@ def test_a_short_fragment_of_a_moved_day_is_seasonal_but_a_spike_beyond_the_days
     usual = 50 + profile + np.random.default_rng(6).normal(0, 0.5, len(profile))
     usual[start + 5:start + 8] += 8  # the same short bump on a usual day: a spike
     assert ExplanationClassifier().classify(_fragment(usual, profile, start)).anomaly_type is AnomalyType.SPIKE
+
+
+def test_a_window_of_a_moved_day_with_no_outstanding_point_is_seasonal_not_normal():
+    """Where the moved and the usual day cross no point stands out, yet the engine alarmed
+    on the day; moving the day explains it: SEASONAL. The same window of a usual day is NORMAL."""
+    values, profile, _ = _moved_day(np.random.default_rng(7), days=2)
+    start = 3 * DAY + 18 * 60 - 5  # the moved and the usual day cross here
+    ctx = _fragment(values, profile, start)
+    assert np.abs(values[ctx.window] - ctx.expected[ctx.window]).max() < 4  # no 4-sigma point
+    assert ExplanationClassifier().classify(ctx).anomaly_type is AnomalyType.SEASONAL
+    usual = 50 + profile + np.random.default_rng(8).normal(0, 0.5, len(profile))
+    assert ExplanationClassifier().classify(_fragment(usual, profile, start)).anomaly_type is AnomalyType.NORMAL
+
+
+def test_the_day_after_a_moved_day_is_its_echo():
+    """The engine compares each day with the day before, so the usual day after a moved one
+    alarms too: with the period ending with the episode a usual day (it fits the usual
+    profile about as well as the day before fits the moved one), the moved day before
+    explains it. Without the moved day before, the same window is NORMAL."""
+    values, profile, _ = _moved_day(np.random.default_rng(9), days=2)  # days 2-3 moved
+    minutes = np.arange(5 * DAY, 6 * DAY)
+    values = np.r_[values, 50 + _day_curve(minutes, 14, 10) + np.random.default_rng(10).normal(0, 0.5, DAY)]
+    profile = np.r_[profile, _day_curve(minutes, 14, 10)]
+    start = 5 * DAY + 60  # a day and an hour after the moved days
+    assert ExplanationClassifier().classify(_fragment(values, profile, start)).anomaly_type is AnomalyType.SEASONAL
+    usual = 50 + profile + np.random.default_rng(11).normal(0, 0.5, len(profile))
+    assert ExplanationClassifier().classify(_fragment(usual, profile, start)).anomaly_type is AnomalyType.NORMAL
