@@ -112,3 +112,11 @@ def test_episode_score_grows_with_evidence_and_magnitude_and_does_not_saturate()
     assert episode_score(0.7, EPISODE_Z_HALF) == pytest.approx(0.7 ** 0.5 / (0.7 ** 0.5 + 0.3 ** 0.5))
     assert episode_score(1.0, 0.0) == 1.0 and episode_score(0.8, float("inf")) == 1.0
     assert episode_score(float("nan"), 10.0) == 0.0 and episode_score(0.8, float("nan")) == 0.0
+
+
+def test_episode_score_levels_mean_what_the_docstring_says():
+    """0.5: the alarm-level evidence with 8 sigmas, or evidence 0.8 with 4; 0.9: 72 sigmas
+    at the alarm level, 36 at evidence 0.8, about 16.5 at evidence 0.95."""
+    assert episode_score(0.5, 8.0) == pytest.approx(0.5) and episode_score(0.8, 4.0) == pytest.approx(0.5)
+    assert episode_score(0.5, 72.0) == pytest.approx(0.9) and episode_score(0.8, 36.0) == pytest.approx(0.9)
+    assert episode_score(0.95, 16.5) == pytest.approx(0.9, abs=1e-3)

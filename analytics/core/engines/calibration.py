@@ -59,6 +59,13 @@ For ``vector`` the default threshold 0.5 is therefore 4 robust sigmas.
    largest deviation over ``EPISODE_Z_HALF`` sigmas. The evidence is a per-series
    likelihood (how unusual for this series), the deviation how large; an episode's score
    grows with both, so a 35-sigma bump outranks a 5-sigma one of similar evidence.
+   What the levels mean: **0.5** (odds 1) is an episode at the alarm level (evidence 0.5)
+   deviating by 8 sigmas, or evidence 0.8 (odds 4) with 4 sigmas; **0.9** (odds 9) takes
+   72 sigmas at the alarm level, 36 at evidence 0.8, 16.5 at evidence 0.95 (a one-minute
+   50-sigma spike scores about 0.96). A lower score is stored as the threshold (the
+   episode's points passed it). The map stays ``o / (1 + o)``: a flatter top (``o**k``,
+   k < 1) or a log-scale magnitude did not rank simulated anomalies by size any better,
+   and spread the demo's node scores no better (docs/evaluation.md, fifth round).
 
 Every engine is calibrated so that 0.5 is its alarm level; docs/evaluation.md says what
 that level means in false alarms on normal data.
