@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from analytics.core.engines import calibration
-from analytics.core.engines.calibration import EPISODE_Z_HALF, Z_HALF, episode_score, score_to_sigma, sigma_to_score
+from analytics.core.engines.calibration import (
+    EPISODE_Z_HALF,
+    Z_HALF,
+    episode_score,
+    ratio_sigmas,
+    score_to_sigma,
+    sigma_to_score,
+)
 
 
 def test_half_score_is_exactly_the_documented_sigma_level():
@@ -112,3 +119,29 @@ def test_episode_score_grows_with_evidence_and_magnitude_and_does_not_saturate()
     assert episode_score(0.7, EPISODE_Z_HALF) == pytest.approx(0.7 ** 0.5 / (0.7 ** 0.5 + 0.3 ** 0.5))
     assert episode_score(1.0, 0.0) == 1.0 and episode_score(0.8, float("inf")) == 1.0
     assert episode_score(float("nan"), 10.0) == 0.0 and episode_score(0.8, float("nan")) == 0.0
+
+
+def test_episode_score_levels_mean_what_the_docstring_says():
+    """0.5: the alarm-level evidence with 8 sigmas, or evidence 0.8 with 4; 0.9: 72 sigmas
+    at the alarm level, 36 at evidence 0.8, about 16.5 at evidence 0.95."""
+    assert episode_score(0.5, 8.0) == pytest.approx(0.5) and episode_score(0.8, 4.0) == pytest.approx(0.5)
+    assert episode_score(0.5, 72.0) == pytest.approx(0.9) and episode_score(0.8, 36.0) == pytest.approx(0.9)
+    assert episode_score(0.95, 16.5) == pytest.approx(0.9, abs=1e-3)
+
+
+def test_ratio_sigmas_count_a_doubling_and_a_halving_alike():
+    """Baseline 100, noise 10: a doubling is 10 linear sigmas, a halving 5; as ratios both
+    are log(2) / 0.1 = 6.93 sigmas. Small changes stay linear; a larger rise is still larger."""
+    up, down = ratio_sigmas(np.array([10.0, 5.0]), np.array([200.0, 50.0]), np.array([100.0, 100.0]))
+    assert up == pytest.approx(10 * np.log(2)) and down == pytest.approx(up)
+    assert ratio_sigmas(0.1, 101.0, 100.0) == pytest.approx(0.1, rel=0.01)
+    rises = ratio_sigmas(np.arange(1.0, 200.0), 100.0 + 10 * np.arange(1.0, 200.0), 100.0)
+    assert (np.diff(rises) > 0).all()
+
+
+def test_ratio_sigmas_stay_linear_without_a_positive_baseline_and_floor_a_fall_to_zero():
+    sigmas = np.array([3.0, 3.0, 3.0, 3.0])
+    same = ratio_sigmas(sigmas, np.array([-7.0, 5.0, np.nan, 2.0]), np.array([-4.0, 0.0, 8.0, np.nan]))
+    np.testing.assert_array_equal(same, sigmas)
+    to_zero, below = ratio_sigmas(np.array([10.0, 12.0]), np.array([0.0, -20.0]), np.array([100.0, 100.0]))
+    assert to_zero == pytest.approx(10 * np.log(100) / 0.99) and below / 12 == pytest.approx(to_zero / 10)

@@ -23,7 +23,9 @@ state and equals one call over all the points):
    but stay *confirmed*, so a sustained anomaly is one episode.
 5. **Episode scores** (:func:`analytics.core.engines.calibration.episode_score`): an
    episode's highest evidence weighed by its largest deviation (``magnitude``: level,
-   seasonal or spike, in sigmas), so results rank by size as well as by surprise.
+   seasonal or spike, in sigmas, measured as a ratio to the level's median where that is
+   positive, :func:`analytics.core.engines.calibration.ratio_sigmas`), so results rank by
+   size as well as by surprise.
 
 Explanations quote an ADTK seasonal profile and the level scale (:mod:`.explanations`).
 The state (:mod:`.state`) holds the block summaries, a week of seasonal slots, the two

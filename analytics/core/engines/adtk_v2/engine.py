@@ -214,7 +214,7 @@ class AdtkEngine(AnomalyDetectionEngine):
             evidence, ts, suppress_points=self.params["suppress_points"], carry=st.alarm)
         out = {"scores": scores, "alarms": alarms, "confirmed": confirmed, "evidence": evidence, "surprise": z,
                "rarity": rarity, "deviation": deviation, "scale": comps.local_scale, "spike": comps.spike,
-               "magnitude": np.fmax(deviation, nan_to_zero(comps.spike))}
+               "magnitude": calibration.ratio_sigmas(np.fmax(deviation, nan_to_zero(comps.spike)), x, comps.median)}
         for m in cfg.scales:
             out[f"level{m}"], out[f"seasonal{m}"] = comps.level[m], comps.seasonal[m]
         return out
