@@ -44,7 +44,7 @@ class ComponentSettings:
     spike_points: int
     range_floor: float
     noise_cap: float  # level scales are at most this many local noise scales (0: off)
-    lags: dict[str, int]  # seasonal lag name -> lag in slots
+    lags: dict[str, tuple[int, ...]]  # seasonal lag name -> its period 1, 2, ... times back, in slots
 
     @property
     def tail(self) -> int:
@@ -130,10 +130,19 @@ def _cap_level(level_dev: dict[int, np.ndarray], scale: np.ndarray, local: np.nd
 
 def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings, span: np.ndarray,
               t: int) -> dict[int, np.ndarray]:
-    """Per scale, the smallest seasonal deviation over the lags (NaN without a reference)."""
+    """Per scale, the smallest seasonal deviation over the lags (NaN without a reference).
+    A lag's reference is the median of its period's references 1, 2, ... periods back
+    (those defined): one anomalous or unusually noisy period among them is outvoted, so
+    a spike or an excursion yesterday does not come back today as a deviation."""
     n = len(x)
     names = list(cfg.lags)
-    refs, st.slots = references(st.slots, ts, x, [cfg.lags[k] for k in names])
+    flat = [lag for k in names for lag in cfg.lags[k]]
+    found, st.slots = references(st.slots, ts, x, flat)
+    refs, first = [], 0
+    for name in names:
+        group = found[first:first + len(cfg.lags[name])]
+        first += len(group)
+        refs.append(group[0] if len(group) == 1 else _median_defined(np.vstack(group)))
     best: dict[int, np.ndarray] = {m: np.full(n, np.inf) for m in cfg.scales}
     for name, ref in zip(names, refs, strict=True):
         lag = st.lags[name]
@@ -148,3 +157,8 @@ def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSett
         if t:
             lag.tail_dev = ext_dev[-t:]
     return {m: np.where(np.isinf(v), np.nan, v) for m, v in best.items()}
+
+
+def _median_defined(rows: np.ndarray) -> np.ndarray:
+    """Per column, the median of the finite values (NaN if none)."""
+    return np.asarray(bn.nanmedian(rows, axis=0), dtype=np.float64)

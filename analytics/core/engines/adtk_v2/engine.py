@@ -29,13 +29,14 @@ from analytics.core.timestamps import as_ns
 STEP_POINTS = 200  # the sampling step is the median spacing of a stream's first points
 FIVE_MINUTES = 300.0
 RARITY_DAYS = 2.0  # the rarity window holds at least this many days of points
+WEEK_SECONDS = 7 * 86_400.0  # the seasonal slot table holds one week: no reference beyond it
 _NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale", "magnitude")  # ScoredSeries fields, not components
 
 # parameters the explanation profiles depend on (the rest changes the streamed statistics)
 _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing",
                    "fit_window", "spike_window", "seasonal_level_window")
 _STREAM_PARAMS = ("baseline_points", "block_points", "scales", "spike_points", "range_floor", "level_noise_cap",
-                  "seasonal_periods", "likelihood_window", "likelihood_short", "warmup_points", "spike_gain",
+                  "seasonal_periods", "seasonal_cycles", "likelihood_window", "likelihood_short", "warmup_points", "spike_gain",
                   "z_half", "direct_error", "rarity_window", "rarity_half", "minute_alarm_odds", "suppress_points")
 
 
@@ -63,6 +64,9 @@ class AdtkEngine(AnomalyDetectionEngine):
                                      "local noise scales (the spike's; 0 = off)", minimum=0.0, maximum=1000.0),
         "seasonal_periods": Parameter(str, "1d,7d", "seasonal lags (and explanation profile periods)",
                                       check=check_periods),
+        "seasonal_cycles": Parameter(int, 1, "a seasonal lag's reference is the median of the values 1 to this "
+                                     "many periods back (within a week): an anomaly or excursion one period "
+                                     "ago does not echo", minimum=1, maximum=7),
         # the two views
         "likelihood_window": Parameter(int, 10_000, "points of past surprise the surprise view summarises",
                                        minimum=500, maximum=1_000_000),
@@ -149,7 +153,9 @@ class AdtkEngine(AnomalyDetectionEngine):
     def _settings_for(self, step_seconds: float) -> components.ComponentSettings:
         per_day = slots_per_day(step_seconds)
         slot_seconds = 86_400.0 / per_day
-        lags = {f"{int(p.total_seconds())}s": max(1, int(round(p.total_seconds() / slot_seconds)))
+        lags = {f"{int(p.total_seconds())}s": tuple(
+                    max(1, int(round(k * p.total_seconds() / slot_seconds)))
+                    for k in range(1, self.params["seasonal_cycles"] + 1) if k == 1 or k * p.total_seconds() <= WEEK_SECONDS)
                 for p in parse_periods(self.params["seasonal_periods"])}
         baseline = max(self.params["baseline_points"], int(round(86_400.0 / step_seconds)))  # at least a day
         return components.ComponentSettings(
