@@ -15,7 +15,10 @@ from the last ``K`` blocks, about ``H = B * K`` points):
   the seasonal difference ``sd = x - reference`` against its own median and scale, its
   absolute deviation averaged over m points; the smallest over the lags (a value the
   same time yesterday *or* last week explains is not unusual). ADTK: ``Series.diff(P)``
-  then ``RollingAggregate``.
+  then ``RollingAggregate``. A period also gets a lag whose reference is the median of
+  its values 1 to ``seasonal_cycles`` periods back (by default the mean of yesterday and
+  the day before), so an anomaly or a noise excursion yesterday echoes today at most
+  half as large.
 - **spike**: ``|x - median of the previous spike_points points|`` against the mean of
   such residuals (ADTK's ``PersistAD``).
 """
@@ -44,7 +47,7 @@ class ComponentSettings:
     spike_points: int
     range_floor: float
     noise_cap: float  # level scales are at most this many local noise scales (0: off)
-    lags: dict[str, tuple[int, ...]]  # seasonal lag name -> its period 1, 2, ... times back, in slots
+    lags: dict[str, tuple[int, ...]]  # seasonal lag name -> offsets in slots (several: their median is the reference)
 
     @property
     def tail(self) -> int:
@@ -131,9 +134,10 @@ def _cap_level(level_dev: dict[int, np.ndarray], scale: np.ndarray, local: np.nd
 def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings, span: np.ndarray,
               t: int) -> dict[int, np.ndarray]:
     """Per scale, the smallest seasonal deviation over the lags (NaN without a reference).
-    A lag's reference is the median of its period's references 1, 2, ... periods back
-    (those defined): one anomalous or unusually noisy period among them is outvoted, so
-    a spike or an excursion yesterday does not come back today as a deviation."""
+    A lag with several offsets references the median of the values they point at (those
+    defined): one anomalous or unusually noisy period among them is outvoted (halved
+    between two), so a spike or an excursion yesterday does not come back today as a
+    deviation."""
     n = len(x)
     names = list(cfg.lags)
     flat = [lag for k in names for lag in cfg.lags[k]]
