@@ -404,3 +404,32 @@ def test_level_component_is_adtks_double_rolling_aggregate_with_one_point_blocks
     ok = np.isfinite(expected) & np.isfinite(got) & (np.arange(n) > h + 30)
     assert ok.sum() > 400
     np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-9)
+
+
+def test_an_excursion_yesterday_echoes_less_today_but_one_today_counts():
+    """An hour 20 sigmas high on day 3: on day 4 the one-day reference holds it, so the
+    ordinary day 4 deviates from it (an echo); the median of the references 1-3 days back
+    outvotes it, the default's mean of 1-2 days back halves it. The same hour high on day
+    5 deviates against every reference."""
+    step_minutes = 5
+    per_day = DAY // step_minutes
+    series = seasonal_series(5, step_minutes)
+    values = series.values.copy()
+    for day in (2, 4):
+        values[day * per_day + 100:day * per_day + 112] += 20
+    series = _series(values, series.timestamps)
+    echo, again = 3 * per_day + 106, 4 * per_day + 106
+
+    def seasonal(**params: int) -> np.ndarray:
+        scored, _ = AdtkEngine(**params).score(series)
+        return scored.components["seasonal1"]
+
+    one, default, three = seasonal(seasonal_cycles=1), seasonal(), seasonal(seasonal_cycles=3)
+    assert one[echo] > 8 and three[echo] < 3
+    assert default[echo] < 0.6 * one[echo]
+    assert three[again] > 8 and default[again] > 5
+    # the median reference is streamed like the others: a state plus the rest gives the same
+    engine = AdtkEngine(seasonal_cycles=3)
+    state = engine.fit(series, end_index=3 * per_day + 7)
+    rest, _ = engine.score(series, state)
+    np.testing.assert_allclose(rest.components["seasonal1"][3 * per_day + 7:], three[3 * per_day + 7:], rtol=1e-9)

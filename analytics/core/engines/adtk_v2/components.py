@@ -15,7 +15,10 @@ from the last ``K`` blocks, about ``H = B * K`` points):
   the seasonal difference ``sd = x - reference`` against its own median and scale, its
   absolute deviation averaged over m points; the smallest over the lags (a value the
   same time yesterday *or* last week explains is not unusual). ADTK: ``Series.diff(P)``
-  then ``RollingAggregate``.
+  then ``RollingAggregate``. A period also gets a lag whose reference is the median of
+  its values 1 to ``seasonal_cycles`` periods back (by default the mean of yesterday and
+  the day before), so an anomaly or a noise excursion yesterday echoes today at most
+  half as large.
 - **spike**: ``|x - median of the previous spike_points points|`` against the mean of
   such residuals (ADTK's ``PersistAD``).
 """
@@ -44,7 +47,7 @@ class ComponentSettings:
     spike_points: int
     range_floor: float
     noise_cap: float  # level scales are at most this many local noise scales (0: off)
-    lags: dict[str, int]  # seasonal lag name -> lag in slots
+    lags: dict[str, tuple[int, ...]]  # seasonal lag name -> offsets in slots (several: their median is the reference)
 
     @property
     def tail(self) -> int:
@@ -130,10 +133,20 @@ def _cap_level(level_dev: dict[int, np.ndarray], scale: np.ndarray, local: np.nd
 
 def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings, span: np.ndarray,
               t: int) -> dict[int, np.ndarray]:
-    """Per scale, the smallest seasonal deviation over the lags (NaN without a reference)."""
+    """Per scale, the smallest seasonal deviation over the lags (NaN without a reference).
+    A lag with several offsets references the median of the values they point at (those
+    defined): one anomalous or unusually noisy period among them is outvoted (halved
+    between two), so a spike or an excursion yesterday does not come back today as a
+    deviation."""
     n = len(x)
     names = list(cfg.lags)
-    refs, st.slots = references(st.slots, ts, x, [cfg.lags[k] for k in names])
+    flat = [lag for k in names for lag in cfg.lags[k]]
+    found, st.slots = references(st.slots, ts, x, flat)
+    refs, first = [], 0
+    for name in names:
+        group = found[first:first + len(cfg.lags[name])]
+        first += len(group)
+        refs.append(group[0] if len(group) == 1 else _median_defined(np.vstack(group)))
     best: dict[int, np.ndarray] = {m: np.full(n, np.inf) for m in cfg.scales}
     for name, ref in zip(names, refs, strict=True):
         lag = st.lags[name]
@@ -148,3 +161,8 @@ def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSett
         if t:
             lag.tail_dev = ext_dev[-t:]
     return {m: np.where(np.isinf(v), np.nan, v) for m, v in best.items()}
+
+
+def _median_defined(rows: np.ndarray) -> np.ndarray:
+    """Per column, the median of the finite values (NaN if none)."""
+    return np.asarray(bn.nanmedian(rows, axis=0), dtype=np.float64)

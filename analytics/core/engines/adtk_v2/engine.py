@@ -29,15 +29,16 @@ from analytics.core.timestamps import as_ns
 STEP_POINTS = 200  # the sampling step is the median spacing of a stream's first points
 FIVE_MINUTES = 300.0
 RARITY_DAYS = 2.0  # the rarity window holds at least this many days of points
+WEEK_SECONDS = 7 * 86_400.0  # the seasonal slot table holds one week: no reference beyond it
 _NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale", "magnitude")  # ScoredSeries fields, not components
 
 # parameters the explanation profiles depend on (the rest changes the streamed statistics)
 _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing",
                    "fit_window", "spike_window", "seasonal_level_window")
 _STREAM_PARAMS = ("baseline_points", "block_points", "scales", "spike_points", "range_floor", "level_noise_cap",
-                  "seasonal_periods", "likelihood_window", "likelihood_short", "warmup_points", "spike_gain",
-                  "z_half", "direct_error", "rarity_window", "rarity_half", "rarity_prior_tail", "minute_alarm_odds",
-                  "suppress_points")
+                  "seasonal_periods", "seasonal_cycles", "likelihood_window", "likelihood_short", "warmup_points",
+                  "spike_gain", "z_half", "direct_error", "rarity_window", "rarity_half", "rarity_prior_tail",
+                  "minute_alarm_odds", "suppress_points")
 
 
 @register_engine
@@ -64,6 +65,10 @@ class AdtkEngine(AnomalyDetectionEngine):
                                      "local noise scales (the spike's; 0 = off)", minimum=0.0, maximum=1000.0),
         "seasonal_periods": Parameter(str, "1d,7d", "seasonal lags (and explanation profile periods)",
                                       check=check_periods),
+        "seasonal_cycles": Parameter(int, 2, "per seasonal period, besides the value one period back, a second "
+                                     "reference: the median of the values 1 to this many periods back (within a "
+                                     "week; 1 = none), so an anomaly or excursion one period ago echoes less",
+                                     minimum=1, maximum=7),
         # the two views
         "likelihood_window": Parameter(int, 10_000, "points of past surprise the surprise view summarises",
                                        minimum=500, maximum=1_000_000),
@@ -155,8 +160,16 @@ class AdtkEngine(AnomalyDetectionEngine):
     def _settings_for(self, step_seconds: float) -> components.ComponentSettings:
         per_day = slots_per_day(step_seconds)
         slot_seconds = 86_400.0 / per_day
-        lags = {f"{int(p.total_seconds())}s": max(1, int(round(p.total_seconds() / slot_seconds)))
-                for p in parse_periods(self.params["seasonal_periods"])}
+        # per period: the value one period back, and the median of the values 1 to
+        # seasonal_cycles periods back that the week's slot table holds (1d, 7d and 2 cycles:
+        # 1d, the mean of 1d and 2d, 7d); the seasonal deviation is the smallest over them
+        lags: dict[str, tuple[int, ...]] = {}
+        for p in parse_periods(self.params["seasonal_periods"]):
+            back = [k * p.total_seconds() for k in range(1, self.params["seasonal_cycles"] + 1)]
+            group = tuple(max(1, int(round(s / slot_seconds))) for s in back if s == back[0] or s <= WEEK_SECONDS)
+            lags[f"{int(back[0])}s"] = group[:1]
+            if len(group) > 1:
+                lags[f"{int(back[0])}s-median{len(group)}"] = group
         baseline = max(self.params["baseline_points"], int(round(86_400.0 / step_seconds)))  # at least a day
         return components.ComponentSettings(
             block=self.params["block_points"],
