@@ -4,11 +4,12 @@ surprising for its series and rare in its recent history.
 Pipeline, every step causal and streamed (an incremental call advances a copy of the
 state and equals one call over all the points):
 
-1. **Components** (:mod:`.components`): level, seasonal (one day and one week ago and the
-   mean of one and two days ago, :mod:`.seasonal`) and spike deviations in robust sigmas
-   of the series, from baselines refreshed every ``block_points`` from block summaries
-   (:mod:`.blocks`). They are ADTK's transforms (``DoubleRollingAggregate``, ``Series.diff`` + ``RollingAggregate``,
-   ``PersistAD``), computed incrementally.
+1. **Components** (:mod:`.components`): level, seasonal (one day and one week ago, and
+   with ``seasonal_cycles`` > 1 the median of several periods back, :mod:`.seasonal`) and
+   spike deviations in robust sigmas of the series, from baselines refreshed every
+   ``block_points`` from block summaries (:mod:`.blocks`). They are ADTK's transforms
+   (``DoubleRollingAggregate``, ``Series.diff`` + ``RollingAggregate``, ``PersistAD``),
+   computed incrementally.
 2. **Two views** (:mod:`.likelihood`), each a per-series likelihood: *surprise* (HTM's anomaly
    likelihood of the largest deviation, with a one-point path for extreme values) and
    *rarity* (an empirical tail probability of every

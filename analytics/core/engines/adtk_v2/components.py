@@ -16,9 +16,9 @@ from the last ``K`` blocks, about ``H = B * K`` points):
   absolute deviation averaged over m points; the smallest over the lags (a value the
   same time yesterday *or* last week explains is not unusual). ADTK: ``Series.diff(P)``
   then ``RollingAggregate``. A period also gets a lag whose reference is the median of
-  its values 1 to ``seasonal_cycles`` periods back (by default the mean of yesterday and
-  the day before), so an anomaly or a noise excursion yesterday echoes today at most
-  half as large.
+  its values 1 to ``seasonal_cycles`` periods back (off by default: with 2, the mean of
+  yesterday and the day before), so an anomaly or a noise excursion yesterday echoes today
+  at most half as large.
 - **spike**: ``|x - median of the previous spike_points points|`` against the mean of
   such residuals (ADTK's ``PersistAD``).
 """

@@ -65,7 +65,7 @@ class AdtkEngine(AnomalyDetectionEngine):
                                      "local noise scales (the spike's; 0 = off)", minimum=0.0, maximum=1000.0),
         "seasonal_periods": Parameter(str, "1d,7d", "seasonal lags (and explanation profile periods)",
                                       check=check_periods),
-        "seasonal_cycles": Parameter(int, 2, "per seasonal period, besides the value one period back, a second "
+        "seasonal_cycles": Parameter(int, 1, "per seasonal period, besides the value one period back, a second "
                                      "reference: the median of the values 1 to this many periods back (within a "
                                      "week; 1 = none), so an anomaly or excursion one period ago echoes less",
                                      minimum=1, maximum=7),
@@ -161,8 +161,8 @@ class AdtkEngine(AnomalyDetectionEngine):
         per_day = slots_per_day(step_seconds)
         slot_seconds = 86_400.0 / per_day
         # per period: the value one period back, and the median of the values 1 to
-        # seasonal_cycles periods back that the week's slot table holds (1d, 7d and 2 cycles:
-        # 1d, the mean of 1d and 2d, 7d); the seasonal deviation is the smallest over them
+        # seasonal_cycles periods back that the week's slot table holds (with 2 cycles: 1d, the
+        # mean of 1d and 2d, 7d); the seasonal deviation is the smallest over them
         lags: dict[str, tuple[int, ...]] = {}
         for p in parse_periods(self.params["seasonal_periods"]):
             back = [k * p.total_seconds() for k in range(1, self.params["seasonal_cycles"] + 1)]
