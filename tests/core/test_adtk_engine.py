@@ -3,6 +3,7 @@ state, the two views, and scores that track the evidence."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import warnings
@@ -16,6 +17,7 @@ from analytics.core.engines import AdtkEngine
 from analytics.core.engines.adtk_v2 import blocks, likelihood
 from analytics.core.engines.adtk_v2.seasonal import SlotTable, references, slots_per_day
 from analytics.core.engines.adtk_v2.state import FittedState, StreamState
+from analytics.core.engines.alarms import AlarmCarry
 from analytics.core.engines.calibration import MEAN_ABS_TO_SIGMA
 from tests.core.test_engines import DAY, EPOCH, _profile, _series
 
@@ -165,6 +167,14 @@ def test_state_is_compact_json_and_picklable():
     bundle = data["stream"]["arrays"]
     short = {**data, "stream": {**data["stream"], "arrays": {**bundle, "exact": bundle["exact"][:-1]}}}
     assert engine.load_state(short) is None  # a layout that does not fit is unreadable, not misread
+
+
+def test_the_stored_alarm_carry_holds_every_field_of_it():
+    carry = AlarmCarry(previous_start=-3, last_alarm_end_ns=123, open=True, recent_hits_ns=[100, 120])
+    stream = StreamState(step_seconds=60.0, slots=SlotTable.empty(slots_per_day(60.0)), lags={}, alarm=carry)
+    data = json.loads(json.dumps(stream.to_dict()))
+    assert data["alarm"] == dataclasses.asdict(carry)  # a field added to AlarmCarry is stored too
+    assert StreamState.from_dict(data).alarm == carry
 
 
 def test_a_state_made_with_other_parameters_is_rebuilt_from_the_history():

@@ -17,6 +17,7 @@ above it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -44,8 +45,14 @@ class EpisodeRules:
 def window_bounds(timestamps_ns: np.ndarray, window: pd.Timedelta) -> np.ndarray:
     """[start, end) index slices of the epoch-aligned windows holding points (the trailing
     partial window included), via the shared TimeBasedWindowExtractor."""
-    extractor = TimeBasedWindowExtractor(window.to_pytimedelta(), window.to_pytimedelta(), partial="keep")
-    return extractor.bounds(timestamps_ns)
+    return _extractor(window).bounds(timestamps_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _extractor(window: pd.Timedelta) -> TimeBasedWindowExtractor:
+    """One extractor per window length, reused: building it (pandas conversions of the
+    durations) cost about 15 us of an incremental call, a tenth of its episode step."""
+    return TimeBasedWindowExtractor(window.to_pytimedelta(), window.to_pytimedelta(), partial="keep")
 
 
 def _finite_positive(scale: np.ndarray) -> np.ndarray:

@@ -78,12 +78,13 @@ def pack_bundle(exact: list[np.ndarray], approx: list[np.ndarray]) -> dict[str, 
     """Many arrays in two base64 buffers: ``exact`` ones as float64 bytes, ``approx`` ones
     (2-D: rows x columns; 1-D: one column) as float32 deviations from each column's median, as
     :func:`pack_columns` does. Two buffers instead of one per array: the per-array
-    encoding calls were most of the cost of storing a state."""
+    encoding calls were most of the cost of storing a state (for the same reason the
+    column medians are cleaned of NaN in one call, not one per array)."""
     approx2d = [np.asarray(a, dtype=np.float64).reshape(-1, 1) if np.ndim(a) == 1 else np.asarray(a, dtype=np.float64)
                 for a in approx]
-    offsets = [_column_medians(a) for a in approx2d]
-    f64 = np.concatenate([np.ravel(a) for a in exact] + offsets) if exact or offsets else np.zeros(0)
-    f32 = np.concatenate([np.ravel(a - o) for a, o in zip(approx2d, offsets, strict=True)]) if approx else np.zeros(0)
+    offsets = _column_medians(approx2d)
+    f64 = np.concatenate([np.asarray(a).ravel() for a in exact] + offsets) if exact or offsets else np.zeros(0)
+    f32 = np.concatenate([(a - o).ravel() for a, o in zip(approx2d, offsets, strict=True)]) if approx else np.zeros(0)
     return {"exact": [list(np.shape(a)) for a in exact], "approx": [list(np.shape(a)) for a in approx],
             "f64": pack_float64(f64), "f32": base64.b64encode(f32.astype("<f4").tobytes()).decode("ascii")}
 
@@ -111,8 +112,11 @@ def unpack_bundle(data: Mapping[str, Any]) -> tuple[list[np.ndarray], list[np.nd
     return exact, approx
 
 
-def _column_medians(a: np.ndarray) -> np.ndarray:
-    if not a.size:
-        return np.zeros(a.shape[1])
-    with np.errstate(invalid="ignore"):
-        return nan_to_zero(np.asarray(bn.nanmedian(a, axis=0), dtype=np.float64))
+def _column_medians(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Each 2-D array's column medians, NaN (an empty or all-NaN column) as 0."""
+    medians = nan_to_zero(np.concatenate([bn.nanmedian(a, axis=0) for a in arrays])) if arrays else np.zeros(0)
+    out, i = [], 0
+    for a in arrays:
+        out.append(medians[i:i + a.shape[1]])
+        i += a.shape[1]
+    return out

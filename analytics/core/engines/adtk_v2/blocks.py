@@ -66,24 +66,25 @@ def advance(
     ``position``), and the (rows, open block's values) to carry. ``rows`` are the last
     ``keep`` rows closed before, ``open_values`` the values (NaN kept) of the block open
     at ``position``."""
-    n = len(values)
-    block_of = (position + np.arange(n)) // block
     pending = np.concatenate([open_values, values])  # starts at a block boundary
     complete = len(pending) // block
-    grid = pending[:complete * block].reshape(complete, block)
-    finite = np.isfinite(grid)
-    counts = finite.sum(axis=1)
-    has = counts > 0
-    grid = grid[has]
-    new_rows = np.zeros((len(grid), ROW_WIDTH))
-    if len(grid):
+    old = len(rows)
+    # the rows, the closed blocks holding a value and their block numbers; an incremental
+    # call of a few points mostly closes none, and skips the work of closing them
+    all_rows, grid, row_blocks = rows, np.zeros((0, block)), np.zeros(0, dtype=np.int64)
+    if complete:
+        grid = pending[:complete * block].reshape(complete, block)
+        counts = np.isfinite(grid).sum(axis=1)
+        has = counts > 0
+        grid = grid[has]
+        new_rows = np.zeros((len(grid), ROW_WIDTH))
         new_rows[:, MEDIAN] = bn.nanmedian(grid, axis=1)
         new_rows[:, COUNT] = counts[has]
         new_rows[:, MINIMUM] = bn.nanmin(grid, axis=1)
         new_rows[:, MAXIMUM] = bn.nanmax(grid, axis=1)
         new_rows[:, TOTAL] = bn.nansum(grid, axis=1)
-    all_rows = np.vstack([rows, new_rows])
-    old = len(rows)
+        all_rows = np.vstack([rows, new_rows])
+        row_blocks = (position - len(open_values)) // block + np.flatnonzero(has)
     # the median in force after each row closes, then each new row's deviations from
     # the median in force when it closed (or from its own median for the first row)
     medians_after = clamped(bn.move_median, all_rows[:, MEDIAN], keep, 1)
@@ -92,8 +93,7 @@ def advance(
         reference = np.where(idx >= 1, medians_after[np.maximum(idx - 1, 0)], all_rows[idx, MEDIAN])
         all_rows[idx, SUM_ABS_DEV] = bn.nansum(np.abs(grid - reference[:, None]), axis=1)
     # for each new point: how many rows were closed before its block began
-    first_block = (position - len(open_values)) // block
-    row_blocks = first_block + np.flatnonzero(has)
+    block_of = (position + np.arange(len(values))) // block
     closed_before = old + np.searchsorted(row_blocks, block_of, side="left")
     stats = _in_force(all_rows, medians_after, closed_before, keep, min_count)
     return stats, all_rows[-keep:].copy(), pending[complete * block:].copy()
@@ -101,25 +101,29 @@ def advance(
 
 def _in_force(rows: np.ndarray, medians_after: np.ndarray, closed_before: np.ndarray, keep: int,
               min_count: int) -> InForce:
+    """The statistics in force per point, computed once per distinct number of closed rows
+    (``closed_before`` is non-decreasing: one or two values in an incremental call) and
+    expanded to the points with one indexing: the per-call cost of numpy, not the number
+    of points, is what an incremental call pays."""
     n = len(closed_before)
-    nan = np.full(n, np.nan)
-    if not len(rows):
+    if not len(rows) or not n:
+        nan = np.full(n, np.nan)
         return InForce(nan, nan.copy(), nan.copy(), nan.copy(), nan.copy())
-    cum = np.vstack([np.zeros((1, ROW_WIDTH)), np.cumsum(rows, axis=0)])
-    end = closed_before  # rows [end - keep, end)
-    start = np.maximum(end - keep, 0)
-    count = cum[end, COUNT] - cum[start, COUNT]
-    ok = (end >= 1) & (count >= min_count)
+    first = int(closed_before[0])
+    end = np.arange(first, int(closed_before[-1]) + 1)  # rows [end - keep, end)
+    cum = np.zeros((len(rows) + 1, ROW_WIDTH))
+    np.cumsum(rows, axis=0, out=cum[1:])
+    window = cum[end] - cum[np.maximum(end - keep, 0)]
+    count = window[:, COUNT]
     last = np.maximum(end - 1, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_abs_dev = (cum[end, SUM_ABS_DEV] - cum[start, SUM_ABS_DEV]) / count
-        mean = (cum[end, TOTAL] - cum[start, TOTAL]) / count
-    low = clamped(bn.move_min, rows[:, MINIMUM], keep, 1)[last]
-    high = clamped(bn.move_max, rows[:, MAXIMUM], keep, 1)[last]
-    return InForce(
-        median=np.where(ok, medians_after[last], np.nan),
-        mean_abs_dev=np.where(ok, mean_abs_dev, np.nan),
-        low=np.where(ok, low, np.nan),
-        high=np.where(ok, high, np.nan),
-        mean=np.where(ok, mean, np.nan),
-    )
+        table = np.array([
+            medians_after[last],
+            window[:, SUM_ABS_DEV] / count,
+            clamped(bn.move_min, rows[:, MINIMUM], keep, 1)[last],
+            clamped(bn.move_max, rows[:, MAXIMUM], keep, 1)[last],
+            window[:, TOTAL] / count,
+        ])
+    table[:, (end < 1) | ~(count >= min_count)] = np.nan
+    median, mean_abs_dev, low, high, mean = table[:, closed_before - first]
+    return InForce(median=median, mean_abs_dev=mean_abs_dev, low=low, high=high, mean=mean)

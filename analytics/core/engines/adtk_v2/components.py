@@ -25,6 +25,7 @@ from the last ``K`` blocks, about ``H = B * K`` points):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import bottleneck as bn
@@ -93,7 +94,8 @@ def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettin
     scale = np.fmax(np.fmax(MEAN_ABS_TO_SIGMA * level.mean_abs_dev, cfg.range_floor * span),
                     RELATIVE_FLOOR * np.abs(level.median) + 1e-9)
     ext_x = np.concatenate([st.tail_x, x])
-    ext_level = np.concatenate([st.tail_level, np.column_stack([level.median, scale])])
+    ext_level = np.empty((t + n, 2))  # [tail_level; (median, scale)], without column_stack's overhead
+    ext_level[:t], ext_level[t:, 0], ext_level[t:, 1] = st.tail_level, level.median, scale
     with np.errstate(invalid="ignore", divide="ignore"):
         level_dev = {}
         for m in cfg.scales:
@@ -147,7 +149,7 @@ def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSett
         group = found[first:first + len(cfg.lags[name])]
         first += len(group)
         refs.append(group[0] if len(group) == 1 else _median_defined(np.vstack(group)))
-    best: dict[int, np.ndarray] = {m: np.full(n, np.inf) for m in cfg.scales}
+    deviations: dict[int, list[np.ndarray]] = {m: [] for m in cfg.scales}
     for name, ref in zip(names, refs, strict=True):
         lag = st.lags[name]
         sd = x - ref
@@ -156,11 +158,12 @@ def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSett
         scale = np.fmax(np.fmax(MEAN_ABS_TO_SIGMA * stats.mean_abs_dev, cfg.range_floor * span), 1e-9)
         ext_dev = np.concatenate([lag.tail_dev, np.abs(sd - stats.median)])
         for m in cfg.scales:
-            d = trailing_mean(ext_dev, m, n) / scale
-            best[m] = np.fmin(best[m], np.where(np.isfinite(d), d, np.inf))
+            deviations[m].append(trailing_mean(ext_dev, m, n) / scale)
         if t:
             lag.tail_dev = ext_dev[-t:]
-    return {m: np.where(np.isinf(v), np.nan, v) for m, v in best.items()}
+    # the smallest finite deviation (fmin skips NaN; an infinite one counts as none)
+    best = {m: functools.reduce(np.fmin, ds) for m, ds in deviations.items()}
+    return {m: np.where(np.isfinite(v), v, np.nan) for m, v in best.items()}
 
 
 def _median_defined(rows: np.ndarray) -> np.ndarray:

@@ -212,12 +212,13 @@ class AdtkEngine(AnomalyDetectionEngine):
         """Score new points and advance ``st``: the per-point arrays of the pipeline."""
         cfg = self._component_settings(st.step_seconds)
         comps = components.advance(st, ts, x, cfg)
-        levels = np.array([comps.level[m] for m in cfg.scales])
-        seasonals = np.array([comps.seasonal[m] for m in cfg.scales])
-        deviation = np.fmax(nan_to_zero(levels).max(axis=0), nan_to_zero(seasonals).max(axis=0))
+        # one row per component: the level and seasonal deviations at every scale, the spike
+        stacked = np.array([*(comps.level[m] for m in cfg.scales), *(comps.seasonal[m] for m in cfg.scales),
+                            comps.spike])
+        deviation = nan_to_zero(stacked[:-1]).max(axis=0)  # the largest level or seasonal deviation
         views = self._view_settings(st.step_seconds)
         z = likelihood.surprise(st, deviation, comps.spike, views)
-        rarity = likelihood.rarity(st, np.vstack([levels, seasonals, comps.spike[None, :]]), views)
+        rarity = likelihood.rarity(st, stacked, views)
         st.points += len(x)
         if len(x):
             st.cursor_ns = int(ts[-1])

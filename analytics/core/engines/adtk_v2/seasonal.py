@@ -65,7 +65,8 @@ def references(table: SlotTable, timestamps_ns: np.ndarray, values: np.ndarray,
     starts = np.flatnonzero(np.concatenate([[True], slots[1:] != slots[:-1]]))
     visit_slot = slots[starts]
     visit_sum = np.add.reduceat(values, starts)
-    visit_count = np.diff(np.append(starts, n)).astype(np.float64)
+    points_per_visit = np.diff(np.append(starts, n))
+    visit_count = points_per_visit.astype(np.float64)
     if out.open_slot == int(visit_slot[0]):
         visit_sum[0] += out.open_sum
         visit_count[0] += out.open_count
@@ -73,7 +74,7 @@ def references(table: SlotTable, timestamps_ns: np.ndarray, values: np.ndarray,
         out.values[out.open_slot] = out.open_sum / out.open_count  # the open visit ended before these points
     visit_mean = visit_sum / visit_count
     visits = len(starts)
-    visit_of_point = np.repeat(np.arange(visits), np.diff(np.append(starts, n)))
+    visit_of_point = np.repeat(np.arange(visits), points_per_visit)
     # the last earlier visit of a slot: order visits by (slot, index), search each query
     keys = np.sort(visit_slot * (visits + 1) + np.arange(visits))
     refs = []
