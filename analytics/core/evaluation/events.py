@@ -243,15 +243,15 @@ def score_events(
         if kind_types.setdefault(e.kind, e.type) != e.type:
             raise ValueError(f"events: kind {e.kind!r} appears with types {kind_types[e.kind]!r} and {e.type!r}")
 
-    events_by_series: dict[str, list[int]] = {}
+    events_by_series: dict[str, list[tuple[int, Event]]] = {}
     for i, e in enumerate(events):
-        events_by_series.setdefault(e.series, []).append(i)
+        events_by_series.setdefault(e.series, []).append((i, e))
     matches: dict[int, list[Detection]] = {}
-    for series, indices in events_by_series.items():
+    for series, candidates in events_by_series.items():
         for d in by_series.get(series, ()):
-            i = _owner(d, [(i, events[i]) for i in indices])
-            if i is not None:
-                matches.setdefault(i, []).append(d)
+            owner = _owner(d, candidates)
+            if owner is not None:
+                matches.setdefault(owner, []).append(d)
 
     outcomes: list[Outcome] = []
     for i, e in enumerate(events):
