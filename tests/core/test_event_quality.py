@@ -76,12 +76,33 @@ def test_spans_are_half_open_and_the_grace_period_counts():
     assert q.matched_events == 1 and q.median_delay_seconds() == pytest.approx(2 * 3600 + 59 * 60)
 
 
-def test_one_detection_over_two_events_counts_once_and_labels_both():
+def test_one_detection_over_two_events_matches_the_nearest_start_only():
+    # one episode covering a dip and a spike half an hour apart detects the dip only
     ev = [event("a", "spike", "dip", 10, 10.05, 1, 6.0), event("a", "spike", "spike", 10.5, 10.55, 1, 4.0)]
     q = score_events(ev, [detection("a", 9.9, 11, "spike", 0.8)], {"a": 1.0})
-    assert (q.detections, q.true_detections, q.matched_events) == (1, 1, 2)
-    assert q.confusion["spike"]["spike"] == 2
-    assert q.detections_per_matched_event == 0.5
+    assert (q.detections, q.true_detections, q.matched_events) == (1, 1, 1)
+    assert (q.recall(kind="dip"), q.recall(kind="spike")) == (1.0, 0.0)
+    # nearer the spike's start, it detects the spike
+    q = score_events(ev, [detection("a", 10.4, 11, "spike", 0.8)], {"a": 1.0})
+    assert (q.recall(kind="dip"), q.recall(kind="spike")) == (0.0, 1.0)
+
+
+def test_a_detection_of_another_event_in_the_grace_period_neither_detects_nor_labels():
+    # a seasonal break (day 1) and a level shift starting in its 24 h grace period (day 2)
+    ev = [event("a", "seasonal", "seasonal_break", 0, 24, 24, 6.0), event("a", "trend", "level_shift", 30, 40, 5, 3.0)]
+    own = detection("a", 1, 1.5, "seasonal", 0.7)
+    shift = detection("a", 30, 32, "trend", 0.9)  # longer than the break's own: it labelled the break
+    q = score_events(ev, [own, shift], {"a": 3.0})
+    assert q.confusion_by_kind["seasonal_break"]["seasonal"] == 1 and q.confusion_by_kind["level_shift"]["trend"] == 1
+    assert [o.score for o in q.outcomes] == [0.7, 0.9]  # the shift's score is not the break's either
+    # without a detection of its own the break is missed; the shift's detection stays true, once
+    q = score_events(ev, [shift], {"a": 3.0})
+    assert q.confusion_by_kind["seasonal_break"]["normal"] == 1 and q.recall(kind="level_shift") == 1.0
+    assert (q.true_detections, q.precision) == (1, 1.0)
+    # a spike inside the break's own samples is the spike's
+    ev = [event("a", "seasonal", "seasonal_break", 0, 24, 24, 6.0), event("a", "spike", "spike", 5, 5.05, 1, 4.0)]
+    q = score_events(ev, [own, detection("a", 5, 5.5, "spike", 0.9)], {"a": 3.0})
+    assert q.confusion_by_kind["seasonal_break"]["seasonal"] == 1 and q.confusion_by_kind["spike"]["spike"] == 1
 
 
 def test_the_label_comes_from_the_largest_overlap_then_the_earliest():

@@ -8,10 +8,15 @@ series. How they meet:
   and the detection overlaps the event's *match window* ``[event.start,
   event.match_end)``: the anomalous samples plus a grace period after them (late
   detections of a ramp or of a level shift's return still count; the caller sets it).
+  A detection matches **one event only**: when it overlaps the match windows of several
+  events on its series (a level shift starting in a seasonal break's grace period, a
+  spike inside a break), it goes to the events whose anomalous samples it overlaps
+  before those it meets only in their grace period, and among them to the one whose
+  start is nearest its own (the earliest on a tie). Otherwise one detection would detect
+  and label two events: a break would take the label of the level shift's detection.
 - **Recall** = events matched by at least one detection / events.
-- **Precision** = detections matching at least one event / detections. A detection
-  matching several events counts once; several detections of one event all count as
-  true (``detections per detected event`` shows that fragmentation).
+- **Precision** = detections matching an event / detections. Several detections of one
+  event all count as true (``detections per detected event`` shows that fragmentation).
 - **False alarms per series-day**: detections on series without any event, divided by
   the days evaluated on those series.
 - **Delay** of a matched event: start of its earliest matching detection minus the
@@ -210,6 +215,16 @@ def _overlap(a0: datetime, a1: datetime, b0: datetime, b1: datetime) -> float:
     return (min(a1, b1) - max(a0, b0)).total_seconds()
 
 
+def _owner(d: Detection, candidates: Sequence[tuple[int, Event]]) -> int | None:
+    """The index of the one event ``d`` matches among its series' ``candidates`` (see the
+    module doc), None when it overlaps none of their match windows."""
+    found = [(i, e) for i, e in candidates if _overlap(d.start, d.end, e.start, e.match_end) > 0]
+    if not found:
+        return None
+    return min(found, key=lambda c: (_overlap(d.start, d.end, c[1].start, c[1].end) <= 0,
+                                     abs((d.start - c[1].start).total_seconds()), c[1].start))[0]
+
+
 def score_events(
     events: Iterable[Event], detections: Iterable[Detection], series_days: Mapping[str, float]
 ) -> EventQuality:
@@ -228,14 +243,22 @@ def score_events(
         if kind_types.setdefault(e.kind, e.type) != e.type:
             raise ValueError(f"events: kind {e.kind!r} appears with types {kind_types[e.kind]!r} and {e.type!r}")
 
-    true_ids: set[int] = set()
+    events_by_series: dict[str, list[tuple[int, Event]]] = {}
+    for i, e in enumerate(events):
+        events_by_series.setdefault(e.series, []).append((i, e))
+    matches: dict[int, list[Detection]] = {}
+    for series, candidates in events_by_series.items():
+        for d in by_series.get(series, ()):
+            owner = _owner(d, candidates)
+            if owner is not None:
+                matches.setdefault(owner, []).append(d)
+
     outcomes: list[Outcome] = []
-    for e in events:
-        found = [d for d in by_series.get(e.series, ()) if _overlap(d.start, d.end, e.start, e.match_end) > 0]
+    for i, e in enumerate(events):
+        found = matches.get(i, [])
         if not found:
             outcomes.append(Outcome(e.type, e.kind, e.severity, AnomalyType.NORMAL.value))
             continue
-        true_ids.update(id(d) for d in found)
         first = min(found, key=lambda d: d.start)
         best = max(found, key=lambda d: (_overlap(d.start, d.end, e.start, e.match_end), -d.start.timestamp()))
         outcomes.append(Outcome(e.type, e.kind, e.severity, best.label,
@@ -246,7 +269,7 @@ def score_events(
     return EventQuality(
         outcomes=outcomes,
         detections=sum(len(ds) for ds in by_series.values()),
-        true_detections=len(true_ids),
+        true_detections=sum(len(ds) for ds in matches.values()),
         clean_series=len(clean),
         clean_series_days=float(sum(series_days[s] for s in clean)),
         clean_detections=sum(len(by_series.get(s, ())) for s in clean),
