@@ -83,8 +83,11 @@ def trailing_mean(extended: np.ndarray, m: int, n: int) -> np.ndarray:
         return np.asarray((sums[m:] - sums[:-m]) / (counts[m:] - counts[:-m]), dtype=np.float64)
 
 
-def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings) -> Components:
-    """The components of new points ``x``; advances ``st`` (rings, tables, tails)."""
+def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings,
+            relative_floor: bool = True) -> Components:
+    """The components of new points ``x``; advances ``st`` (rings, tables, tails). Without
+    ``relative_floor`` (``x`` a log scale) the level's scale is floored at ``RELATIVE_FLOOR``
+    itself, the same relative size."""
     n = len(x)
     t = cfg.tail
     position = st.points
@@ -92,7 +95,7 @@ def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettin
         st.level_rows, st.level_open, x, position, cfg.block, cfg.keep, MIN_BASELINE_COUNT)
     span = level.high - level.low
     scale = np.fmax(np.fmax(MEAN_ABS_TO_SIGMA * level.mean_abs_dev, cfg.range_floor * span),
-                    RELATIVE_FLOOR * np.abs(level.median) + 1e-9)
+                    RELATIVE_FLOOR * (np.abs(level.median) if relative_floor else 1.0) + 1e-9)
     ext_x = np.concatenate([st.tail_x, x])
     ext_level = np.empty((t + n, 2))  # [tail_level; (median, scale)], without column_stack's overhead
     ext_level[:t], ext_level[t:, 0], ext_level[t:, 1] = st.tail_level, level.median, scale
