@@ -243,6 +243,7 @@ class AdtkEngine(AnomalyDetectionEngine):
         """Decide the scale from the kept first day and drop it; for a log scale, replace
         the statistics (not the alarm carry) by those of the kept points' logs."""
         floor = log_floor(st.young_x, self.params["block_points"])
+        assert st.young_start_ns is not None  # set with the first kept point
         young_ts = st.young_start_ns + st.young_ns.astype(np.int64)
         young_x = st.young_x
         st.deciding, st.young_start_ns, st.young_x, st.young_ns = False, None, np.zeros(0), np.zeros(0)
@@ -255,8 +256,10 @@ class AdtkEngine(AnomalyDetectionEngine):
         for f in dataclasses.fields(StreamState):
             setattr(st, f.name, getattr(rebuilt, f.name))
 
-    def _statistics(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> dict[str, Any]:
-        """Advance the statistics of ``st`` over new points: the components and the two views."""
+    def _statistics(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> tuple[
+            components.Components, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """Advance the statistics of ``st`` over new points: the components, the largest level
+        or seasonal deviation, the two views, and whether ``x`` was scored on a log scale."""
         cfg = self._component_settings(st.step_seconds)
         logged = st.log_floor > 0
         if logged:
@@ -273,19 +276,18 @@ class AdtkEngine(AnomalyDetectionEngine):
         st.points += len(x)
         if len(x):
             st.cursor_ns = int(ts[-1])
-        return {"comps": comps, "deviation": deviation, "z": z, "rarity": rarity, "logged": logged}
+        return comps, deviation, z, rarity, logged
 
     def _score(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
         """Score new points and advance ``st`` (statistics and alarm carry)."""
         cfg = self._component_settings(st.step_seconds)
-        stats = self._statistics(st, ts, x)
-        comps, deviation, z, rarity = stats["comps"], stats["deviation"], stats["z"], stats["rarity"]
+        comps, deviation, z, rarity, logged = self._statistics(st, ts, x)
         evidence = calibration.combined_score(z, rarity, self.params["z_half"], self.params["rarity_half"],
                                               self.alarm_odds(st.step_seconds))
         scores, alarms, confirmed, st.alarm = self.postprocess(
             evidence, ts, suppress_points=self.params["suppress_points"], carry=st.alarm)
         largest = np.fmax(deviation, nan_to_zero(comps.spike))
-        if stats["logged"]:  # deviations of log(x) are already ratios; the noise scale quoted in x's units
+        if logged:  # deviations of log(x) are already ratios; the noise scale quoted in x's units
             magnitude, scale = largest, comps.local_scale * np.exp(comps.median)
         else:
             magnitude, scale = calibration.ratio_sigmas(largest, x, comps.median), comps.local_scale

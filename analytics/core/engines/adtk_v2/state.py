@@ -97,11 +97,12 @@ class StreamState:
     # large arrays as float32 columns around their medians (with the seasonal slots, the
     # rarity reference and the lags' rows), the rest exact
     _COLUMNS: ClassVar[dict[str, tuple[int, ...]]] = {"level_rows": LEVEL_COLUMNS, "spike_rows": MEAN_COLUMNS}
-    _EXACT: ClassVar[tuple[str, ...]] = ("young_x", "young_ns", "level_open", "spike_open", "tail_x", "tail_level", "likelihood_rows",
-                                         "likelihood_open", "likelihood_stats", "tail_u", "rarity_open",
-                                         "rarity_counts", "rarity_open_counts")
-    _ARRAYS: ClassVar[tuple[str, ...]] = ("young_x", "young_ns", "level_rows", "level_open", "spike_rows", "spike_open", "tail_x", "tail_level", "likelihood_rows",
-               "likelihood_open", "likelihood_stats", "tail_u", "rarity_tops", "rarity_open", "rarity_counts",
+    _EXACT: ClassVar[tuple[str, ...]] = ("young_x", "young_ns", "level_open", "spike_open", "tail_x", "tail_level",
+                                         "likelihood_rows", "likelihood_open", "likelihood_stats", "tail_u",
+                                         "rarity_open", "rarity_counts", "rarity_open_counts")
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("young_x", "young_ns", "level_rows", "level_open", "spike_rows", "spike_open",
+                                          "tail_x", "tail_level", "likelihood_rows", "likelihood_open",
+                                          "likelihood_stats", "tail_u", "rarity_tops", "rarity_open", "rarity_counts",
                                           "rarity_open_counts")
 
     def copy(self) -> StreamState:
