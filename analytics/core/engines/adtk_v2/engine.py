@@ -262,10 +262,7 @@ class AdtkEngine(AnomalyDetectionEngine):
         or seasonal deviation, the two views, and whether ``x`` was scored on a log scale."""
         cfg = self._component_settings(st.step_seconds)
         logged = st.log_floor > 0
-        if logged:
-            with np.errstate(invalid="ignore"):
-                x = np.log(np.where(np.isnan(x), np.nan, np.fmax(x, st.log_floor)))
-        comps = components.advance(st, ts, x, cfg, relative_floor=not logged)
+        comps = components.advance(st, ts, _on_scale(x, st.log_floor), cfg, relative_floor=not logged)
         # one row per component: the level and seasonal deviations at every scale, the spike
         stacked = np.array([*(comps.level[m] for m in cfg.scales), *(comps.seasonal[m] for m in cfg.scales),
                             comps.spike])
@@ -287,8 +284,13 @@ class AdtkEngine(AnomalyDetectionEngine):
         scores, alarms, confirmed, st.alarm = self.postprocess(
             evidence, ts, suppress_points=self.params["suppress_points"], carry=st.alarm)
         largest = np.fmax(deviation, nan_to_zero(comps.spike))
-        if logged:  # deviations of log(x) are already ratios; the noise scale quoted in x's units
-            magnitude, scale = largest, comps.local_scale * np.exp(comps.median)
+        if logged:
+            # deviations of log(x) are already ratios; the noise is quoted in x's units at the
+            # geometric mean of the value and the level expected at that time of day (one period
+            # back, the day-long median before one exists), so that a rise and a fall by the same
+            # factor are as many of these sigmas, as on the log scale
+            level = np.where(np.isnan(comps.seasonal_reference), comps.median, comps.seasonal_reference)
+            magnitude, scale = largest, comps.local_scale * np.exp(0.5 * (_on_scale(x, st.log_floor) + level))
         else:
             magnitude, scale = calibration.ratio_sigmas(largest, x, comps.median), comps.local_scale
         out = {"scores": scores, "alarms": alarms, "confirmed": confirmed, "evidence": evidence, "surprise": z,
@@ -394,6 +396,14 @@ class AdtkEngine(AnomalyDetectionEngine):
         if not profiles:
             return state
         return FittedState(state.params, state.stream, _end_time(ts[:since_index]), profiles)
+
+
+def _on_scale(x: np.ndarray, floor: float) -> np.ndarray:
+    """The values as a stream scores them: ``log(max(x, floor))`` (NaN kept) if ``floor`` > 0."""
+    if floor <= 0:
+        return x
+    with np.errstate(invalid="ignore"):
+        return np.log(np.where(np.isnan(x), np.nan, np.fmax(x, floor)))
 
 
 def log_floor(first: np.ndarray, block: int) -> float:
