@@ -39,8 +39,8 @@ _NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale", "magnit
 _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing",
                    "fit_window", "spike_window", "seasonal_level_window")
 _STREAM_PARAMS = ("log_values", "baseline_points", "block_points", "scales", "spike_points", "range_floor",
-                  "level_noise_cap", "seasonal_periods", "seasonal_cycles", "likelihood_window", "likelihood_short", "warmup_points",
-                  "spike_gain", "z_half", "direct_error", "rarity_window", "rarity_half", "rarity_prior_tail",
+                  "level_noise_cap", "seasonal_periods", "seasonal_cycles", "likelihood_window", "likelihood_short",
+                  "warmup_points", "spike_gain", "z_half", "direct_error", "rarity_window", "rarity_half", "rarity_prior_tail",
                   "minute_alarm_odds", "suppress_points")
 
 
@@ -420,11 +420,11 @@ def log_floor(first: np.ndarray, block: int) -> float:
         return 0.0
     grid = first[:m * block].reshape(m, block)
     median = np.median(grid, axis=1)
-    noisy = np.mean(np.abs(grid - median[:, None]), axis=1) > 0
+    spread = np.mean(np.abs(grid - median[:, None]), axis=1)
+    noisy = spread > 0
     if noisy.sum() < 4:
         return 0.0
-    level = np.log(median[noisy])
-    noise = np.log(np.mean(np.abs(grid - median[:, None]), axis=1)[noisy])
+    level, noise = np.log(median[noisy]), np.log(spread[noisy])
     if np.ptp(level) <= 0 or np.ptp(noise) <= 0:
         return 0.0
     slope = np.cov(level, noise)[0, 1] / np.var(level, ddof=1)
