@@ -4,6 +4,11 @@ surprising for its series and rare in its recent history.
 Pipeline, every step causal and streamed (an incremental call advances a copy of the
 state and equals one call over all the points):
 
+0. **Scale** (``log_values``): a series whose first day is positive with noise in
+   proportion to its level (request rates, latencies, throughputs) is scored on
+   ``log(x)`` from then on (:func:`.engine.log_floor`; the first day is scored on x and
+   kept in the state until decided), so the noise is the same at the daily peak and at
+   night and a dip counts as much as a rise of the same factor.
 1. **Components** (:mod:`.components`): level, seasonal (one day and one week ago, and
    with ``seasonal_cycles`` > 1 the median of several periods back, :mod:`.seasonal`) and
    spike deviations in robust sigmas of the series, from baselines refreshed every

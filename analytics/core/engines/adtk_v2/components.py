@@ -59,7 +59,8 @@ class ComponentSettings:
 @dataclass
 class Components:
     """Per new point: deviations in robust sigmas (NaN where undefined); the level
-    baseline (median, scale) and the point-to-point noise scale explanations quote."""
+    baseline (median, scale), the point-to-point noise scale explanations quote and the
+    first seasonal lag's reference (the value one period back, NaN without one)."""
 
     level: dict[int, np.ndarray]
     seasonal: dict[int, np.ndarray]
@@ -67,6 +68,7 @@ class Components:
     median: np.ndarray
     scale: np.ndarray
     local_scale: np.ndarray
+    seasonal_reference: np.ndarray
 
 
 def trailing_mean(extended: np.ndarray, m: int, n: int) -> np.ndarray:
@@ -83,8 +85,11 @@ def trailing_mean(extended: np.ndarray, m: int, n: int) -> np.ndarray:
         return np.asarray((sums[m:] - sums[:-m]) / (counts[m:] - counts[:-m]), dtype=np.float64)
 
 
-def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings) -> Components:
-    """The components of new points ``x``; advances ``st`` (rings, tables, tails)."""
+def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings,
+            relative_floor: bool = True) -> Components:
+    """The components of new points ``x``; advances ``st`` (rings, tables, tails). Without
+    ``relative_floor`` (``x`` a log scale) the level's scale is floored at ``RELATIVE_FLOOR``
+    itself, the same relative size."""
     n = len(x)
     t = cfg.tail
     position = st.points
@@ -92,7 +97,7 @@ def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettin
         st.level_rows, st.level_open, x, position, cfg.block, cfg.keep, MIN_BASELINE_COUNT)
     span = level.high - level.low
     scale = np.fmax(np.fmax(MEAN_ABS_TO_SIGMA * level.mean_abs_dev, cfg.range_floor * span),
-                    RELATIVE_FLOOR * np.abs(level.median) + 1e-9)
+                    RELATIVE_FLOOR * (np.abs(level.median) if relative_floor else 1.0) + 1e-9)
     ext_x = np.concatenate([st.tail_x, x])
     ext_level = np.empty((t + n, 2))  # [tail_level; (median, scale)], without column_stack's overhead
     ext_level[:t], ext_level[t:, 0], ext_level[t:, 1] = st.tail_level, level.median, scale
@@ -101,7 +106,7 @@ def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettin
         for m in cfg.scales:
             force = ext_level[t - m + 1:t - m + 1 + n]
             level_dev[m] = np.abs(trailing_mean(ext_x, m, n) - force[:, 0]) / force[:, 1]
-        seasonal_dev = _seasonal(st, ts, x, cfg, span, t)
+        seasonal_dev, reference = _seasonal(st, ts, x, cfg, span, t)
         w = cfg.spike_points
         if w > 0:
             previous = bn.move_median(ext_x[t - w:t - 1 + n], w, min_count=1)[w - 1:]
@@ -120,7 +125,7 @@ def advance(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettin
             _cap_level(level_dev, scale, spike_floor, cfg.noise_cap)
     if t:
         st.tail_x, st.tail_level = ext_x[-t:], ext_level[-t:]
-    return Components(level_dev, seasonal_dev, spike, level.median, scale, spike_floor)
+    return Components(level_dev, seasonal_dev, spike, level.median, scale, spike_floor, reference)
 
 
 def _cap_level(level_dev: dict[int, np.ndarray], scale: np.ndarray, local: np.ndarray, cap: float) -> None:
@@ -134,8 +139,9 @@ def _cap_level(level_dev: dict[int, np.ndarray], scale: np.ndarray, local: np.nd
 
 
 def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSettings, span: np.ndarray,
-              t: int) -> dict[int, np.ndarray]:
-    """Per scale, the smallest seasonal deviation over the lags (NaN without a reference).
+              t: int) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Per scale, the smallest seasonal deviation over the lags (NaN without a reference),
+    and the first lag's reference.
     A lag with several offsets references the median of the values they point at (those
     defined): one anomalous or unusually noisy period among them is outvoted (halved
     between two), so a spike or an excursion yesterday does not come back today as a
@@ -163,7 +169,7 @@ def _seasonal(st: StreamState, ts: np.ndarray, x: np.ndarray, cfg: ComponentSett
             lag.tail_dev = ext_dev[-t:]
     # the smallest finite deviation (fmin skips NaN; an infinite one counts as none)
     best = {m: functools.reduce(np.fmin, ds) for m, ds in deviations.items()}
-    return {m: np.where(np.isfinite(v), v, np.nan) for m, v in best.items()}
+    return {m: np.where(np.isfinite(v), v, np.nan) for m, v in best.items()}, refs[0]
 
 
 def _median_defined(rows: np.ndarray) -> np.ndarray:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from datetime import datetime
@@ -30,14 +31,16 @@ STEP_POINTS = 200  # the sampling step is the median spacing of a stream's first
 FIVE_MINUTES = 300.0
 RARITY_DAYS = 2.0  # the rarity window holds at least this many days of points
 WEEK_SECONDS = 7 * 86_400.0  # the seasonal slot table holds one week: no reference beyond it
+NOISE_SLOPE = (0.75, 1.5)  # log noise against log level: about 1 for multiplicative noise (0.5: counts)
+NOISE_CORRELATION = 0.5
 _NOT_COMPONENTS = ("scores", "alarms", "confirmed", "evidence", "scale", "magnitude")  # ScoredSeries fields, not components
 
 # parameters the explanation profiles depend on (the rest changes the streamed statistics)
 _PROFILE_PARAMS = ("seasonal", "seasonal_periods", "seasonal_min_acf", "seasonal_min_cycles", "seasonal_smoothing",
                    "fit_window", "spike_window", "seasonal_level_window")
-_STREAM_PARAMS = ("baseline_points", "block_points", "scales", "spike_points", "range_floor", "level_noise_cap",
-                  "seasonal_periods", "seasonal_cycles", "likelihood_window", "likelihood_short", "warmup_points",
-                  "spike_gain", "z_half", "direct_error", "rarity_window", "rarity_half", "rarity_prior_tail",
+_STREAM_PARAMS = ("log_values", "baseline_points", "block_points", "scales", "spike_points", "range_floor",
+                  "level_noise_cap", "seasonal_periods", "seasonal_cycles", "likelihood_window", "likelihood_short",
+                  "warmup_points", "spike_gain", "z_half", "direct_error", "rarity_window", "rarity_half", "rarity_prior_tail",
                   "minute_alarm_odds", "suppress_points")
 
 
@@ -50,6 +53,10 @@ class AdtkEngine(AnomalyDetectionEngine):
     parameters: ClassVar[Mapping[str, Parameter]] = {
         **COMMON_PARAMETERS,
         # components
+        "log_values": Parameter(str, "auto", "auto: a series whose first day is positive, with noise in "
+                                "proportion to its level, is scored on log(x) from then on (request rates, "
+                                "latencies, throughputs: on x a day-long scale is too small at the daily peak and "
+                                "a dip smaller than a rise); off: always on x", choices=("auto", "off")),
         "baseline_points": Parameter(int, 1000, "H: points of recent history the baselines summarise (at least "
                                      "a day of points)",
                                      minimum=20, maximum=100_000),
@@ -206,12 +213,56 @@ class AdtkEngine(AnomalyDetectionEngine):
             tail_x=np.full(tail, np.nan),
             tail_level=np.full((tail, 2), np.nan),
             tail_u=np.full(self.params["likelihood_short"] - 1, np.nan),
+            deciding=self.params["log_values"] == "auto",
         )
 
     def _advance(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Score new points and advance ``st``: the per-point arrays of the pipeline."""
+        """Score new points and advance ``st``: the per-point arrays of the pipeline. While
+        the scale is undecided, the first day of points is scored on x and kept; at its end
+        the scale is decided (:func:`log_floor`) and, for a log scale, the statistics are
+        rebuilt from the kept points' logs (their scores stand: causal, and one call over
+        all points equals chained calls)."""
+        if not st.deciding:
+            return self._score(st, ts, x)
+        decide = max(STEP_POINTS, int(round(86_400.0 / st.step_seconds)))
+        k = min(len(x), decide - len(st.young_x))
+        if st.young_start_ns is None:
+            st.young_start_ns = int(ts[0])
+        st.young_x = np.concatenate([st.young_x, x[:k]])
+        st.young_ns = np.concatenate([st.young_ns, (ts[:k] - st.young_start_ns).astype(np.float64)])
+        if len(st.young_x) < decide:
+            return self._score(st, ts, x)
+        head = self._score(st, ts[:k], x[:k])
+        self._decide(st)
+        if k == len(x):
+            return head
+        rest = self._score(st, ts[k:], x[k:])
+        return {name: np.concatenate([head[name], rest[name]]) for name in head}
+
+    def _decide(self, st: StreamState) -> None:
+        """Decide the scale from the kept first day and drop it; for a log scale, replace
+        the statistics (not the alarm carry) by those of the kept points' logs."""
+        floor = log_floor(st.young_x, self.params["block_points"])
+        assert st.young_start_ns is not None  # set with the first kept point
+        young_ts = st.young_start_ns + st.young_ns.astype(np.int64)
+        young_x = st.young_x
+        st.deciding, st.young_start_ns, st.young_x, st.young_ns = False, None, np.zeros(0), np.zeros(0)
+        if floor <= 0:
+            return
+        rebuilt = self.new_stream(young_ts)
+        rebuilt.deciding, rebuilt.log_floor = False, floor
+        self._statistics(rebuilt, young_ts, young_x)
+        rebuilt.alarm = st.alarm
+        for f in dataclasses.fields(StreamState):
+            setattr(st, f.name, getattr(rebuilt, f.name))
+
+    def _statistics(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> tuple[
+            components.Components, np.ndarray, np.ndarray, np.ndarray, bool]:
+        """Advance the statistics of ``st`` over new points: the components, the largest level
+        or seasonal deviation, the two views, and whether ``x`` was scored on a log scale."""
         cfg = self._component_settings(st.step_seconds)
-        comps = components.advance(st, ts, x, cfg)
+        logged = st.log_floor > 0
+        comps = components.advance(st, ts, _on_scale(x, st.log_floor), cfg, relative_floor=not logged)
         # one row per component: the level and seasonal deviations at every scale, the spike
         stacked = np.array([*(comps.level[m] for m in cfg.scales), *(comps.seasonal[m] for m in cfg.scales),
                             comps.spike])
@@ -222,13 +273,29 @@ class AdtkEngine(AnomalyDetectionEngine):
         st.points += len(x)
         if len(x):
             st.cursor_ns = int(ts[-1])
+        return comps, deviation, z, rarity, logged
+
+    def _score(self, st: StreamState, ts: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Score new points and advance ``st`` (statistics and alarm carry)."""
+        cfg = self._component_settings(st.step_seconds)
+        comps, deviation, z, rarity, logged = self._statistics(st, ts, x)
         evidence = calibration.combined_score(z, rarity, self.params["z_half"], self.params["rarity_half"],
                                               self.alarm_odds(st.step_seconds))
         scores, alarms, confirmed, st.alarm = self.postprocess(
             evidence, ts, suppress_points=self.params["suppress_points"], carry=st.alarm)
+        largest = np.fmax(deviation, nan_to_zero(comps.spike))
+        if logged:
+            # deviations of log(x) are already ratios; the noise is quoted in x's units at the
+            # geometric mean of the value and the level expected at that time of day (one period
+            # back, the day-long median before one exists), so that a rise and a fall by the same
+            # factor are as many of these sigmas, as on the log scale
+            level = np.where(np.isnan(comps.seasonal_reference), comps.median, comps.seasonal_reference)
+            magnitude, scale = largest, comps.local_scale * np.exp(0.5 * (_on_scale(x, st.log_floor) + level))
+        else:
+            magnitude, scale = calibration.ratio_sigmas(largest, x, comps.median), comps.local_scale
         out = {"scores": scores, "alarms": alarms, "confirmed": confirmed, "evidence": evidence, "surprise": z,
-               "rarity": rarity, "deviation": deviation, "scale": comps.local_scale, "spike": comps.spike,
-               "magnitude": calibration.ratio_sigmas(np.fmax(deviation, nan_to_zero(comps.spike)), x, comps.median)}
+               "rarity": rarity, "deviation": deviation, "scale": scale, "spike": comps.spike,
+               "magnitude": magnitude}
         for m in cfg.scales:
             out[f"level{m}"], out[f"seasonal{m}"] = comps.level[m], comps.seasonal[m]
         return out
@@ -329,6 +396,41 @@ class AdtkEngine(AnomalyDetectionEngine):
         if not profiles:
             return state
         return FittedState(state.params, state.stream, _end_time(ts[:since_index]), profiles)
+
+
+def _on_scale(x: np.ndarray, floor: float) -> np.ndarray:
+    """The values as a stream scores them: ``log(max(x, floor))`` (NaN kept) if ``floor`` > 0."""
+    if floor <= 0:
+        return x
+    with np.errstate(invalid="ignore"):
+        return np.log(np.where(np.isnan(x), np.nan, np.fmax(x, floor)))
+
+
+def log_floor(first: np.ndarray, block: int) -> float:
+    """How a stream's values are scored, from its first day ``first``: 0 (as they are)
+    unless they are all positive and their noise grows in proportion to their level
+    (multiplicative noise, as request rates', latencies' and throughputs'): over blocks of
+    ``block`` points, the log of the mean absolute deviation rises with the log of the
+    median with a slope in ``NOISE_SLOPE`` and a correlation of at least
+    ``NOISE_CORRELATION``. Then the values are scored as ``log(max(x, floor))``: a value at
+    or below ``RATIO_FLOOR`` of the first day's median (zero, negative) counts as a fall to it."""
+    first = first[np.isfinite(first)]
+    m = len(first) // block
+    if m < 4 or first.min() <= 0:
+        return 0.0
+    grid = first[:m * block].reshape(m, block)
+    median = np.median(grid, axis=1)
+    spread = np.mean(np.abs(grid - median[:, None]), axis=1)
+    noisy = spread > 0
+    if noisy.sum() < 4:
+        return 0.0
+    level, noise = np.log(median[noisy]), np.log(spread[noisy])
+    if np.ptp(level) <= 0 or np.ptp(noise) <= 0:
+        return 0.0
+    slope = np.cov(level, noise)[0, 1] / np.var(level, ddof=1)
+    if not (NOISE_SLOPE[0] <= slope <= NOISE_SLOPE[1] and np.corrcoef(level, noise)[0, 1] >= NOISE_CORRELATION):
+        return 0.0
+    return float(calibration.RATIO_FLOOR * np.median(first))
 
 
 def _end_time(ts: np.ndarray) -> datetime | None:

@@ -53,6 +53,9 @@ class StreamState:
 
     - ``level_rows`` / ``level_open``: block summaries of the values (:mod:`.blocks`);
       ``spike_rows`` / ``spike_open`` the same of the spike residuals;
+    - ``log_floor``: decided from the stream's first day (> 0: its values are scored on a
+      log scale, ``engine.log_floor``); while ``deciding``, the first day's values and
+      times (``young_x``, ``young_ns`` after ``young_start_ns``) are kept;
     - ``slots`` (:mod:`.seasonal`) and one :class:`LagStream` per seasonal lag;
     - ``tail_x``, ``tail_level`` (median and scale in force): the last points the
       m-point means and the spike residual need;
@@ -68,6 +71,11 @@ class StreamState:
     step_seconds: float
     slots: SlotTable
     lags: dict[str, LagStream]
+    log_floor: float = 0.0  # > 0: the values are scored as log(max(x, log_floor)); 0: as they are
+    deciding: bool = False  # the first day is kept (young_*) until the scale is decided
+    young_start_ns: int | None = None
+    young_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    young_ns: np.ndarray = field(default_factory=lambda: np.zeros(0))  # after young_start_ns
     points: int = 0
     cursor_ns: int | None = None
     level_rows: np.ndarray = field(default_factory=empty_rows)
@@ -89,11 +97,12 @@ class StreamState:
     # large arrays as float32 columns around their medians (with the seasonal slots, the
     # rarity reference and the lags' rows), the rest exact
     _COLUMNS: ClassVar[dict[str, tuple[int, ...]]] = {"level_rows": LEVEL_COLUMNS, "spike_rows": MEAN_COLUMNS}
-    _EXACT: ClassVar[tuple[str, ...]] = ("level_open", "spike_open", "tail_x", "tail_level", "likelihood_rows",
-                                         "likelihood_open", "likelihood_stats", "tail_u", "rarity_open",
-                                         "rarity_counts", "rarity_open_counts")
-    _ARRAYS: ClassVar[tuple[str, ...]] = ("level_rows", "level_open", "spike_rows", "spike_open", "tail_x", "tail_level", "likelihood_rows",
-               "likelihood_open", "likelihood_stats", "tail_u", "rarity_tops", "rarity_open", "rarity_counts",
+    _EXACT: ClassVar[tuple[str, ...]] = ("young_x", "young_ns", "level_open", "spike_open", "tail_x", "tail_level",
+                                         "likelihood_rows", "likelihood_open", "likelihood_stats", "tail_u",
+                                         "rarity_open", "rarity_counts", "rarity_open_counts")
+    _ARRAYS: ClassVar[tuple[str, ...]] = ("young_x", "young_ns", "level_rows", "level_open", "spike_rows", "spike_open",
+                                          "tail_x", "tail_level", "likelihood_rows", "likelihood_open",
+                                          "likelihood_stats", "tail_u", "rarity_tops", "rarity_open", "rarity_counts",
                                           "rarity_open_counts")
 
     def copy(self) -> StreamState:
@@ -114,6 +123,9 @@ class StreamState:
         approx += [keep_columns(self.lags[k].rows, DEVIATION_COLUMNS) for k in lags]
         return {
             "step_seconds": self.step_seconds,
+            "log_floor": self.log_floor,
+            "deciding": self.deciding,
+            "young_start_ns": self.young_start_ns,
             "points": self.points,
             "cursor_ns": self.cursor_ns,
             "slots": {"per_day": self.slots.per_day, "open_slot": self.slots.open_slot,
@@ -139,6 +151,9 @@ class StreamState:
             lags={k: LagStream(restore_columns(approx[len(columns) + 2 + i], DEVIATION_COLUMNS),
                                exact[len(cls._EXACT) + 2 * i], exact[len(cls._EXACT) + 2 * i + 1])
                   for i, k in enumerate(lags)},
+            log_floor=float(data["log_floor"]),
+            deciding=bool(data["deciding"]),
+            young_start_ns=optional_int(data.get("young_start_ns")),
             points=int(data["points"]),
             cursor_ns=optional_int(data.get("cursor_ns")),
             rarity_tops=approx[len(columns) + 1].reshape(tuple(int(s) for s in data["rarity_shape"])),
