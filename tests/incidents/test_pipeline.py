@@ -20,8 +20,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 INCIDENT = timedelta(hours=21)  # the truth's first onset, from the fleet's start
 
 
+START_TIME_OF_DAY = timedelta(hours=2)
+
+
 def day_start() -> datetime:
-    return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
+    """The latest 02:00 UTC at least a day ago that starts a Monday to Thursday: the
+    simulated day always starts at the same time of day and stays clear of the simulator's
+    weekend dip, so what detection sees does not depend on when the tests run (it did: the
+    cluster incident stayed open at +60 min when they ran at some hours, or on a Sunday).
+    At most four days back, within the hot retention period."""
+    day_ago = datetime.now(UTC) - timedelta(days=1)
+    start = day_ago.replace(hour=0, minute=0, second=0, microsecond=0) + START_TIME_OF_DAY
+    while start > day_ago or start.weekday() > 3:
+        start -= timedelta(days=1)
+    return start
 
 
 def send_fleet(api, start: datetime, *, flare_at: timedelta | None = None, silent: tuple[str, timedelta] | None = None):
