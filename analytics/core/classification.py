@@ -77,11 +77,10 @@ def moved_days(
     starting_with = (start, int(np.searchsorted(ts, ts[start] + period_ns)))
     # a period the data's end cuts short is no day: a few hours of a level shift can pass
     # for a piece of a moved day
-    whole = [ending_with] + ([starting_with] if starting_with[1] < len(ts) else [])
+    periods = [("ending", ending_with)] + ([("starting", starting_with)] if starting_with[1] < len(ts) else [])
     # the engine compares each day with the day before: the day after a moved day alarms too
-    day_before = (int(np.searchsorted(ts, ts[end - 1] - 2 * period_ns, side="right")), ending_with[0])
-    names = {ending_with: "ending", starting_with: "starting", day_before: "day before"}
-    for lo, hi in (*whole, day_before):
+    periods.append(("day before", (int(np.searchsorted(ts, ts[end - 1] - 2 * period_ns, side="right")), ending_with[0])))
+    for name, (lo, hi) in periods:
         before = (int(np.searchsorted(ts, ts[lo] - period_ns)), int(np.searchsorted(ts, ts[hi - 1] - period_ns, side="right")))
         if hi - lo < 3 or before[1] - before[0] < 3 or ts[lo] - period_ns < ts[0]:
             continue
@@ -95,7 +94,7 @@ def moved_days(
             shift=pd.Timedelta(int(shifts[k])).to_pytimedelta(),
             fit_ratio=float(rms[k] / rms[same]) if rms[same] > 0 else 1.0,
             usual_ratio=float(rms[k] / usual) if usual > 0 else np.inf,
-            period=names[lo, hi],
+            period=name,
             residual=float(rms[k]),
             unmoved=float(rms[same]),
         ))

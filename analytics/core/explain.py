@@ -261,9 +261,10 @@ class ExplanationClassifier:
         if abs(z[peak]) < self.min_sigma:
             # a moved day keeps the day's values within their usual range: no point need
             # stand out, the shape does
-            moved = None if ctx.seasonal_expected is None else self._moved_day_margin(ctx)
-            if ctx.seasonal_expected is not None and moved is not None and moved[0]:
-                return self._seasonal(ctx, ctx.seasonal_expected, strength * (0.5 + 0.5 * min(moved[1], 1.0)))
+            if ctx.seasonal_expected is not None:
+                moved = self._moved_day_margin(ctx)
+                if moved is not None and moved[0]:
+                    return self._seasonal(ctx, ctx.seasonal_expected, strength * (0.5 + 0.5 * min(moved[1], 1.0)))
             return self._explain(ctx, AnomalyType.NORMAL, peak, z, 1.0 - strength, expected)
 
         short = self._spike_shortness(ctx, z, peak)
